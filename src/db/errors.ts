@@ -1,0 +1,32 @@
+/** Why an operation on a run database was refused; `code` lets callers and tests tell cases apart. */
+export type DamnitErrorCode =
+  | "NO_DIRECTORY"
+  | "NO_DATABASE"
+  | "NOT_SQLITE"
+  | "NOT_DAMNIT"
+  | "TOO_NEW"
+  | "LEGACY_V0"
+  | "MIGRATION_FAILED"
+  | "READ_ONLY"
+  | "BAD_VALUE"
+  | "NO_SUCH_KEY"
+  | "BAD_ARGUMENT";
+
+/**
+ * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;
+ * the CLI prints it without a stack trace.
+ */
+export class DamnitError extends Error {
+  override readonly name = "DamnitError";
+  constructor(
+    readonly code: DamnitErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export function isDamnitError(err: unknown, code?: DamnitErrorCode): err is DamnitError {
+  return err instanceof DamnitError && (code === undefined || err.code === code);
+}

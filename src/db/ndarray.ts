@@ -1,0 +1,103 @@
+/** A dense N-dimensional array in C order, the in-memory form of every array value stored in a run database. */
+
+export type DType =
+  | "bool"
+  | "int8"
+  | "int16"
+  | "int32"
+  | "int64"
+  | "uint8"
+  | "uint16"
+  | "uint32"
+  | "uint64"
+  | "float32"
+  | "float64"
+  | "complex64"
+  | "complex128";
+
+export type TypedArray =
+  | Uint8Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array
+  | Float32Array
+  | Float64Array;
+
+/**
+ * `data` holds `size` elements; booleans are 0/1 bytes, complex numbers interleave real and imaginary parts
+ * (so a complex array's `data` is twice as long as its size).
+ */
+export interface NdArray {
+  readonly kind: "ndarray";
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly data: TypedArray;
+}
+
+interface DTypeInfo {
+  /** numpy's type string without byte order, e.g. "f8" */
+  readonly code: string;
+  readonly itemSize: number;
+  readonly make: (buffer: ArrayBuffer, byteOffset: number, length: number) => TypedArray;
+  /** Elements of `data` per array element (2 for complex). */
+  readonly lanes: number;
+}
+
+export const DTYPES: Readonly<Record<DType, DTypeInfo>> = {
+  bool: { code: "b1", itemSize: 1, lanes: 1, make: (b, o, n) => new Uint8Array(b, o, n) },
+  int8: { code: "i1", itemSize: 1, lanes: 1, make: (b, o, n) => new Int8Array(b, o, n) },
+  int16: { code: "i2", itemSize: 2, lanes: 1, make: (b, o, n) => new Int16Array(b, o, n) },
+  int32: { code: "i4", itemSize: 4, lanes: 1, make: (b, o, n) => new Int32Array(b, o, n) },
+  int64: { code: "i8", itemSize: 8, lanes: 1, make: (b, o, n) => new BigInt64Array(b, o, n) },
+  uint8: { code: "u1", itemSize: 1, lanes: 1, make: (b, o, n) => new Uint8Array(b, o, n) },
+  uint16: { code: "u2", itemSize: 2, lanes: 1, make: (b, o, n) => new Uint16Array(b, o, n) },
+  uint32: { code: "u4", itemSize: 4, lanes: 1, make: (b, o, n) => new Uint32Array(b, o, n) },
+  uint64: { code: "u8", itemSize: 8, lanes: 1, make: (b, o, n) => new BigUint64Array(b, o, n) },
+  float32: { code: "f4", itemSize: 4, lanes: 1, make: (b, o, n) => new Float32Array(b, o, n) },
+  float64: { code: "f8", itemSize: 8, lanes: 1, make: (b, o, n) => new Float64Array(b, o, n) },
+  complex64: { code: "c8", itemSize: 8, lanes: 2, make: (b, o, n) => new Float32Array(b, o, n) },
+  complex128: { code: "c16", itemSize: 16, lanes: 2, make: (b, o, n) => new Float64Array(b, o, n) },
+};
+
+export function dtypeFromCode(code: string): DType | undefined {
+  for (const [name, info] of Object.entries(DTYPES)) if (info.code === code) return name as DType;
+  return undefined;
+}
+
+export function sizeOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Make an array, checking that `data` has the length the dtype and shape imply. */
+export function ndarray(dtype: DType, shape: readonly number[], data: TypedArray | readonly number[]): NdArray {
+  const info = DTYPES[dtype];
+  for (const dim of shape) {
+    if (!Number.isInteger(dim) || dim < 0) throw new RangeError(`invalid array shape (${shape.join(", ")})`);
+  }
+  const length = sizeOf(shape) * info.lanes;
+  let typed: TypedArray;
+  if (ArrayBuffer.isView(data)) {
+    typed = data;
+  } else {
+    typed = info.make(new ArrayBuffer(length * (info.itemSize / info.lanes)), 0, length);
+    const big = dtype === "int64" || dtype === "uint64";
+    data.forEach((v, i) => ((typed as unknown as Array<number | bigint>)[i] = big ? BigInt(v) : v));
+  }
+  if (typed.length !== length) {
+    throw new RangeError(`array data has ${typed.length} elements, shape (${shape.join(", ")}) of ${dtype} needs ${length}`);
+  }
+  return { kind: "ndarray", dtype, shape: [...shape], data: typed };
+}
+
+export function isNdArray(value: unknown): value is NdArray {
+  return typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "ndarray";
+}
+
+/** numpy's spelling of a shape, as used in summaries like `float64: (2, 3)`. */
+export function shapeText(shape: readonly number[]): string {
+  return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
+}

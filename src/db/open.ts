@@ -1,0 +1,182 @@
+/**
+ * Opening a proposal's `runs.sqlite`: refuse what is not ours (with a message naming the file and what to do), take
+ * read-only files read-only, upgrade older formats, create new databases with DAMNIT's exact v4 schema.
+ */
+import Database from "better-sqlite3";
+import { randomBytes } from "node:crypto";
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { DamnitError } from "./errors.js";
+import { DB_FILE_NAME, DEFAULT_BUSY_TIMEOUT_MS, LATEST_FORMAT_VERSION } from "./format.js";
+import { getSetting, setDefaultSetting, type SettingValue } from "./metameta.js";
+import { readFormatVersion, upgradeSchema, type UpgradeReport } from "./migrate.js";
+
+export type JournalMode = "delete" | "wal";
+
+export interface OpenOptions {
+  /** Create the database (and its directory, one level) if missing. Default false. */
+  create?: boolean;
+  /** Never write, even if the file is writable. */
+  readonly?: boolean;
+  /** Overrides the database's `journal_mode` setting. */
+  journal?: JournalMode;
+  busyTimeoutMs?: number;
+  /** Settings written (in the creating transaction) when the database is new, e.g. the proposal. */
+  initialSettings?: Record<string, SettingValue>;
+  /** Called with what the schema upgrade did, when it did something. */
+  onUpgrade?: (report: UpgradeReport) => void;
+}
+
+export interface OpenedDatabase {
+  readonly db: Database.Database;
+  readonly dir: string;
+  readonly path: string;
+  readonly readonly: boolean;
+  readonly created: boolean;
+  readonly upgrade: UpgradeReport | null;
+}
+
+export function databasePath(dir: string): string {
+  return join(resolve(dir), DB_FILE_NAME);
+}
+
+function isWritable(path: string): boolean {
+  try {
+    accessSync(path, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** DAMNIT's databases are deliberately shared by a whole group: world-writable, changed only by the owner. */
+function ownerChmod(path: string, mode: number): void {
+  try {
+    const stat = statSync(path);
+    if (stat.uid === process.getuid?.() && (stat.mode & 0o777) !== mode) chmodSync(path, mode);
+  } catch {
+    // Not ours or gone: leave it.
+  }
+}
+
+function checkDirectory(dir: string, create: boolean): void {
+  if (existsSync(dir)) {
+    if (!statSync(dir).isDirectory()) throw new DamnitError("NO_DIRECTORY", `${dir} is not a directory`);
+    return;
+  }
+  if (!create) throw new DamnitError("NO_DIRECTORY", `${dir}: no such directory`);
+  try {
+    mkdirSync(dir, { mode: 0o777 });
+  } catch (err) {
+    throw new DamnitError("NO_DIRECTORY", `cannot create directory ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  ownerChmod(dir, 0o777);
+}
+
+function tableNames(db: Database.Database, path: string): Set<string> {
+  try {
+    const rows = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[];
+    return new Set(rows.map((r) => r.name));
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
+      throw new DamnitError("NOT_SQLITE", `${path} is not an SQLite database (${(err as Error).message}); it was not changed`, {
+        cause: err,
+      });
+    }
+    throw err;
+  }
+}
+
+function configureConnection(db: Database.Database, busyTimeoutMs: number): void {
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+  db.pragma("foreign_keys = ON");
+}
+
+function applyJournalMode(db: Database.Database, wanted: JournalMode): void {
+  const current = String(db.pragma("journal_mode", { simple: true })).toLowerCase();
+  if (current === wanted) return;
+  db.pragma(`journal_mode = ${wanted === "wal" ? "WAL" : "DELETE"}`);
+}
+
+/** Write what every DAMNIT database has: a db_id (DAMNIT inserts one on any open if absent). */
+function insertMissingIdentity(db: Database.Database): void {
+  if (getSetting(db, "db_id") !== undefined) return;
+  db.transaction(() => setDefaultSetting(db, "db_id", newDatabaseId())).immediate();
+}
+
+export function newDatabaseId(): string {
+  return randomBytes(20).toString("hex");
+}
+
+export async function openDatabaseFile(dirArg: string, options: OpenOptions = {}): Promise<OpenedDatabase> {
+  const dir = resolve(dirArg);
+  const path = join(dir, DB_FILE_NAME);
+  const create = options.create ?? false;
+  checkDirectory(dir, create && !options.readonly);
+  const exists = existsSync(path);
+  if (!exists && !create) {
+    throw new DamnitError(
+      "NO_DATABASE",
+      `no DAMNIT database in ${dir} (${DB_FILE_NAME} missing); create one with 'damnit proposal <number> ${dirArg}'`,
+    );
+  }
+  const readonly = options.readonly === true || (exists && !(isWritable(path) && isWritable(dir)));
+  if (!exists && !isWritable(dir)) {
+    throw new DamnitError("READ_ONLY", `cannot create ${path}: directory ${dir} is not writable`);
+  }
+  const db = new Database(path, { readonly, fileMustExist: exists });
+  try {
+    configureConnection(db, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+    const tables = tableNames(db, path);
+    const fresh = tables.size === 0;
+    if (fresh && !create) {
+      throw new DamnitError("NOT_DAMNIT", `${path} is an empty SQLite file, not a DAMNIT database; it was not changed`);
+    }
+    if (!fresh && !tables.has("metameta")) {
+      throw new DamnitError(
+        "NOT_DAMNIT",
+        `${path} is an SQLite database but not a DAMNIT one (no metameta table); it was not changed`,
+      );
+    }
+    const version = fresh ? -1 : readFormatVersion(db);
+    checkVersionOpenable(path, version, dirArg);
+    if (readonly && version < LATEST_FORMAT_VERSION) {
+      throw new DamnitError(
+        "READ_ONLY",
+        `${path} is format v${version} and read-only here; upgrading it to v${LATEST_FORMAT_VERSION} needs write access to the file and ${dir}`,
+      );
+    }
+    let upgrade: UpgradeReport | null = null;
+    if (!readonly) {
+      const initialSettings = fresh
+        ? { db_id: newDatabaseId(), concurrent_jobs: 15, ...options.initialSettings }
+        : undefined;
+      upgrade = await upgradeSchema(db, path, { fresh, initialSettings });
+      if (upgrade.applied.length > 0) options.onUpgrade?.(upgrade);
+      insertMissingIdentity(db);
+      const wanted = options.journal ?? (getSetting(db, "journal_mode") === "wal" ? "wal" : "delete");
+      applyJournalMode(db, wanted);
+      ownerChmod(path, 0o666);
+    }
+    return { db, dir, path, readonly, created: fresh, upgrade: upgrade && upgrade.applied.length > 0 ? upgrade : null };
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function checkVersionOpenable(path: string, version: number, dirArg: string): void {
+  if (version === 0) {
+    throw new DamnitError(
+      "LEGACY_V0",
+      `${path} is in DAMNIT's legacy v0 format (one wide runs table); convert it with 'damnit migrate v0-to-v1 ${dirArg}'`,
+    );
+  }
+  if (version > LATEST_FORMAT_VERSION) {
+    throw new DamnitError(
+      "TOO_NEW",
+      `${path} is format v${version}, newer than this damnit understands (v${LATEST_FORMAT_VERSION}); update damnit to open it (the file was not changed)`,
+    );
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * A proposal's run database: one object holding the connection, with the typed operations users of the database
+ * need. Each method is a thin call into the module that owns the operation.
+ */
+import type Database from "better-sqlite3";
+import * as comments from "./comments.js";
+import * as metameta from "./metameta.js";
+import { newDatabaseId, openDatabaseFile, type OpenOptions } from "./open.js";
+import { readRunTable, type RunFilter, type RunTable } from "./run-table.js";
+import * as runVariables from "./run-variables.js";
+import * as tags from "./tags.js";
+import type { UpgradeReport } from "./migrate.js";
+import * as variables from "./variables.js";
+
+export class RunDatabase {
+  private constructor(
+    readonly sqlite: Database.Database,
+    readonly dir: string,
+    readonly path: string,
+    readonly readonly: boolean,
+    readonly created: boolean,
+    readonly upgrade: UpgradeReport | null,
+  ) {}
+
+  /** Open `<dir>/runs.sqlite`, upgrading older formats; `create` makes a new one with DAMNIT's v4 schema. */
+  static async open(dir: string, options: OpenOptions = {}): Promise<RunDatabase> {
+    const o = await openDatabaseFile(dir, options);
+    return new RunDatabase(o.db, o.dir, o.path, o.readonly, o.created, o.upgrade);
+  }
+
+  close(): void {
+    if (this.sqlite.open) this.sqlite.close();
+  }
+
+  // --- settings (metameta)
+  getSetting(key: string): metameta.SettingValue | undefined {
+    return metameta.getSetting(this.sqlite, key);
+  }
+  setSetting(key: string, value: metameta.SettingValue): void {
+    this.sqlite.transaction(() => metameta.setSetting(this.sqlite, key, value)).immediate();
+  }
+  setDefaultSetting(key: string, value: metameta.SettingValue): metameta.SettingValue {
+    return this.sqlite.transaction(() => metameta.setDefaultSetting(this.sqlite, key, value)).immediate();
+  }
+  deleteSetting(key: string): void {
+    this.sqlite.transaction(() => metameta.deleteSetting(this.sqlite, key)).immediate();
+  }
+  updateSettings(values: Record<string, metameta.SettingValue>): void {
+    metameta.updateSettings(this.sqlite, values);
+  }
+  allSettings(): Record<string, metameta.SettingValue> {
+    return metameta.allSettings(this.sqlite);
+  }
+  get dbId(): string {
+    return String(this.getSetting("db_id") ?? "");
+  }
+  /** The proposal this database belongs to, if set. */
+  get proposal(): number | undefined {
+    const value = this.getSetting("proposal");
+    return value === undefined || value === null || value === "" ? undefined : Number(value);
+  }
+  /** Give the database a fresh identity (for a copied database, so GUIs of the two don't mix updates). */
+  newId(): string {
+    const id = newDatabaseId();
+    this.setSetting("db_id", id);
+    return id;
+  }
+
+  // --- runs and values
+  ensureRun(proposal: number, run: number, opts: { addedAt?: number; startTime?: number } = {}): void {
+    runVariables.ensureRun(this.sqlite, proposal, run, opts);
+  }
+  setVariables(proposal: number, run: number, values: Record<string, runVariables.VariableRow>, opts: runVariables.WriteOptions): void {
+    runVariables.setVariables(this.sqlite, proposal, run, values, opts);
+  }
+  setVariablesForRuns(runs: readonly runVariables.RunValues[], opts: runVariables.WriteOptions): void {
+    runVariables.setVariablesForRuns(this.sqlite, runs, opts);
+  }
+  readRunTable(opts: { proposal?: number; runs?: RunFilter } = {}): RunTable {
+    return readRunTable(this.sqlite, opts);
+  }
+
+  // --- variables
+  listVariables(): variables.VariableInfo[] {
+    return variables.listVariables(this.sqlite);
+  }
+  addUserVariable(variable: variables.UserVariable, opts: { existOk?: boolean } = {}): void {
+    variables.addUserVariable(this.sqlite, variable, opts);
+  }
+  setUserValue(proposal: number, run: number, name: string, input: string): void {
+    variables.setUserValue(this.sqlite, proposal, run, name, input);
+  }
+  deleteVariable(name: string): void {
+    variables.deleteVariable(this.sqlite, name);
+  }
+  updateComputedVariables(vars: readonly variables.ComputedVariable[]): string[] {
+    return variables.updateComputedVariables(this.sqlite, vars);
+  }
+
+  // --- comments
+  setRunComment(proposal: number, run: number, text: string | null): void {
+    comments.setRunComment(this.sqlite, proposal, run, text);
+  }
+  addTimeComment(text: string, timestamp?: number): number {
+    return comments.addTimeComment(this.sqlite, text, timestamp);
+  }
+  changeTimeComment(id: number, text: string): void {
+    comments.changeTimeComment(this.sqlite, id, text);
+  }
+  deleteTimeComment(id: number): void {
+    comments.deleteTimeComment(this.sqlite, id);
+  }
+  listTimeComments(): comments.TimeComment[] {
+    return comments.listTimeComments(this.sqlite);
+  }
+
+  // --- tags
+  addTag(name: string): number {
+    return this.sqlite.transaction(() => tags.addTag(this.sqlite, name)).immediate();
+  }
+  tagVariable(variable: string, tag: string): void {
+    tags.tagVariable(this.sqlite, variable, tag);
+  }
+  untagVariable(variable: string, tag: string): void {
+    tags.untagVariable(this.sqlite, variable, tag);
+  }
+  getVariableTags(variable: string): string[] {
+    return tags.getVariableTags(this.sqlite, variable);
+  }
+  getVariablesByTag(tag: string): string[] {
+    return tags.getVariablesByTag(this.sqlite, tag);
+  }
+  getAllTags(): string[] {
+    return tags.getAllTags(this.sqlite);
+  }
+}
