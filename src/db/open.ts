@@ -14,6 +14,8 @@ import { readFormatVersion, upgradeSchema, type UpgradeReport } from "./migrate.
 export type JournalMode = "delete" | "wal";
 
 export interface OpenOptions {
+  /** Database file name inside the directory; default `runs.sqlite`. */
+  fileName?: string;
   /** Create the database (and its directory, one level) if missing. Default false. */
   create?: boolean;
   /** Never write, even if the file is writable. */
@@ -111,7 +113,7 @@ export function newDatabaseId(): string {
 
 export async function openDatabaseFile(dirArg: string, options: OpenOptions = {}): Promise<OpenedDatabase> {
   const dir = resolve(dirArg);
-  const path = join(dir, DB_FILE_NAME);
+  const path = join(dir, options.fileName ?? DB_FILE_NAME);
   const create = options.create ?? false;
   checkDirectory(dir, create && !options.readonly);
   const exists = existsSync(path);

@@ -50,8 +50,21 @@ export function rebuildViews(db: Database.Database): void {
   db.exec(maxDiffsViewSql(names));
 }
 
-/** Rebuild the views only if some of `names` is not yet a column; cheap enough to call after every write. */
+/** Whether the `runs` view has our grouping (DAMNIT's own views group by run only). */
+function viewGroupsByProposal(db: Database.Database): boolean {
+  const row = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'runs'").get() as { sql: string } | undefined;
+  return row !== undefined && row.sql.includes("GROUP BY run_info.proposal, run_info.run");
+}
+
+/**
+ * Rebuild the views if some of `names` is not yet a column, or if they are DAMNIT's run-only grouping; cheap
+ * enough to call after every write.
+ */
 export function ensureViewColumns(db: Database.Database, names: Iterable<string>): boolean {
+  if (!viewGroupsByProposal(db)) {
+    rebuildViews(db);
+    return true;
+  }
   const columns = runsViewColumns(db);
   for (const name of names) {
     if (!columns.has(name)) {
