@@ -15,6 +15,8 @@ export interface VariableRow {
   /** the reduction that produced the value (e.g. `mean`); DAMNIT stores '' when none */
   summaryMethod?: string | null;
   attributes?: VariableAttributes | null;
+  /** store a whole number as REAL rather than INTEGER */
+  real?: boolean;
 }
 
 export interface WriteOptions {
@@ -93,7 +95,7 @@ function prepareRows(rows: Record<string, VariableRow>) {
     checkVariableName(name);
     let encoded;
     try {
-      encoded = encodeValue(row.value, row.summaryType ?? null);
+      encoded = encodeValue(row.value, row.summaryType ?? null, { real: row.real });
     } catch (err) {
       throw new DamnitError("BAD_VALUE", `variable '${name}': ${(err as Error).message}`, { cause: err });
     }

@@ -3,6 +3,7 @@
  * variable removes its tags (foreign-key cascade, which needs `foreign_keys = ON` on the connection).
  */
 import type Database from "better-sqlite3";
+import { DamnitError } from "./errors.js";
 
 /** Create the tag if needed; return its id. */
 export function addTag(db: Database.Database, name: string): number {
@@ -17,6 +18,9 @@ export function getTagId(db: Database.Database, name: string): number | undefine
 
 export function tagVariable(db: Database.Database, variable: string, tag: string): void {
   db.transaction(() => {
+    if (!db.prepare("SELECT 1 FROM variables WHERE name = ?").get(variable)) {
+      throw new DamnitError("NO_SUCH_KEY", `cannot tag '${variable}': no such variable`);
+    }
     const id = addTag(db, tag);
     db.prepare("INSERT OR IGNORE INTO variable_tags (variable_name, tag_id) VALUES (?, ?)").run(variable, id);
   }).immediate();

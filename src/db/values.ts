@@ -26,18 +26,25 @@ export interface EncodedValue {
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-export function encodeValue(value: VariableValue, summaryType: SummaryType | null = null): EncodedValue {
+/**
+ * JavaScript has one number type; SQLite has INTEGER and REAL. Whole numbers are stored as INTEGER (what a count
+ * like `40` means) unless `real` asks for REAL (a float that happens to be whole, e.g. a typed-in `12` of a
+ * `number` variable).
+ */
+export function encodeValue(value: VariableValue, summaryType: SummaryType | null = null, opts: { real?: boolean } = {}): EncodedValue {
   if (value === null || value === undefined) return { value: null, summaryType: null };
   switch (typeof value) {
     case "number":
-      return { value: Number.isNaN(value) ? null : value, summaryType: null };
+      if (Number.isNaN(value)) return { value: null, summaryType: null };
+      if (!opts.real && Number.isSafeInteger(value) && !Object.is(value, -0)) return { value: BigInt(value), summaryType: null };
+      return { value, summaryType: null };
     case "bigint":
       if (value < INT64_MIN || value > INT64_MAX) {
         throw new DamnitError("BAD_VALUE", `integer ${value} does not fit in SQLite's 64-bit INTEGER`);
       }
       return { value, summaryType: null };
     case "boolean":
-      return { value: value ? 1 : 0, summaryType: null };
+      return { value: value ? 1n : 0n, summaryType: null };
     case "string":
       return { value, summaryType: null };
   }

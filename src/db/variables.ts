@@ -90,7 +90,7 @@ export function setUserValue(db: Database.Database, proposal: number, run: numbe
     throw new DamnitError("BAD_VALUE", `'${name}' is computed by the context file, not editable`);
   }
   const value = parseUserInput(row.type as UserVariableType, input);
-  setVariables(db, proposal, run, { [name]: { value } }, { provenance: "manual-input" });
+  setVariables(db, proposal, run, { [name]: { value, real: row.type === "number" } }, { provenance: "manual-input" });
 }
 
 /** Remove a variable and all its values; its tags go with it (cascade + orphan trigger). */

@@ -222,9 +222,11 @@ export function decodeNumpyPickle(bytes: Uint8Array): NdArray {
         metastack.push(stack);
         stack = [];
         break;
-      case Op.TUPLE:
-        stack.push(new PyTuple(popMark()));
+      case Op.TUPLE: {
+        const items = popMark(); // before touching `stack`, which popMark replaces
+        stack.push(new PyTuple(items));
         break;
+      }
       case Op.EMPTY_TUPLE:
         stack.push(new PyTuple([]));
         break;
@@ -239,9 +241,11 @@ export function decodeNumpyPickle(bytes: Uint8Array): NdArray {
       case Op.EMPTY_LIST:
         stack.push(new PyList([]));
         break;
-      case Op.LIST:
-        stack.push(new PyList(popMark()));
+      case Op.LIST: {
+        const items = popMark();
+        stack.push(new PyList(items));
         break;
+      }
       case Op.APPEND: {
         const item = pop();
         asList(top(), at).items.push(item);
@@ -454,8 +458,9 @@ function makeArray(pyDtype: PyDType, shapeValue: PyValue, fortran: boolean, raw:
   if (!Number.isSafeInteger(byteLength) || raw.length !== byteLength) {
     throw new PickleError(`array data has ${raw.length} bytes, shape (${shape.join(", ")}) of ${dtype} needs ${byteLength}`);
   }
-  // slice() copies into a fresh buffer at offset 0, so the typed array below is aligned whatever the blob's offset.
-  let bytes = raw.slice();
+  // Copy into a fresh buffer at offset 0, so the typed array below is aligned whatever the blob's offset. (Not
+  // raw.slice(): for a Node Buffer that is a view, not a copy.)
+  let bytes = new Uint8Array(raw);
   const laneSize = info.itemSize / info.lanes;
   if (pyDtype.bigEndian !== HOST_BIG_ENDIAN && laneSize > 1) {
     for (let i = 0; i < bytes.length; i += laneSize) bytes.subarray(i, i + laneSize).reverse();
