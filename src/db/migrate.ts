@@ -56,9 +56,32 @@ export interface UpgradeOptions {
   initialSettings?: Record<string, SettingValue>;
 }
 
+/**
+ * BEGIN IMMEDIATE, waiting for other writers without blocking the event loop: umzug is asynchronous, so a
+ * synchronous busy wait here could stall another opener in this process that holds the lock across an await.
+ */
+async function beginImmediate(db: Database.Database): Promise<void> {
+  const timeoutMs = Number(db.pragma("busy_timeout", { simple: true }));
+  const deadline = Date.now() + timeoutMs;
+  db.pragma("busy_timeout = 0");
+  try {
+    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+      try {
+        db.exec("BEGIN IMMEDIATE");
+        return;
+      } catch (err) {
+        if ((err as { code?: string }).code !== "SQLITE_BUSY" || Date.now() >= deadline) throw err;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  } finally {
+    db.pragma(`busy_timeout = ${timeoutMs}`);
+  }
+}
+
 export async function upgradeSchema(db: Database.Database, path: string, options: UpgradeOptions): Promise<UpgradeReport> {
   checkMigrationList();
-  db.exec("BEGIN IMMEDIATE");
+  await beginImmediate(db);
   let committed = false;
   try {
     // Read the version again under the write lock: another process may have upgraded meanwhile.

@@ -215,7 +215,9 @@ export function decodeNumpyPickle(bytes: Uint8Array): NdArray {
         const result = pop();
         if (result instanceof PyArray && result.array) return result.array;
         throw new PickleError(
-          result instanceof PyArray ? "pickled numpy array has no state (BUILD missing)" : `pickle holds ${describe(result)}, not a numpy array`,
+          result instanceof PyArray
+            ? "pickled numpy array has no state (BUILD missing)"
+            : `pickle holds ${describe(result)}, not a numpy array`,
         );
       }
       case Op.MARK:
@@ -375,7 +377,8 @@ function call(fn: PyGlobal, args: readonly PyValue[]): PyValue {
     case "frombuffer": {
       // _frombuffer(buffer, dtype, shape, order): the buffer holds the array in the given order.
       const [buffer, dtype, shape, order] = args;
-      if (args.length !== 4 || !(buffer instanceof Uint8Array) || !(dtype instanceof PyDType) || (order !== "C" && order !== "F")) {
+      const ok = buffer instanceof Uint8Array && dtype instanceof PyDType && (order === "C" || order === "F");
+      if (args.length !== 4 || !ok) {
         throw new PickleError(`${fn.qualname} called with unexpected arguments`);
       }
       const result = new PyArray();
@@ -421,14 +424,18 @@ function setState(target: PyValue, state: PyValue): void {
     // (version, shape, dtype, is_fortran, rawdata), or without the version (version 0, very old numpy).
     const items = state instanceof PyTuple ? state.items : [];
     const fields = items.length === 5 ? items.slice(1) : items.length === 4 ? items : undefined;
-    if (items.length === 5 && items[0] !== 1) throw new PickleError(`unsupported numpy array state version ${String(items[0])}`);
+    if (items.length === 5 && items[0] !== 1) {
+      throw new PickleError(`unsupported numpy array state version ${String(items[0])}`);
+    }
     const [shape, dtype, fortran, raw] = fields ?? [];
     if (!(dtype instanceof PyDType) || (typeof fortran !== "boolean" && typeof fortran !== "number")) {
       throw new PickleError("unsupported numpy array state");
     }
     // numpy accepts the data as a str too (Python 2 pickles loaded with encoding='latin1').
     const data = typeof raw === "string" ? latin1(raw) : raw;
-    if (!(data instanceof Uint8Array)) throw new PickleError("numpy array state holds no raw data (object arrays are not supported)");
+    if (!(data instanceof Uint8Array)) {
+      throw new PickleError("numpy array state holds no raw data (object arrays are not supported)");
+    }
     target.array = makeArray(dtype, shape ?? null, Boolean(fortran), data);
     return;
   }
@@ -448,7 +455,9 @@ function latin1(text: string): Uint8Array {
 function makeArray(pyDtype: PyDType, shapeValue: PyValue, fortran: boolean, raw: Uint8Array): NdArray {
   if (!(shapeValue instanceof PyTuple)) throw new PickleError("numpy array shape is not a tuple");
   const shape = shapeValue.items.map((d) => {
-    if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) throw new PickleError(`invalid numpy array shape dimension ${String(d)}`);
+    if (typeof d !== "number" || !Number.isSafeInteger(d) || d < 0) {
+      throw new PickleError(`invalid numpy array shape dimension ${String(d)}`);
+    }
     return d;
   });
   const { dtype } = pyDtype;

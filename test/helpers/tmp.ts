@@ -1,8 +1,10 @@
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { afterEach } from "vitest";
+import { FIXTURES } from "./paths.js";
+
+export { REPO_ROOT, FIXTURES, DAMNIT_BIN } from "./paths.js";
 
 const made: string[] = [];
 
@@ -17,8 +19,6 @@ afterEach(() => {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const FIXTURES = resolve(REPO_ROOT, "../shared/fixtures/damnit");
 
 /** Copy a DAMNIT fixture directory (v0, v1, v4) somewhere writable; fixtures must never be opened in place. */
 export function copyFixture(version: "v0" | "v1" | "v4"): string {
