@@ -8,7 +8,7 @@ function compactNumber(n: number): string {
   if (!Number.isFinite(n)) return String(n);
   const abs = Math.abs(n);
   if (abs !== 0 && (abs < 1e-4 || abs >= 1e9)) return n.toExponential(4);
-  return String(Number(n.toPrecision(7)));
+  return String(Number(n.toPrecision(10)));
 }
 
 export function valueText(value: DecodedValue): string {

@@ -4,6 +4,7 @@
  */
 import type Database from "better-sqlite3";
 import * as comments from "./comments.js";
+import { DamnitError } from "./errors.js";
 import * as metameta from "./metameta.js";
 import { newDatabaseId, openDatabaseFile, type OpenOptions } from "./open.js";
 import { readRunTable, type RunFilter, type RunTable } from "./run-table.js";
@@ -28,6 +29,14 @@ export class RunDatabase {
     return new RunDatabase(o.db, o.dir, o.path, o.readonly, o.created, o.upgrade);
   }
 
+  /** Refuse a write up front on a database opened read-only, with a message that says why. */
+  private writable(action: string): Database.Database {
+    if (this.readonly) {
+      throw new DamnitError("READ_ONLY", `cannot ${action}: ${this.path} is read-only here (no write access to it or its directory)`);
+    }
+    return this.sqlite;
+  }
+
   close(): void {
     if (this.sqlite.open) this.sqlite.close();
   }
@@ -37,16 +46,16 @@ export class RunDatabase {
     return metameta.getSetting(this.sqlite, key);
   }
   setSetting(key: string, value: metameta.SettingValue): void {
-    this.sqlite.transaction(() => metameta.setSetting(this.sqlite, key, value)).immediate();
+    this.writable("change settings").transaction(() => metameta.setSetting(this.sqlite, key, value)).immediate();
   }
   setDefaultSetting(key: string, value: metameta.SettingValue): metameta.SettingValue {
-    return this.sqlite.transaction(() => metameta.setDefaultSetting(this.sqlite, key, value)).immediate();
+    return this.writable("change settings").transaction(() => metameta.setDefaultSetting(this.sqlite, key, value)).immediate();
   }
   deleteSetting(key: string): void {
-    this.sqlite.transaction(() => metameta.deleteSetting(this.sqlite, key)).immediate();
+    this.writable("change settings").transaction(() => metameta.deleteSetting(this.sqlite, key)).immediate();
   }
   updateSettings(values: Record<string, metameta.SettingValue>): void {
-    metameta.updateSettings(this.sqlite, values);
+    metameta.updateSettings(this.writable("change settings"), values);
   }
   allSettings(): Record<string, metameta.SettingValue> {
     return metameta.allSettings(this.sqlite);
@@ -68,13 +77,13 @@ export class RunDatabase {
 
   // --- runs and values
   ensureRun(proposal: number, run: number, opts: { addedAt?: number; startTime?: number } = {}): void {
-    runVariables.ensureRun(this.sqlite, proposal, run, opts);
+    runVariables.ensureRun(this.writable("add runs"), proposal, run, opts);
   }
   setVariables(proposal: number, run: number, values: Record<string, runVariables.VariableRow>, opts: runVariables.WriteOptions): void {
-    runVariables.setVariables(this.sqlite, proposal, run, values, opts);
+    runVariables.setVariables(this.writable("write values"), proposal, run, values, opts);
   }
   setVariablesForRuns(runs: readonly runVariables.RunValues[], opts: runVariables.WriteOptions): void {
-    runVariables.setVariablesForRuns(this.sqlite, runs, opts);
+    runVariables.setVariablesForRuns(this.writable("write values"), runs, opts);
   }
   readRunTable(opts: { proposal?: number; runs?: RunFilter } = {}): RunTable {
     return readRunTable(this.sqlite, opts);
@@ -85,30 +94,30 @@ export class RunDatabase {
     return variables.listVariables(this.sqlite);
   }
   addUserVariable(variable: variables.UserVariable, opts: { existOk?: boolean } = {}): void {
-    variables.addUserVariable(this.sqlite, variable, opts);
+    variables.addUserVariable(this.writable("add variables"), variable, opts);
   }
   setUserValue(proposal: number, run: number, name: string, input: string): void {
-    variables.setUserValue(this.sqlite, proposal, run, name, input);
+    variables.setUserValue(this.writable("write values"), proposal, run, name, input);
   }
   deleteVariable(name: string): void {
-    variables.deleteVariable(this.sqlite, name);
+    variables.deleteVariable(this.writable("delete variables"), name);
   }
   updateComputedVariables(vars: readonly variables.ComputedVariable[]): string[] {
-    return variables.updateComputedVariables(this.sqlite, vars);
+    return variables.updateComputedVariables(this.writable("update variables"), vars);
   }
 
   // --- comments
   setRunComment(proposal: number, run: number, text: string | null): void {
-    comments.setRunComment(this.sqlite, proposal, run, text);
+    comments.setRunComment(this.writable("write comments"), proposal, run, text);
   }
   addTimeComment(text: string, timestamp?: number): number {
-    return comments.addTimeComment(this.sqlite, text, timestamp);
+    return comments.addTimeComment(this.writable("write comments"), text, timestamp);
   }
   changeTimeComment(id: number, text: string): void {
-    comments.changeTimeComment(this.sqlite, id, text);
+    comments.changeTimeComment(this.writable("write comments"), id, text);
   }
   deleteTimeComment(id: number): void {
-    comments.deleteTimeComment(this.sqlite, id);
+    comments.deleteTimeComment(this.writable("write comments"), id);
   }
   listTimeComments(): comments.TimeComment[] {
     return comments.listTimeComments(this.sqlite);
@@ -116,13 +125,13 @@ export class RunDatabase {
 
   // --- tags
   addTag(name: string): number {
-    return this.sqlite.transaction(() => tags.addTag(this.sqlite, name)).immediate();
+    return this.writable("change tags").transaction(() => tags.addTag(this.sqlite, name)).immediate();
   }
   tagVariable(variable: string, tag: string): void {
-    tags.tagVariable(this.sqlite, variable, tag);
+    tags.tagVariable(this.writable("change tags"), variable, tag);
   }
   untagVariable(variable: string, tag: string): void {
-    tags.untagVariable(this.sqlite, variable, tag);
+    tags.untagVariable(this.writable("change tags"), variable, tag);
   }
   getVariableTags(variable: string): string[] {
     return tags.getVariableTags(this.sqlite, variable);
