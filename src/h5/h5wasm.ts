@@ -1,10 +1,12 @@
-/** h5wasm's Node build (reads real files from disk), initialised once per process. */
-import h5wasm from "h5wasm/node";
+/** h5wasm's Node build (reads real files from disk), loaded on first use and initialised once per process. */
+type H5wasm = typeof import("h5wasm/node").default;
 
-let ready: Promise<unknown> | undefined;
+let loading: Promise<H5wasm> | undefined;
 
-export async function loadH5wasm(): Promise<typeof h5wasm> {
-  ready ??= h5wasm.ready;
-  await ready;
-  return h5wasm;
+export function loadH5wasm(): Promise<H5wasm> {
+  loading ??= import("h5wasm/node").then(async (m) => {
+    await m.default.ready;
+    return m.default;
+  });
+  return loading;
 }

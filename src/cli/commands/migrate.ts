@@ -1,7 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../db/errors.js";
 import { LATEST_FORMAT_VERSION } from "../../db/format.js";
-import { convertV0ToV1 } from "../../legacy/v0-to-v1.js";
 import { openForCommand } from "../open-database.js";
 
 interface Args {
@@ -22,6 +21,7 @@ export const migrateCommand: CommandModule<object, Args> = {
     const [first, second, ...rest] = argv.args;
     if (first === "v0-to-v1") {
       if (rest.length) throw new DamnitError("BAD_ARGUMENT", `unexpected arguments: ${rest.join(" ")}`);
+      const { convertV0ToV1 } = await import("../../legacy/v0-to-v1.js");
       const result = await convertV0ToV1(second ?? ".", { dryRun: argv.dryRun });
       for (const warning of result.warnings) console.log(`Warning: ${warning}`);
       console.log(
