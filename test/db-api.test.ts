@@ -134,3 +134,47 @@ describe("settings", () => {
     db.close();
   });
 });
+
+describe("reading the table", () => {
+  it("readRunsPivot and readRunTable agree, restore blobs and take the highest version", async () => {
+    const { complex, ndarray } = await import("../src/db/index.js");
+    const db = await newDb();
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 4, 0, 0, 0, 2]);
+    db.setVariables(1234, 1, {
+      n: { value: 40 },
+      s: { value: "it's \"quoted\" ✓" },
+      img: { value: png },
+      c: { value: complex(1, 2) },
+      arr: { value: ndarray("int16", [3], [1, -2, 3]) },
+      gone: { value: null, attributes: { error: "no data", error_cls: "Skip" } },
+      inf: { value: -Infinity },
+    }, { provenance: "context.py", startTime: 100 });
+    db.setVariables(1234, 2, { n: { value: 41 } }, { provenance: "context.py" });
+    // A later version of a value (DAMNIT's readers take max(version)).
+    db.sqlite.prepare("INSERT INTO run_variables (proposal, run, name, version, value) VALUES (1234, 2, 'n', 2, 99)").run();
+    db.ensureRun(1234, 3); // no values yet: not in the table, as in the runs view
+
+    const pivot = db.readRunsPivot();
+    expect(pivot.names).toEqual(["arr", "c", "gone", "img", "inf", "n", "s"]);
+    expect(pivot.rows.map((r) => r.run)).toEqual([1, 2]);
+    const r1 = pivot.rows[0]!.values;
+    expect(r1.n).toBe(40);
+    expect(r1.s).toBe("it's \"quoted\" ✓");
+    expect(r1.img).toMatchObject({ kind: "png", width: 4, height: 2 });
+    expect(r1.c).toEqual(complex(1, 2));
+    expect(Array.from((r1.arr as { data: Int16Array }).data)).toEqual([1, -2, 3]);
+    expect(r1.gone).toBeNull();
+    expect(r1.inf).toBe(-Infinity);
+    expect(pivot.rows[0]!.start_time).toBe(100);
+    expect(pivot.rows[1]!.values.n).toBe(99);
+
+    const table = db.readRunTable({ runs: (run) => run >= 1 });
+    expect(table.rows[1]!.cells.get("n")!.value).toBe(99);
+    expect(table.rows[0]!.cells.get("gone")!.attributes).toEqual({ error: "no data", error_cls: "Skip" });
+    expect(table.rows[0]!.cells.get("c")!.summaryType).toBe("complex");
+    expect(table.rows[0]!.cells.get("img")!.value).toEqual(r1.img);
+    // The SQL view says the same about the plain values.
+    expect(db.sqlite.prepare("SELECT n, s FROM runs WHERE run = 1").get()).toEqual({ n: 40, s: "it's \"quoted\" ✓" });
+    db.close();
+  });
+});

@@ -6,7 +6,7 @@ export { METAMETA_SETTINGS } from "./defaults.js";
 export type { OpenOptions, JournalMode } from "./open.js";
 export type { UpgradeReport } from "./migrate.js";
 export type { VariableRow, WriteOptions, RunValues } from "./run-variables.js";
-export type { RunTable, RunRow, CellValue, RunFilter } from "./run-table.js";
+export type { RunTable, RunRow, CellValue, RunFilter, PivotRow, RunTableOptions } from "./run-table.js";
 export { parseRunRanges } from "./run-table.js";
 export type { VariableAttributes } from "./attributes.js";
 export { ndarray, isNdArray, shapeText, type NdArray, type DType, type TypedArray } from "./ndarray.js";

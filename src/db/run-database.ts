@@ -7,7 +7,7 @@ import * as comments from "./comments.js";
 import { DamnitError } from "./errors.js";
 import * as metameta from "./metameta.js";
 import { newDatabaseId, openDatabaseFile, type OpenOptions } from "./open.js";
-import { readRunTable, type RunFilter, type RunTable } from "./run-table.js";
+import { readRunsPivot, readRunTable, type PivotRow, type RunTableOptions, type RunTable } from "./run-table.js";
 import * as runVariables from "./run-variables.js";
 import * as tags from "./tags.js";
 import type { UpgradeReport } from "./migrate.js";
@@ -85,8 +85,13 @@ export class RunDatabase {
   setVariablesForRuns(runs: readonly runVariables.RunValues[], opts: runVariables.WriteOptions): void {
     runVariables.setVariablesForRuns(this.writable("write values"), runs, opts);
   }
-  readRunTable(opts: { proposal?: number; runs?: RunFilter } = {}): RunTable {
+  /** The run table with each cell's attributes, max_diff and provenance. */
+  readRunTable(opts: RunTableOptions = {}): RunTable {
     return readRunTable(this.sqlite, opts);
+  }
+  /** The `runs` view's values only: the fast way to read a whole table. */
+  readRunsPivot(opts: RunTableOptions = {}): { names: string[]; rows: PivotRow[] } {
+    return readRunsPivot(this.sqlite, opts);
   }
 
   // --- variables

@@ -7,7 +7,7 @@ import type Database from "better-sqlite3";
 import { DamnitError } from "./errors.js";
 import { decodeAttributes, type VariableAttributes } from "./attributes.js";
 import { decodeValue, type DecodedValue } from "./values.js";
-import { variableNames } from "./views.js";
+import { runsViewColumns } from "./views.js";
 
 export interface CellValue {
   value: DecodedValue;
@@ -34,43 +34,130 @@ export interface RunTable {
 /** A set of run numbers: `1-10,15` style ranges. */
 export type RunFilter = (run: number) => boolean;
 
-export function readRunTable(db: Database.Database, opts: { proposal?: number; runs?: RunFilter } = {}): RunTable {
-  const names = variableNames(db);
+export interface RunTableOptions {
+  proposal?: number;
+  runs?: RunFilter;
+}
+
+/*
+ * Both readers let SQLite build one JSON object per run (json_group_object over the index-ordered rows, so a
+ * higher version of a name comes later and wins in JSON.parse) and parse it natively: materialising 100,000 cells
+ * one row at a time through the driver costs several times more. Blobs cannot go into JSON; they are fetched
+ * separately and put in place.
+ */
+function runsQuery(db: Database.Database, cellExpression: string, opts: RunTableOptions) {
   const where = opts.proposal === undefined ? "" : "WHERE ri.proposal = ?";
-  const stmt = db
+  return db
     .prepare(
-      `SELECT ri.proposal, ri.run, ri.start_time, ri.added_at, rv.name, rv.version, rv.value, rv.summary_type,
-              rv.max_diff, rv.attributes, rv.provenance
-       FROM run_info ri JOIN run_variables rv ON rv.proposal = ri.proposal AND rv.run = ri.run ${where}
+      `SELECT ri.proposal, ri.run, ri.start_time, ri.added_at,
+              (SELECT json_group_object(rv.name, ${cellExpression}) FROM run_variables rv
+               WHERE rv.proposal = ri.proposal AND rv.run = ri.run) AS cells
+       FROM run_info ri ${where}
        ORDER BY ri.proposal, ri.run`,
     )
-    .raw(true);
-  const params = opts.proposal === undefined ? [] : [opts.proposal];
-  const rows: RunRow[] = [];
-  const versions = new Map<string, number>();
-  let current: RunRow | undefined;
-  for (const r of stmt.iterate(...params) as Iterable<unknown[]>) {
-    const [proposal, run, startTime, addedAt, name, version, value, summaryType, maxDiff, attributes, provenance] = r as [
-      number, number, number | null, number | null, string, number, unknown, string | null, number | null, string | null, string | null,
-    ];
-    if (opts.runs && !opts.runs(run)) continue;
-    if (!current || current.proposal !== proposal || current.run !== run) {
-      current = { proposal, run, startTime, addedAt, cells: new Map() };
-      rows.push(current);
-      versions.clear();
-    }
-    // Readers take the highest version of each name (versions are always 1 today).
-    if ((versions.get(name) ?? -Infinity) > version) continue;
-    versions.set(name, version);
-    current.cells.set(name, {
-      value: decodeValue(value, summaryType),
-      summaryType,
-      maxDiff,
-      attributes: decodeAttributes(attributes),
-      provenance,
-    });
+    .raw(true)
+    .all(...(opts.proposal === undefined ? [] : [opts.proposal])) as [number, number, number | null, number | null, string | null][];
+}
+
+interface BlobCell {
+  proposal: number;
+  run: number;
+  name: string;
+  value: Buffer;
+  summary_type: string | null;
+}
+
+function blobCells(db: Database.Database, opts: RunTableOptions): Map<string, BlobCell> {
+  const where = opts.proposal === undefined ? "" : "AND proposal = ?";
+  const rows = db
+    .prepare(
+      `SELECT proposal, run, name, value, summary_type FROM run_variables WHERE typeof(value) = 'blob' ${where} ORDER BY version`,
+    )
+    .all(...(opts.proposal === undefined ? [] : [opts.proposal])) as BlobCell[];
+  return new Map(rows.map((r) => [`${r.proposal}/${r.run}/${r.name}`, r]));
+}
+
+/** Same JSON for NULL and for a blob placeholder; this marks blobs so they can be put back. */
+const VALUE_OR_BLOB_MARK = "CASE WHEN typeof(rv.value) = 'blob' THEN json_array() ELSE rv.value END";
+
+function isBlobMark(value: unknown): boolean {
+  return Array.isArray(value) && value.length === 0;
+}
+
+/** Blob cells, fetched on the first blob met (tables of plain numbers never pay for the extra scan). */
+function lazyBlobs(db: Database.Database, opts: RunTableOptions): () => Map<string, BlobCell> {
+  let blobs: Map<string, BlobCell> | undefined;
+  return () => (blobs ??= blobCells(db, opts));
+}
+
+function restoreValue(value: unknown, key: string, blobs: () => Map<string, BlobCell>, summaryType: unknown): DecodedValue {
+  if (isBlobMark(value)) {
+    const blob = blobs().get(key);
+    return blob ? decodeValue(blob.value, blob.summary_type) : null;
   }
-  return { names, rows };
+  return decodeValue(value, summaryType);
+}
+
+/**
+ * Column names: the `runs` view's columns (kept in step with the names by every writer) and declared variables,
+ * plus any name met in the rows; cheaper than a DISTINCT over all values.
+ */
+function columnNames(db: Database.Database, seen: Set<string>): string[] {
+  const names = new Set([...runsViewColumns(db), ...seen]);
+  for (const row of db.prepare("SELECT name FROM variables").all() as { name: string }[]) names.add(row.name);
+  return [...names].sort();
+}
+
+/** The run table with every cell's details (attributes, max_diff, provenance), for display. */
+export function readRunTable(db: Database.Database, opts: RunTableOptions = {}): RunTable {
+  const cell = `json_array(${VALUE_OR_BLOB_MARK}, rv.summary_type, rv.max_diff, rv.attributes, rv.provenance)`;
+  const blobs = lazyBlobs(db, opts);
+  const seen = new Set<string>();
+  const rows: RunRow[] = [];
+  for (const [proposal, run, startTime, addedAt, cellsJson] of runsQuery(db, cell, opts)) {
+    // Like the `runs` view: a run shows once it has at least one value.
+    if (cellsJson === null || (opts.runs && !opts.runs(run))) continue;
+    const cells = new Map<string, CellValue>();
+    const parsed = JSON.parse(cellsJson) as Record<string, [unknown, string | null, number | null, string | null, string | null]>;
+    for (const [name, [value, summaryType, maxDiff, attributes, provenance]] of Object.entries(parsed)) {
+      seen.add(name);
+      cells.set(name, {
+        value: restoreValue(value, `${proposal}/${run}/${name}`, blobs, summaryType),
+        summaryType,
+        maxDiff,
+        attributes: decodeAttributes(attributes),
+        provenance,
+      });
+    }
+    rows.push({ proposal, run, startTime, addedAt, cells });
+  }
+  return { names: columnNames(db, seen), rows };
+}
+
+export interface PivotRow {
+  proposal: number;
+  run: number;
+  start_time: number | null;
+  added_at: number | null;
+  /** latest value of each variable the run has; NULL values are present as null */
+  values: Record<string, DecodedValue>;
+}
+
+/** The `runs` view's content (values only), decoded; the fast path for reading the whole table. */
+export function readRunsPivot(db: Database.Database, opts: RunTableOptions = {}): { names: string[]; rows: PivotRow[] } {
+  const blobs = lazyBlobs(db, opts);
+  const seen = new Set<string>();
+  const rows: PivotRow[] = [];
+  for (const [proposal, run, startTime, addedAt, valuesJson] of runsQuery(db, VALUE_OR_BLOB_MARK, opts)) {
+    if (valuesJson === null || (opts.runs && !opts.runs(run))) continue;
+    const values = JSON.parse(valuesJson) as Record<string, DecodedValue>;
+    for (const [name, value] of Object.entries(values)) {
+      seen.add(name);
+      if (isBlobMark(value)) values[name] = restoreValue(value, `${proposal}/${run}/${name}`, blobs, null);
+    }
+    rows.push({ proposal, run, start_time: startTime, added_at: addedAt, values });
+  }
+  return { names: columnNames(db, seen), rows };
 }
 
 /** Parse `1-10,15` into a predicate; throws on anything else. */
