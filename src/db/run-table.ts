@@ -116,7 +116,7 @@ export function readRunTable(db: Database.Database, opts: RunTableOptions = {}):
   const rows: RunRow[] = [];
   for (const [proposal, run, startTime, addedAt, cellsJson] of runsQuery(db, cell, opts)) {
     // Like the `runs` view: a run shows once it has at least one value.
-    if (cellsJson === null || (opts.runs && !opts.runs(run))) continue;
+    if (cellsJson === null || cellsJson === "{}" || (opts.runs && !opts.runs(run))) continue;
     const cells = new Map<string, CellValue>();
     const parsed = JSON.parse(cellsJson) as Record<string, [unknown, string | null, number | null, string | null, string | null]>;
     for (const [name, [value, summaryType, maxDiff, attributes, provenance]] of Object.entries(parsed)) {
@@ -149,7 +149,7 @@ export function readRunsPivot(db: Database.Database, opts: RunTableOptions = {})
   const seen = new Set<string>();
   const rows: PivotRow[] = [];
   for (const [proposal, run, startTime, addedAt, valuesJson] of runsQuery(db, VALUE_OR_BLOB_MARK, opts)) {
-    if (valuesJson === null || (opts.runs && !opts.runs(run))) continue;
+    if (valuesJson === null || valuesJson === "{}" || (opts.runs && !opts.runs(run))) continue;
     const values = JSON.parse(valuesJson) as Record<string, DecodedValue>;
     for (const [name, value] of Object.entries(values)) {
       seen.add(name);
