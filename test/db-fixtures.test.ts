@@ -98,3 +98,28 @@ describe("after the upgrade", () => {
     expect(readdirSync(dir).filter((f) => f.endsWith(".bak"))).toEqual(["runs.sqlite.v1.bak"]);
   });
 });
+
+describe("a v2 database that already has the tag tables", () => {
+  it("upgrades to v4 keeping its tags and their ids", async () => {
+    const dir = copyFixture("v1");
+    const { default: Database } = await import("better-sqlite3");
+    const raw = new Database(join(dir, "runs.sqlite"));
+    // What some real v2 databases look like: attributes column, tag tables, version 2, no trigger.
+    raw.exec(`ALTER TABLE run_variables ADD COLUMN attributes;
+      CREATE TABLE tags(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL);
+      CREATE TABLE variable_tags(variable_name TEXT NOT NULL, tag_id INTEGER NOT NULL,
+        FOREIGN KEY (variable_name) REFERENCES variables(name) ON DELETE CASCADE,
+        FOREIGN KEY (tag_id) REFERENCES tags(id) ON DELETE CASCADE, PRIMARY KEY (variable_name, tag_id));
+      INSERT INTO tags (id, name) VALUES (7, 'motors'), (9, 'xgm');
+      INSERT INTO variable_tags VALUES ('sample_x', 7), ('xgm_intensity', 9);
+      UPDATE metameta SET value = 2 WHERE key = 'data_format_version';`);
+    raw.close();
+    const db = await RunDatabase.open(dir);
+    expect(db.upgrade).toMatchObject({ from: 2, to: 4, applied: ["v3-tags", "v4-orphan-tag-trigger"] });
+    expect(db.sqlite.prepare("SELECT id, name FROM tags ORDER BY id").all()).toEqual([{ id: 7, name: "motors" }, { id: 9, name: "xgm" }]);
+    db.untagVariable("xgm_intensity", "xgm");
+    expect(db.getAllTags()).toEqual(["motors"]); // the v4 trigger works on the old tables
+    db.close();
+    expect(readdirSync(dir)).toContain("runs.sqlite.v2.bak");
+  });
+});

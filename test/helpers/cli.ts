@@ -27,3 +27,14 @@ export function expectOneLineError(result: CliResult): string {
   if (lines.length !== 1 || /\n\s+at /.test(result.stderr)) throw new Error(`expected one line, got:\n${result.stderr}`);
   return lines[0]!;
 }
+
+/**
+ * Whether the read-only tests can run `damnit` as another user: root always writes, so read-only is tested as
+ * `nobody`, who must be able to reach the checkout.
+ */
+export function otherUserCanRunDamnit(uid: number): boolean {
+  const probe = spawnSync("setpriv", [`--reuid=${uid}`, `--regid=${uid}`, "--clear-groups", process.execPath, "-e", `require("fs").accessSync(${JSON.stringify(DAMNIT_BIN)})`], {
+    timeout: 30_000,
+  });
+  return probe.status === 0;
+}

@@ -1,0 +1,40 @@
+/** A writer killed mid-transaction (kill -9) loses only its own unfinished write; the database stays intact. */
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { RunDatabase } from "../src/db/index.js";
+import { REPO_ROOT, tempDir } from "./helpers/tmp.js";
+
+describe("kill -9 during a write", () => {
+  it("keeps every committed value and none of the interrupted write", async () => {
+    const dir = tempDir();
+    const db = await RunDatabase.open(dir, { create: true, initialSettings: { proposal: 1234 } });
+    db.setVariables(1234, 1, { early: { value: 1.5 }, comment: { value: "before the crash" } }, { provenance: "context.py" });
+    db.close();
+
+    const child = spawn(process.execPath, [join(REPO_ROOT, "test/helpers/kill-worker.mjs"), dir], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("worker did not start writing within 30 s")), 30_000);
+      child.stdout.on("data", (d: Buffer) => {
+        if (d.toString().includes("writing")) {
+          clearTimeout(timer);
+          // Let it get well into the 100,000-row transaction, then kill it without warning.
+          setTimeout(() => {
+            child.kill("SIGKILL");
+            resolve();
+          }, 300);
+        }
+      });
+    });
+    await new Promise((r) => child.on("close", r));
+
+    const after = await RunDatabase.open(dir);
+    expect(after.sqlite.pragma("integrity_check", { simple: true })).toBe("ok");
+    const table = after.readRunTable();
+    expect(table.rows.find((r) => r.run === 1)?.cells.get("comment")?.value).toBe("before the crash");
+    // The interrupted transaction is all or nothing: either no late_* row at all, or complete runs only.
+    const late = after.sqlite.prepare("SELECT count(*) AS n FROM run_variables WHERE name LIKE 'late_%'").get() as { n: number };
+    expect(late.n % (2000 * 50)).toBe(0);
+    after.close();
+  });
+});
