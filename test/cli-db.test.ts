@@ -12,6 +12,7 @@ describe("damnit proposal", () => {
     const created = damnit(["proposal", "2956", dir]);
     expect(created.status).toBe(0);
     expect(created.stdout).toBe(`Created DAMNIT database for proposal 2956 at ${dir}/runs.sqlite\n`);
+    expect(created.stderr).toBe(""); // nothing about "upgrading" a new database
     expect(damnit(["proposal"], { cwd: dir }).stdout).toBe("Current proposal number: 2956\n");
     expect(damnit(["proposal", dir]).stdout).toBe("Current proposal number: 2956\n");
     expect(damnit(["proposal", "2956", dir]).stdout).toBe("No change - proposal 2956 already set\n");

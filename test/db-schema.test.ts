@@ -61,6 +61,8 @@ describe("new database", () => {
     const dir = tempDir();
     const db = await RunDatabase.open(dir, { create: true, initialSettings: { proposal: 1234 } });
     const settings = db.allSettings();
+    expect(db.created).toBe(true);
+    expect(db.upgrade).toBeNull(); // creating is not upgrading
     db.close();
     expect(Object.keys(settings).sort()).toEqual(["concurrent_jobs", "data_format_version", "db_id", "proposal"]);
     expect(settings.data_format_version).toBe(4);

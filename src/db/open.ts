@@ -155,13 +155,14 @@ export async function openDatabaseFile(dirArg: string, options: OpenOptions = {}
         ? { db_id: newDatabaseId(), concurrent_jobs: 15, ...options.initialSettings }
         : undefined;
       upgrade = await upgradeSchema(db, path, { fresh, initialSettings });
-      if (upgrade.applied.length > 0) options.onUpgrade?.(upgrade);
+      if (upgrade.applied.length > 0 && !fresh) options.onUpgrade?.(upgrade);
       insertMissingIdentity(db);
       const wanted = options.journal ?? (getSetting(db, "journal_mode") === "wal" ? "wal" : "delete");
       applyJournalMode(db, wanted);
       ownerChmod(path, 0o666);
     }
-    return { db, dir, path, readonly, created: fresh, upgrade: upgrade && upgrade.applied.length > 0 ? upgrade : null };
+    const upgraded = upgrade !== null && upgrade.applied.length > 0 && !fresh;
+    return { db, dir, path, readonly, created: fresh, upgrade: upgraded ? upgrade : null };
   } catch (err) {
     db.close();
     throw err;
