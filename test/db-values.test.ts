@@ -22,6 +22,8 @@ describe("scalars", () => {
     const { raw, cells } = await roundTrip({
       i: { value: 42 },
       big: { value: 2n ** 60n },
+      bigger: { value: 9007199254740993n },
+      negative: { value: -(2n ** 63n) },
       f: { value: 1.5, maxDiff: 0.25, summaryMethod: "mean" },
       s: { value: "Test DAQ / Sample-1" },
       yes: { value: true },
@@ -40,7 +42,10 @@ describe("scalars", () => {
     expect(raw.get("inf")).toMatchObject({ t: "real", value: Infinity });
     expect(raw.get("wholeReal")).toMatchObject({ t: "real", value: 12 });
     expect(raw.get("big")).toMatchObject({ t: "integer" });
-    expect(cells.get("big")!.value).toBe(2 ** 60);
+    // Beyond 2^53 a JavaScript number would lose digits: such integers come back as BigInt.
+    expect(cells.get("big")!.value).toBe(2n ** 60n);
+    expect(cells.get("bigger")!.value).toBe(9007199254740993n);
+    expect(cells.get("negative")!.value).toBe(-(2n ** 63n));
     expect(cells.get("s")!.value).toBe("Test DAQ / Sample-1");
     expect(cells.get("none")!.attributes).toEqual({ error: "boom", error_cls: "RuntimeError" });
   });

@@ -8,6 +8,7 @@ export type DamnitErrorCode =
   | "LEGACY_V0"
   | "MIGRATION_FAILED"
   | "READ_ONLY"
+  | "BUSY"
   | "BAD_VALUE"
   | "NO_SUCH_KEY"
   | "BAD_ARGUMENT";

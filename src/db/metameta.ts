@@ -5,6 +5,7 @@
  */
 import type Database from "better-sqlite3";
 import { DamnitError } from "./errors.js";
+import { asSqlInteger } from "./sql-integer.js";
 
 export type SettingValue = string | number | bigint | null;
 
@@ -16,13 +17,13 @@ export function getSetting(db: Database.Database, key: string): SettingValue | u
 export function setSetting(db: Database.Database, key: string, value: SettingValue): void {
   db.prepare("INSERT INTO metameta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(
     key,
-    value,
+    asSqlInteger(value),
   );
 }
 
 /** Insert the value if the key is absent; return what is stored afterwards. */
 export function setDefaultSetting(db: Database.Database, key: string, value: SettingValue): SettingValue {
-  db.prepare("INSERT OR IGNORE INTO metameta (key, value) VALUES (?, ?)").run(key, value);
+  db.prepare("INSERT OR IGNORE INTO metameta (key, value) VALUES (?, ?)").run(key, asSqlInteger(value));
   return getSetting(db, key) ?? null;
 }
 

@@ -24,12 +24,12 @@ export interface UpgradeReport {
 }
 
 /** `data_format_version`, 0 when absent (DAMNIT's reading of the legacy format). */
-export function readFormatVersion(db: Database.Database): number {
+export function readFormatVersion(db: Database.Database, path: string): number {
   const value = getSetting(db, "data_format_version");
   if (value === undefined || value === null) return 0;
   const version = Number(value);
   if (!Number.isInteger(version)) {
-    throw new DamnitError("NOT_DAMNIT", `data_format_version is '${String(value)}', not a whole number`);
+    throw new DamnitError("NOT_DAMNIT", `${path}: data_format_version is '${String(value)}', not a whole number; the file was not changed`);
   }
   return version;
 }
@@ -85,7 +85,7 @@ export async function upgradeSchema(db: Database.Database, path: string, options
   let committed = false;
   try {
     // Read the version again under the write lock: another process may have upgraded meanwhile.
-    const from = options.fresh && !hasMetameta(db) ? 0 : readFormatVersion(db);
+    const from = options.fresh && !hasMetameta(db) ? 0 : readFormatVersion(db, path);
     if (from >= LATEST_FORMAT_VERSION) {
       db.exec("ROLLBACK");
       committed = true;
@@ -95,6 +95,8 @@ export async function upgradeSchema(db: Database.Database, path: string, options
     if (!options.fresh) {
       backup = backupPath(path, from);
       copyFileSync(path, backup);
+      // In WAL mode committed pages may still sit in the -wal file; the copy needs them too.
+      if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${backup}-wal`);
     }
     const applied: string[] = [];
     // Loaded only when there is something to upgrade: importing umzug costs ~0.2 s of start-up.
@@ -110,7 +112,7 @@ export async function upgradeSchema(db: Database.Database, path: string, options
           applied.push(m.name);
         },
       })),
-      storage: formatVersionStorage(db),
+      storage: formatVersionStorage(db, path),
       logger: undefined,
     });
     try {
@@ -141,10 +143,10 @@ function hasMetameta(db: Database.Database): boolean {
 }
 
 /** umzug's record of executed steps, read from and written to `data_format_version`. */
-function formatVersionStorage(db: Database.Database): UmzugStorage {
+function formatVersionStorage(db: Database.Database, path: string): UmzugStorage {
   return {
     async executed() {
-      const version = hasMetameta(db) ? readFormatVersion(db) : 0;
+      const version = hasMetameta(db) ? readFormatVersion(db, path) : 0;
       return MIGRATIONS.filter((m) => m.version <= version).map((m) => m.name);
     },
     // The step itself records its version inside its transaction, so there is nothing left to log.

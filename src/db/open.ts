@@ -10,6 +10,7 @@ import { DamnitError } from "./errors.js";
 import { DB_FILE_NAME, DEFAULT_BUSY_TIMEOUT_MS, LATEST_FORMAT_VERSION } from "./format.js";
 import { getSetting, setDefaultSetting, type SettingValue } from "./metameta.js";
 import { readFormatVersion, upgradeSchema, type UpgradeReport } from "./migrate.js";
+import { addReadCompatibility } from "./read-compat.js";
 
 export type JournalMode = "delete" | "wal";
 
@@ -80,14 +81,28 @@ function tableNames(db: Database.Database, path: string): Set<string> {
     const rows = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[];
     return new Set(rows.map((r) => r.name));
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
-      throw new DamnitError("NOT_SQLITE", `${path} is not an SQLite database (${(err as Error).message}); it was not changed`, {
-        cause: err,
-      });
-    }
-    throw err;
+    throw explainOpenError(err, path);
   }
+}
+
+/** SQLite's errors on opening, as one line that names the file and says what to do. */
+function explainOpenError(err: unknown, path: string): unknown {
+  const code = (err as { code?: string }).code ?? "";
+  const message = (err as Error).message;
+  if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
+    return new DamnitError("NOT_SQLITE", `${path} is not an SQLite database (${message}); it was not changed`, { cause: err });
+  }
+  if (code.startsWith("SQLITE_READONLY") || code === "SQLITE_CANTOPEN") {
+    return new DamnitError(
+      "READ_ONLY",
+      `cannot open ${path} (${message}); a database in WAL mode needs write access to its directory even for reading`,
+      { cause: err },
+    );
+  }
+  if (code === "SQLITE_BUSY") {
+    return new DamnitError("BUSY", `${path} stayed locked by another process for the whole busy timeout; try again`, { cause: err });
+  }
+  return err;
 }
 
 function configureConnection(db: Database.Database, busyTimeoutMs: number): void {
@@ -127,7 +142,13 @@ export async function openDatabaseFile(dirArg: string, options: OpenOptions = {}
   if (!exists && !isWritable(dir)) {
     throw new DamnitError("READ_ONLY", `cannot create ${path}: directory ${dir} is not writable`);
   }
-  const db = new Database(path, { readonly, fileMustExist: exists });
+  if (exists && !statSync(path).isFile()) throw new DamnitError("NOT_SQLITE", `${path} is not a file`);
+  let db: Database.Database;
+  try {
+    db = new Database(path, { readonly, fileMustExist: exists });
+  } catch (err) {
+    throw explainOpenError(err, path);
+  }
   try {
     configureConnection(db, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
     const tables = tableNames(db, path);
@@ -141,28 +162,30 @@ export async function openDatabaseFile(dirArg: string, options: OpenOptions = {}
         `${path} is an SQLite database but not a DAMNIT one (no metameta table); it was not changed`,
       );
     }
-    const version = fresh ? -1 : readFormatVersion(db);
+    const version = fresh ? -1 : readFormatVersion(db, path);
     checkVersionOpenable(path, version, dirArg);
-    if (readonly && version < LATEST_FORMAT_VERSION) {
-      throw new DamnitError(
-        "READ_ONLY",
-        `${path} is format v${version} and read-only here; upgrading it to v${LATEST_FORMAT_VERSION} needs write access to the file and ${dir}`,
-      );
-    }
+    // An old database we may not upgrade is read through compatibility shims, without writing.
+    if (readonly && version < LATEST_FORMAT_VERSION) addReadCompatibility(db);
     let upgrade: UpgradeReport | null = null;
+    let created = false;
     if (!readonly) {
-      const initialSettings = fresh
-        ? { db_id: newDatabaseId(), concurrent_jobs: 15, ...options.initialSettings }
-        : undefined;
-      upgrade = await upgradeSchema(db, path, { fresh, initialSettings });
-      if (upgrade.applied.length > 0 && !fresh) options.onUpgrade?.(upgrade);
+      // Only an outdated or new file takes the write lock; opening an up-to-date one never waits for writers.
+      if (fresh || version < LATEST_FORMAT_VERSION) {
+        const initialSettings = fresh ? { db_id: newDatabaseId(), concurrent_jobs: 15, ...options.initialSettings } : undefined;
+        const report = await upgradeSchema(db, path, { fresh, initialSettings });
+        // Another process may have created or upgraded the file while we waited for the lock.
+        created = fresh && report.applied.length > 0;
+        if (report.applied.length > 0 && !fresh) {
+          upgrade = report;
+          options.onUpgrade?.(report);
+        }
+      }
       insertMissingIdentity(db);
       const wanted = options.journal ?? (getSetting(db, "journal_mode") === "wal" ? "wal" : "delete");
       applyJournalMode(db, wanted);
       ownerChmod(path, 0o666);
     }
-    const upgraded = upgrade !== null && upgrade.applied.length > 0 && !fresh;
-    return { db, dir, path, readonly, created: fresh, upgrade: upgraded ? upgrade : null };
+    return { db, dir, path, readonly, created, upgrade };
   } catch (err) {
     db.close();
     throw err;

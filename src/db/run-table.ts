@@ -7,7 +7,7 @@ import type Database from "better-sqlite3";
 import { DamnitError } from "./errors.js";
 import { decodeAttributes, type VariableAttributes } from "./attributes.js";
 import { decodeValue, type DecodedValue } from "./values.js";
-import { runsViewColumns } from "./views.js";
+import { runsViewNames } from "./views.js";
 
 export interface CellValue {
   value: DecodedValue;
@@ -50,7 +50,7 @@ function runsQuery(db: Database.Database, cellExpression: string, opts: RunTable
   return db
     .prepare(
       `SELECT ri.proposal, ri.run, ri.start_time, ri.added_at,
-              (SELECT json_group_object(rv.name, ${cellExpression}) FROM run_variables rv
+              (SELECT json_group_object(rv.name, ${cellExpression} ORDER BY rv.version) FROM run_variables rv
                WHERE rv.proposal = ri.proposal AND rv.run = ri.run) AS cells
        FROM run_info ri ${where}
        ORDER BY ri.proposal, ri.run`,
@@ -77,11 +77,22 @@ function blobCells(db: Database.Database, opts: RunTableOptions): Map<string, Bl
   return new Map(rows.map((r) => [`${r.proposal}/${r.run}/${r.name}`, r]));
 }
 
-/** Same JSON for NULL and for a blob placeholder; this marks blobs so they can be put back. */
-const VALUE_OR_BLOB_MARK = "CASE WHEN typeof(rv.value) = 'blob' THEN json_array() ELSE rv.value END";
+/**
+ * A value as JSON. Blobs cannot be JSON: they become the mark `[]` and are put back from a second query. Integers
+ * beyond 2^53 would lose digits in JSON.parse: they travel as `["int", "<digits>"]` and come back as BigInt.
+ */
+const VALUE_OR_BLOB_MARK = `CASE
+  WHEN typeof(rv.value) = 'blob' THEN json_array()
+  WHEN typeof(rv.value) = 'integer' AND (rv.value > ${Number.MAX_SAFE_INTEGER} OR rv.value < -${Number.MAX_SAFE_INTEGER})
+    THEN json_array('int', CAST(rv.value AS TEXT))
+  ELSE rv.value END`;
 
 function isBlobMark(value: unknown): boolean {
   return Array.isArray(value) && value.length === 0;
+}
+
+function isBigIntMark(value: unknown): value is ["int", string] {
+  return Array.isArray(value) && value.length === 2 && value[0] === "int";
 }
 
 /** Blob cells, fetched on the first blob met (tables of plain numbers never pay for the extra scan). */
@@ -95,21 +106,27 @@ function restoreValue(value: unknown, key: string, blobs: () => Map<string, Blob
     const blob = blobs().get(key);
     return blob ? decodeValue(blob.value, blob.summary_type) : null;
   }
+  if (isBigIntMark(value)) return BigInt(value[1]);
   return decodeValue(value, summaryType);
 }
 
 /**
- * Column names: the `runs` view's columns (kept in step with the names by every writer) and declared variables,
+ * Column names: the `runs` view's variables (kept in step with the names by every writer) and declared variables,
  * plus any name met in the rows; cheaper than a DISTINCT over all values.
  */
 function columnNames(db: Database.Database, seen: Set<string>): string[] {
-  const names = new Set([...runsViewColumns(db), ...seen]);
+  const names = new Set([...runsViewNames(db), ...seen]);
   for (const row of db.prepare("SELECT name FROM variables").all() as { name: string }[]) names.add(row.name);
   return [...names].sort();
 }
 
 /** The run table with every cell's details (attributes, max_diff, provenance), for display. */
 export function readRunTable(db: Database.Database, opts: RunTableOptions = {}): RunTable {
+  // One read transaction: the values, the blobs and the names come from the same snapshot.
+  return db.transaction(() => readRunTableNow(db, opts)).deferred();
+}
+
+function readRunTableNow(db: Database.Database, opts: RunTableOptions): RunTable {
   const cell = `json_array(${VALUE_OR_BLOB_MARK}, rv.summary_type, rv.max_diff, rv.attributes, rv.provenance)`;
   const blobs = lazyBlobs(db, opts);
   const seen = new Set<string>();
@@ -145,6 +162,10 @@ export interface PivotRow {
 
 /** The `runs` view's content (values only), decoded; the fast path for reading the whole table. */
 export function readRunsPivot(db: Database.Database, opts: RunTableOptions = {}): { names: string[]; rows: PivotRow[] } {
+  return db.transaction(() => readRunsPivotNow(db, opts)).deferred();
+}
+
+function readRunsPivotNow(db: Database.Database, opts: RunTableOptions): { names: string[]; rows: PivotRow[] } {
   const blobs = lazyBlobs(db, opts);
   const seen = new Set<string>();
   const rows: PivotRow[] = [];
@@ -153,7 +174,7 @@ export function readRunsPivot(db: Database.Database, opts: RunTableOptions = {})
     const values = JSON.parse(valuesJson) as Record<string, DecodedValue>;
     for (const [name, value] of Object.entries(values)) {
       seen.add(name);
-      if (isBlobMark(value)) values[name] = restoreValue(value, `${proposal}/${run}/${name}`, blobs, null);
+      if (Array.isArray(value)) values[name] = restoreValue(value, `${proposal}/${run}/${name}`, blobs, null);
     }
     rows.push({ proposal, run, start_time: startTime, added_at: addedAt, values });
   }

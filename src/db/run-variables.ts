@@ -2,6 +2,7 @@
 import type Database from "better-sqlite3";
 import { encodeAttributes, type VariableAttributes } from "./attributes.js";
 import { DamnitError } from "./errors.js";
+import { asSqlInteger } from "./sql-integer.js";
 import { encodeValue, type SummaryType, type VariableValue } from "./values.js";
 import { ensureViewColumns } from "./views.js";
 
@@ -33,14 +34,16 @@ export interface WriteOptions {
 /** Variable names are dotted identifiers (DAMNIT's rule); they become view columns. */
 const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 
-const validNames = new Set<string>();
+/** Columns the `runs` view has besides the variables (SQLite compares column names case-insensitively). */
+const RESERVED_NAMES = new Set(["proposal", "run", "start_time", "added_at"]);
 
 export function checkVariableName(name: string): void {
-  if (validNames.has(name)) return;
   if (!NAME_PATTERN.test(name)) {
     throw new DamnitError("BAD_VALUE", `'${name}' is not a valid variable name (identifiers joined by dots)`);
   }
-  if (validNames.size < 100_000) validNames.add(name);
+  if (RESERVED_NAMES.has(name.toLowerCase())) {
+    throw new DamnitError("BAD_VALUE", `'${name}' is reserved for the run table's own columns; choose another variable name`);
+  }
 }
 
 export function nowSeconds(): number {
@@ -105,8 +108,9 @@ export function ensureRun(db: Database.Database, proposal: number, run: number, 
 
 function insertRun(db: Database.Database, proposal: number, run: number, opts: { addedAt?: number; startTime?: number }): void {
   const s = statements(db);
-  s.insertRun.run(proposal, run, opts.startTime ?? null, opts.addedAt ?? nowSeconds());
-  if (opts.startTime !== undefined) s.updateStartTime.run(opts.startTime, proposal, run);
+  const [p, r] = [asSqlInteger(proposal), asSqlInteger(run)];
+  s.insertRun.run(p, r, opts.startTime ?? null, opts.addedAt ?? nowSeconds());
+  if (opts.startTime !== undefined) s.updateStartTime.run(opts.startTime, p, r);
 }
 
 /** Encode every row first, so a bad value is refused before the transaction starts. */
@@ -154,7 +158,7 @@ export function setVariablesForRuns(db: Database.Database, runs: readonly RunVal
   db.transaction(() => {
     for (const r of prepared) {
       insertRun(db, r.proposal, r.run, { addedAt: r.addedAt ?? opts.addedAt, startTime: r.startTime ?? opts.startTime });
-      const shared = { proposal: r.proposal, run: r.run, timestamp, provenance: opts.provenance };
+      const shared = { proposal: asSqlInteger(r.proposal), run: asSqlInteger(r.run), timestamp, provenance: opts.provenance };
       for (let start = 0; start < r.rows.length; start += UPSERT_CHUNK) {
         const chunk = r.rows.slice(start, start + UPSERT_CHUNK);
         const params: unknown[] = [];

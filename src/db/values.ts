@@ -10,6 +10,7 @@ import { DamnitError } from "./errors.js";
 import { isNdArray, type NdArray } from "./ndarray.js";
 import { decodeNpy, encodeNpy, isNpy } from "./npy.js";
 import { isPng, pngSize } from "./png-info.js";
+import { asSqlInteger } from "./sql-integer.js";
 
 export type SummaryType = "complex" | "numpy" | "trendline";
 
@@ -36,8 +37,7 @@ export function encodeValue(value: VariableValue, summaryType: SummaryType | nul
   switch (typeof value) {
     case "number":
       if (Number.isNaN(value)) return { value: null, summaryType: null };
-      if (!opts.real && Number.isSafeInteger(value) && !Object.is(value, -0)) return { value: BigInt(value), summaryType: null };
-      return { value, summaryType: null };
+      return { value: opts.real ? value : asSqlInteger(value), summaryType: null };
     case "bigint":
       if (value < INT64_MIN || value > INT64_MAX) {
         throw new DamnitError("BAD_VALUE", `integer ${value} does not fit in SQLite's 64-bit INTEGER`);

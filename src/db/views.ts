@@ -33,12 +33,17 @@ export function variableNames(db: Database.Database): string[] {
   return rows.map((r) => r.name);
 }
 
-const FIXED_RUNS_COLUMNS = new Set(["proposal", "run", "start_time", "added_at"]);
-
-/** The variable columns the `runs` view has now (empty when the view is missing). */
-export function runsViewColumns(db: Database.Database): Set<string> {
-  const rows = db.prepare("SELECT name FROM pragma_table_info('runs')").all() as { name: string }[];
-  return new Set(rows.map((r) => r.name).filter((n) => !FIXED_RUNS_COLUMNS.has(n)));
+/**
+ * The variable names the `runs` view pivots now, read from its SQL (`… THEN value END) AS '<name>'` for each, in
+ * DAMNIT's views as in ours, quoted or not). Read from the SQL rather than the view's columns, which SQLite renames
+ * when two names differ only in case.
+ */
+export function runsViewNames(db: Database.Database): Set<string> {
+  const row = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'runs'").get() as { sql: string } | undefined;
+  const names = new Set<string>();
+  if (!row) return names;
+  for (const m of row.sql.matchAll(/THEN value END\) AS (?:'((?:[^']|'')*)'|(\w+))/g)) names.add((m[1] ?? m[2]!).replaceAll("''", "'"));
+  return names;
 }
 
 /** Drop and recreate both views from the current names. Call inside a write transaction. */
@@ -65,7 +70,7 @@ export function ensureViewColumns(db: Database.Database, names: Iterable<string>
     rebuildViews(db);
     return true;
   }
-  const columns = runsViewColumns(db);
+  const columns = runsViewNames(db);
   for (const name of names) {
     if (!columns.has(name)) {
       rebuildViews(db);
