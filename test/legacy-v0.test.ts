@@ -21,7 +21,7 @@ describe("migrate v0-to-v1", () => {
     const out = damnit(["migrate", "v0-to-v1", dir]);
     expect(out.stderr).toBe("");
     expect(out.stdout).toBe(
-      `Converted 2 runs, 20 values, 11 variables and 1 time comments into ${dir}/runs.sqlite (old file kept as ${dir}/runs.v0-backup.sqlite)\n`,
+      `Converted 2 runs, 20 values, 10 variables and 1 time comments into ${dir}/runs.sqlite (old file kept as ${dir}/runs.v0-backup.sqlite)\n`,
     );
     // The original is kept byte for byte; HDF5 files are not touched.
     expect(readFileSync(join(dir, "runs.v0-backup.sqlite")).equals(original)).toBe(true);
@@ -56,6 +56,17 @@ describe("migrate v0-to-v1", () => {
       });
     }
     expect(cells).toBe(20);
+    // SQLite types survive: a REAL stays REAL even when whole, INTEGER stays INTEGER, run numbers are INTEGER.
+    const types = Object.fromEntries(
+      (db.sqlite.prepare("SELECT name, typeof(value) AS t, typeof(proposal) AS tp, typeof(run) AS tr FROM run_variables WHERE run = 1").all() as any[]).map((r) => [r.name, [r.t, r.tp, r.tr]]),
+    );
+    expect(types).toMatchObject({
+      n_trains: ["integer", "integer", "integer"],
+      flagged: ["integer", "integer", "integer"],
+      camera_total: ["real", "integer", "integer"],
+      laser_power: ["real", "integer", "integer"],
+      run_type: ["text", "integer", "integer"],
+    });
     expect(db.sqlite.prepare("SELECT count(*) AS n FROM run_variables").get()).toEqual({ n: 20 });
 
     // max_diff from the HDF5 data matches what DAMNIT computed for the same data.
@@ -104,6 +115,20 @@ describe("migrate v0-to-v1", () => {
     raw.close();
     await expect(convertV0ToV1(dir)).rejects.toThrow(/no v0 'runs' table/);
     expect(readdirSync(dir).filter((f) => f.includes("v1"))).toEqual([]);
+  });
+
+  it("keeps a whole-number REAL a REAL (13.0 stays 13.0)", async () => {
+    const dir = copyFixture("v0");
+    const raw = new Database(join(dir, "runs.sqlite"));
+    raw.prepare("UPDATE runs SET laser_power = 13.0, camera_total = 2345686.0 WHERE runnr = 2").run();
+    raw.close();
+    await convertV0ToV1(dir);
+    const db = new Database(join(dir, "runs.sqlite"), { readonly: true });
+    expect(db.prepare("SELECT name, typeof(value) AS t FROM run_variables WHERE run = 2 AND name IN ('laser_power', 'camera_total') ORDER BY name").all()).toEqual([
+      { name: "camera_total", t: "real" },
+      { name: "laser_power", t: "real" },
+    ]);
+    db.close();
   });
 
   it("keeps an undecodable pickled value as raw bytes, with a warning", async () => {

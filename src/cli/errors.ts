@@ -5,7 +5,31 @@ export const EXIT_USER_ERROR = 1;
 export const EXIT_USAGE = 2;
 export const EXIT_BUG = 70;
 
+/** SQLite failures caused by the environment (locks, permissions, disks), not by us: hints for each. */
+const SQLITE_HINTS: Record<string, string> = {
+  SQLITE_BUSY: "the database stayed locked by another process for the whole 30 s busy timeout; try again",
+  SQLITE_LOCKED: "the database is locked; try again",
+  SQLITE_READONLY: "the database is read-only for you",
+  SQLITE_CANTOPEN: "the database file cannot be opened",
+  SQLITE_FULL: "the disk is full",
+  SQLITE_IOERR: "the file system reported an I/O error",
+  SQLITE_CORRUPT: "the database file is damaged",
+  SQLITE_NOTADB: "the file is not an SQLite database",
+};
+
+function sqliteHint(err: unknown): string | undefined {
+  const code = (err as { code?: unknown })?.code;
+  if (typeof code !== "string") return undefined;
+  return SQLITE_HINTS[code] ?? SQLITE_HINTS[code.split("_").slice(0, 2).join("_")];
+}
+
 export function reportError(err: unknown, debug: boolean): number {
+  const hint = sqliteHint(err);
+  if (hint !== undefined) {
+    process.stderr.write(`damnit: ${hint} (${(err as Error).message})\n`);
+    if (debug) process.stderr.write(`${(err as Error).stack ?? ""}\n`);
+    return EXIT_USER_ERROR;
+  }
   if (isDamnitError(err)) {
     process.stderr.write(`damnit: ${err.message}\n`);
     if (debug && err.cause) process.stderr.write(`${String((err.cause as Error).stack ?? err.cause)}\n`);

@@ -19,6 +19,8 @@ export function valueText(value: DecodedValue): string {
   switch (value.kind) {
     case "png":
       return `<png ${value.width}x${value.height}>`;
+    case "unreadable":
+      return `<unreadable blob: ${value.reason}>`;
     case "ndarray":
       return `<array ${value.dtype} (${value.shape.join(",")})>`;
     case "complex":
@@ -50,6 +52,8 @@ export function valueJson(value: DecodedValue): unknown {
       return { type: "png", width: value.width, height: value.height, bytes: value.bytes.length };
     case "complex":
       return { type: "complex", re: plainNumber(value.re), im: plainNumber(value.im) };
+    case "unreadable":
+      return { type: "unreadable", bytes: value.bytes.length, reason: value.reason };
     case "ndarray": {
       const flat = Array.from(value.data as ArrayLike<number | bigint>, plainNumber);
       const data = DTYPES[value.dtype].lanes === 2 ? pairs(flat) : value.dtype === "bool" ? flat.map((v) => v === 1) : flat;

@@ -13,10 +13,3 @@ export async function openForCommand(dir: string, options: OpenOptions = {}): Pr
       ),
   });
 }
-
-/** `--num` semantics of DAMNIT's config commands: integer if it parses, else float, else an error. */
-export function parseNumber(text: string): number {
-  const n = Number(text);
-  if (text.trim() === "" || Number.isNaN(n)) throw new Error(`'${text}' is not a number`);
-  return n;
-}

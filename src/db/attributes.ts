@@ -43,14 +43,22 @@ export function encodeAttributes(attributes: VariableAttributes | null | undefin
   return defined.length === 0 ? null : pythonJson(Object.fromEntries(defined));
 }
 
+/**
+ * Parse stored attributes; NULL or unreadable text gives null (a display hint is not worth failing a table over).
+ * Python's json writes NaN and Infinity, which JSON.parse rejects: outside strings they are read as null.
+ */
 export function decodeAttributes(text: unknown): VariableAttributes | null {
   if (typeof text !== "string" || text === "") return null;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    // Python's json writes NaN and Infinity, which JSON.parse rejects; read them as null.
-    parsed = JSON.parse(text.replace(/\bNaN\b/g, "null").replace(/-?\bInfinity\b/g, "null"));
+    const jsonSafe = text.replace(/"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g, (token) => (token.startsWith('"') ? token : "null"));
+    try {
+      parsed = JSON.parse(jsonSafe);
+    } catch {
+      return null;
+    }
   }
-  return typeof parsed === "object" && parsed !== null ? (parsed as VariableAttributes) : null;
+  return typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? (parsed as VariableAttributes) : null;
 }

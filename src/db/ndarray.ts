@@ -81,6 +81,11 @@ export function ndarray(dtype: DType, shape: readonly number[], data: TypedArray
   const length = sizeOf(shape) * info.lanes;
   let typed: TypedArray;
   if (ArrayBuffer.isView(data)) {
+    // A Float64Array labelled int32 would be written as garbage: the element type must be the dtype's.
+    const expected = info.make(new ArrayBuffer(0), 0, 0).constructor;
+    if (data.constructor !== expected) {
+      throw new TypeError(`${dtype} data must be a ${expected.name}, got a ${data.constructor.name}`);
+    }
     typed = data;
   } else {
     typed = info.make(new ArrayBuffer(length * (info.itemSize / info.lanes)), 0, length);

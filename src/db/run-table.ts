@@ -4,7 +4,6 @@
  * Pivoting in JavaScript reads `run_variables` once; the view's CASE-per-column plan is several times slower.
  */
 import type Database from "better-sqlite3";
-import { DamnitError } from "./errors.js";
 import { decodeAttributes, type VariableAttributes } from "./attributes.js";
 import { decodeValue, type DecodedValue } from "./values.js";
 import { runsViewNames } from "./views.js";
@@ -179,18 +178,4 @@ function readRunsPivotNow(db: Database.Database, opts: RunTableOptions): { names
     rows.push({ proposal, run, start_time: startTime, added_at: addedAt, values });
   }
   return { names: columnNames(db, seen), rows };
-}
-
-/** Parse `1-10,15` into a predicate; throws on anything else. */
-export function parseRunRanges(text: string): RunFilter {
-  const ranges: [number, number][] = [];
-  for (const part of text.split(",")) {
-    const m = /^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$/.exec(part);
-    if (!m) throw new DamnitError("BAD_ARGUMENT", `'${part.trim()}' is not a run number or range like 1-10,15`);
-    const lo = Number(m[1]);
-    const hi = m[2] === undefined ? lo : Number(m[2]);
-    if (hi < lo) throw new DamnitError("BAD_ARGUMENT", `run range ${lo}-${hi} is backwards`);
-    ranges.push([lo, hi]);
-  }
-  return (run) => ranges.some(([lo, hi]) => run >= lo && run <= hi);
 }

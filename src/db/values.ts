@@ -73,17 +73,32 @@ export interface PngThumbnail {
   readonly bytes: Uint8Array;
 }
 
-export type DecodedValue = null | number | bigint | string | Complex | NdArray | PngThumbnail | Uint8Array;
+/** A blob that claims a format (by summary_type or magic bytes) but cannot be read as it; kept, not dropped. */
+export interface UnreadableValue {
+  readonly kind: "unreadable";
+  readonly bytes: Uint8Array;
+  readonly reason: string;
+}
 
-/** Interpret a stored value the way DAMNIT's readers do: summary_type first, then the blob's magic bytes. */
+export type DecodedValue = null | number | bigint | string | Complex | NdArray | PngThumbnail | UnreadableValue | Uint8Array;
+
+/**
+ * Interpret a stored value the way DAMNIT's readers do: summary_type first, then the blob's magic bytes. One odd
+ * cell (an array dtype we do not read, a damaged blob) becomes an UnreadableValue rather than failing the table.
+ */
 export function decodeValue(value: unknown, summaryType: unknown): DecodedValue {
   if (value === null || value === undefined) return null;
   if (typeof value === "number" || typeof value === "bigint" || typeof value === "string") return value;
   if (!(value instanceof Uint8Array)) throw new TypeError(`unexpected SQLite value of type ${typeof value}`);
-  if (summaryType === "complex") return decodeComplex(value);
-  if (summaryType === "numpy" || summaryType === "trendline" || isNpy(value)) return decodeNpy(value);
+  try {
+    if (summaryType === "complex") return decodeComplex(value);
+    if (summaryType === "numpy" || summaryType === "trendline" || isNpy(value)) return decodeNpy(value);
+  } catch (err) {
+    return { kind: "unreadable", bytes: value, reason: (err as Error).message };
+  }
   if (isPng(value)) {
-    const size = pngSize(value)!;
+    const size = pngSize(value);
+    if (!size) return { kind: "unreadable", bytes: value, reason: "PNG too short to hold its size" };
     return { kind: "png", width: size.width, height: size.height, bytes: value };
   }
   return value;

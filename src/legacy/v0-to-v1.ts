@@ -115,7 +115,8 @@ export async function convertV0ToV1(dirArg: string, opts: { dryRun?: boolean } =
     }[];
     const timeComments = legacy.prepare("SELECT timestamp, comment FROM time_comments").all() as { timestamp: number; comment: string }[];
     const columns = (legacy.prepare("SELECT name FROM pragma_table_info('runs')").all() as { name: string }[]).map((c) => c.name);
-    const legacyRows = legacy.prepare("SELECT * FROM runs ORDER BY proposal, runnr").all() as LegacyRow[];
+    // safeIntegers: INTEGER cells come back as BigInt, REAL ones as numbers, so each keeps its SQLite type.
+    const legacyRows = legacy.prepare("SELECT * FROM runs ORDER BY proposal, runnr").safeIntegers(true).all() as LegacyRow[];
     const contextPath = join(dir, "context.py");
     const pyVars = existsSync(contextPath) ? readPythonContextVariables(readFileSync(contextPath, "utf8")) : new Map<string, PythonVariableInfo>();
     const manual = new Set(["comment", ...userVars.filter((v) => v.type !== null).map((v) => v.name)]);
@@ -163,9 +164,9 @@ export async function convertV0ToV1(dirArg: string, opts: { dryRun?: boolean } =
           for (const name of valueColumns) {
             const raw = row[name];
             if (raw === null || raw === undefined) continue;
-            const converted: Pick<VariableRow, "value" | "summaryType"> = Buffer.isBuffer(raw)
+            const converted: Pick<VariableRow, "value" | "summaryType" | "real"> = Buffer.isBuffer(raw)
               ? convertBlob(`run ${run} ${name}`, raw, warnings)
-              : { value: raw as number | string | bigint };
+              : { value: raw as number | string | bigint, real: typeof raw === "number" };
             const provenance = manual.has(name) ? "manual-input" : "context.py";
             const rows = byProvenance.get(provenance) ?? {};
             rows[name] = {
@@ -190,7 +191,7 @@ export async function convertV0ToV1(dirArg: string, opts: { dryRun?: boolean } =
         newPath,
         runs: legacyRows.length,
         values,
-        variables: valueColumns.length,
+        variables: valueColumns.filter((c) => c !== "comment").length,
         timeComments: timeComments.length,
         warnings,
       };
@@ -211,5 +212,5 @@ export async function convertV0ToV1(dirArg: string, opts: { dryRun?: boolean } =
 }
 
 function numberOrUndefined(value: unknown): number | undefined {
-  return typeof value === "number" ? value : undefined;
+  return typeof value === "number" || typeof value === "bigint" ? Number(value) : undefined;
 }

@@ -1,7 +1,14 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../db/errors.js";
 import type { SettingValue } from "../../db/metameta.js";
-import { openForCommand, parseNumber } from "../open-database.js";
+import { openForCommand } from "../open-database.js";
+
+/** `--num`: a finite number, stored as INTEGER when whole (DAMNIT parses int, then float). */
+function parseNumber(text: string): number {
+  const n = Number(text);
+  if (text.trim() === "" || !Number.isFinite(n)) throw new DamnitError("BAD_ARGUMENT", `'${text}' is not a number`);
+  return n;
+}
 
 interface Args {
   key?: string;
@@ -32,6 +39,9 @@ export const dbConfigCommand: CommandModule<object, Args> = {
     const key = argv.key?.replaceAll("-", "_");
     const db = await openForCommand(argv.dir);
     try {
+      if (key === "data_format_version" && (argv.delete || argv.value !== undefined)) {
+        throw new DamnitError("BAD_ARGUMENT", "data_format_version is managed by migrations; use 'damnit migrate'");
+      }
       if (argv.delete) {
         if (!key) throw new DamnitError("BAD_ARGUMENT", "no key specified to delete");
         db.deleteSetting(key);
@@ -47,17 +57,8 @@ export const dbConfigCommand: CommandModule<object, Args> = {
         console.log(repr(value));
         return;
       }
-      if (key === "data_format_version") {
-        throw new DamnitError("BAD_ARGUMENT", "data_format_version is managed by migrations; use 'damnit migrate'");
-      }
       let value: SettingValue = argv.value;
-      if (argv.num) {
-        try {
-          value = parseNumber(argv.value);
-        } catch (err) {
-          throw new DamnitError("BAD_ARGUMENT", (err as Error).message);
-        }
-      }
+      if (argv.num) value = parseNumber(argv.value);
       db.setSetting(key, value);
     } finally {
       db.close();

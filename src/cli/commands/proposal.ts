@@ -32,8 +32,10 @@ export const proposalCommand: CommandModule<object, Args> = {
       }
       return;
     }
-    if (!/^\d+$/.test(proposal)) throw new DamnitError("BAD_ARGUMENT", `'${proposal}' is not a proposal number`);
     const number = Number(proposal);
+    if (!/^\d+$/.test(proposal) || !Number.isSafeInteger(number)) {
+      throw new DamnitError("BAD_ARGUMENT", `'${proposal}' is not a proposal number`);
+    }
     const db = await openForCommand(dir, { create: true, initialSettings: { proposal: number } });
     try {
       if (db.created) {

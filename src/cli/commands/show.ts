@@ -1,5 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { parseRunRanges, type RunTable } from "../../db/run-table.js";
+import { DamnitError } from "../../db/errors.js";
+import type { RunTable } from "../../db/run-table.js";
+import { parseRunRanges } from "../run-ranges.js";
 import { cellText, valueJson } from "../format-value.js";
 import { openForCommand } from "../open-database.js";
 import { renderTable } from "../table.js";
@@ -59,6 +61,9 @@ export const showCommand: CommandModule<object, Args> = {
       .example("$0 show --runs 1-10,15", "runs 1 to 10 and 15") as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
     const runs = argv.runs === undefined ? undefined : parseRunRanges(argv.runs);
+    if (argv.proposal !== undefined && !Number.isSafeInteger(argv.proposal)) {
+      throw new DamnitError("BAD_ARGUMENT", "--proposal takes a proposal number");
+    }
     const db = await openForCommand(argv.dir);
     try {
       const table = db.readRunTable({ runs, proposal: argv.proposal });
