@@ -1,5 +1,6 @@
 /** A writer killed mid-transaction (kill -9) loses only its own unfinished write; the database stays intact. */
 import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RunDatabase } from "../src/db/index.js";
@@ -27,6 +28,8 @@ describe("kill -9 during a write", () => {
       });
     });
     await new Promise((r) => child.on("close", r));
+    // The kill landed inside a transaction: SQLite left a hot journal, which the next open rolls back.
+    expect(existsSync(join(dir, "runs.sqlite-journal"))).toBe(true);
 
     const after = await RunDatabase.open(dir);
     expect(after.sqlite.pragma("integrity_check", { simple: true })).toBe("ok");

@@ -59,7 +59,7 @@ export function decodeNpy(bytes: Uint8Array): NdArray {
     throw new NpyFormatError(`unsupported .npy version ${major}`);
   }
   const header = buf.toString(major === 3 ? "utf8" : "latin1", headerStart, headerStart + headerLength);
-  const descrMatch = /'descr':\s*'([<>|=])([a-z]\d+)'/.exec(header);
+  const descrMatch = /'descr':\s*'([<>|=])([A-Za-z]\d*(?:\[\w+\])?)'/.exec(header);
   const fortranMatch = /'fortran_order':\s*(True|False)/.exec(header);
   const shapeMatch = /'shape':\s*\(([^)]*)\)/.exec(header);
   if (!descrMatch || !fortranMatch || !shapeMatch) throw new NpyFormatError(`unreadable .npy header: ${header.trim()}`);
