@@ -106,3 +106,55 @@ export function isNdArray(value: unknown): value is NdArray {
 export function shapeText(shape: readonly number[]): string {
   return shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
 }
+
+export const HOST_BIG_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 0;
+
+/**
+ * An array from raw element bytes as files and pickles hold them: copied (so the typed array is aligned and owns
+ * its memory), byte-swapped to host order, Fortran (column-major) order rearranged to C order.
+ */
+export function arrayFromBytes(
+  dtype: DType,
+  shape: readonly number[],
+  raw: Uint8Array,
+  layout: { bigEndian: boolean; fortran: boolean },
+): NdArray {
+  const info = DTYPES[dtype];
+  const size = sizeOf(shape);
+  const byteLength = size * info.itemSize;
+  if (!Number.isSafeInteger(byteLength) || raw.length !== byteLength) {
+    throw new RangeError(`array data has ${raw.length} bytes, shape (${shape.join(", ")}) of ${dtype} needs ${byteLength}`);
+  }
+  // new Uint8Array(raw) copies; raw.slice() would not for a Node Buffer.
+  let bytes = new Uint8Array(raw);
+  const laneSize = info.itemSize / info.lanes;
+  if (layout.bigEndian !== HOST_BIG_ENDIAN && laneSize > 1) {
+    for (let i = 0; i < bytes.length; i += laneSize) bytes.subarray(i, i + laneSize).reverse();
+  }
+  if (layout.fortran && shape.length > 1) bytes = fortranToC(bytes, shape, info.itemSize);
+  return ndarray(dtype, shape, info.make(bytes.buffer, 0, size * info.lanes));
+}
+
+/** Reorder column-major element bytes into row-major order. */
+function fortranToC(bytes: Uint8Array, shape: readonly number[], itemSize: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(bytes.length);
+  const ndim = shape.length;
+  const cStrides = new Array<number>(ndim);
+  for (let d = ndim - 1, stride = itemSize; d >= 0; d--) {
+    cStrides[d] = stride;
+    stride *= shape[d]!;
+  }
+  // Walk the elements in Fortran order (first index fastest), tracking the C-order byte offset of each.
+  const index = new Array<number>(ndim).fill(0);
+  let c = 0;
+  for (let f = 0; f < bytes.length; f += itemSize) {
+    out.set(bytes.subarray(f, f + itemSize), c);
+    for (let d = 0; d < ndim; d++) {
+      c += cStrides[d]!;
+      if (++index[d]! < shape[d]!) break;
+      c -= shape[d]! * cStrides[d]!;
+      index[d] = 0;
+    }
+  }
+  return out;
+}

@@ -2,7 +2,7 @@
  * The `.npy` format (numpy's array file, versions 1.0 to 3.0): how DAMNIT stores array values and trendlines as
  * blobs. We write version 1.0 little-endian, which every numpy reads; we read any version and either byte order.
  */
-import { DTYPES, dtypeFromCode, ndarray, sizeOf, type DType, type NdArray } from "./ndarray.js";
+import { arrayFromBytes, DTYPES, dtypeFromCode, HOST_BIG_ENDIAN, sizeOf, type DType, type NdArray } from "./ndarray.js";
 
 export const NPY_MAGIC = Uint8Array.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 
@@ -17,7 +17,7 @@ function descr(dtype: DType): string {
 
 export function encodeNpy(array: NdArray): Buffer {
   // Typed arrays use the host's byte order and we declare little-endian ('<') below.
-  if (isBigEndianHost()) throw new Error("writing .npy blobs on a big-endian host is not supported");
+  if (HOST_BIG_ENDIAN) throw new Error("writing .npy blobs on a big-endian host is not supported");
   const shape = array.shape.length === 1 ? `(${array.shape[0]},)` : `(${array.shape.join(", ")})`;
   let header = `{'descr': '${descr(array.dtype)}', 'fortran_order': False, 'shape': ${shape}, }`;
   // numpy pads the header with spaces so that magic + version + length + header + "\n" is a multiple of 64.
@@ -33,10 +33,6 @@ export function encodeNpy(array: NdArray): Buffer {
   out.write(header, fixed, "latin1");
   data.copy(out, total);
   return out;
-}
-
-function isBigEndianHost(): boolean {
-  return new Uint8Array(Uint16Array.of(1).buffer)[0] === 0;
 }
 
 export class NpyFormatError extends Error {
@@ -71,44 +67,13 @@ export function decodeNpy(bytes: Uint8Array): NdArray {
     .map((s) => s.trim())
     .filter((s) => s !== "")
     .map(Number);
-  const info = DTYPES[dtype];
-  const size = sizeOf(shape);
   const dataStart = headerStart + headerLength;
-  const byteLength = size * info.itemSize;
+  const byteLength = sizeOf(shape) * DTYPES[dtype].itemSize;
   if (buf.length < dataStart + byteLength) {
     throw new NpyFormatError(`truncated .npy blob: ${buf.length - dataStart} data bytes, shape needs ${byteLength}`);
   }
-  // Copy into a fresh, aligned buffer (the blob's offset need not be a multiple of the item size).
-  const copy = new Uint8Array(byteLength);
-  copy.set(buf.subarray(dataStart, dataStart + byteLength));
-  const laneSize = info.itemSize / info.lanes;
-  if (order === ">" && laneSize > 1) swapBytes(copy, laneSize);
-  let array = ndarray(dtype, shape, info.make(copy.buffer, 0, size * info.lanes));
-  if (fortranMatch[1] === "True" && shape.length > 1) array = fortranToC(array);
-  return array;
-}
-
-function swapBytes(bytes: Uint8Array, width: number): void {
-  for (let i = 0; i < bytes.length; i += width) bytes.subarray(i, i + width).reverse();
-}
-
-/** Reorder a column-major (Fortran) array into row-major order. */
-function fortranToC(array: NdArray): NdArray {
-  const { shape, data } = array;
-  const lanes = DTYPES[array.dtype].lanes;
-  const out = data.slice() as typeof data;
-  const size = sizeOf(shape);
-  const index = new Array<number>(shape.length).fill(0);
-  for (let f = 0; f < size; f++) {
-    // f enumerates elements in Fortran order; compute the C-order offset of the same element.
-    let c = 0;
-    for (let d = 0; d < shape.length; d++) c = c * shape[d]! + index[d]!;
-    for (let l = 0; l < lanes; l++) (out as unknown as unknown[])[c * lanes + l] = (data as unknown as unknown[])[f * lanes + l];
-    for (let d = 0; d < shape.length; d++) {
-      index[d]!++;
-      if (index[d]! < shape[d]!) break;
-      index[d] = 0;
-    }
-  }
-  return ndarray(array.dtype, shape, out);
+  return arrayFromBytes(dtype, shape, buf.subarray(dataStart, dataStart + byteLength), {
+    bigEndian: order === ">",
+    fortran: fortranMatch[1] === "True",
+  });
 }

@@ -13,7 +13,7 @@
  * and, with protocol 5, `_frombuffer(buffer, dtype, shape, 'C' | 'F')` instead. Python 3 writes bytes at protocol 2
  * as `_codecs.encode(latin1_text, 'latin1')` (and empty bytes as `__builtin__.bytes()`).
  */
-import { DTYPES, dtypeFromCode, ndarray, sizeOf, type DType, type NdArray } from "../db/ndarray.js";
+import { arrayFromBytes, dtypeFromCode, type DType, type NdArray } from "../db/ndarray.js";
 
 export class PickleError extends Error {
   override readonly name = "PickleError";
@@ -101,7 +101,6 @@ const Op = {
 } as const;
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
-const HOST_BIG_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 0;
 
 class Reader {
   pos = 0;
@@ -460,46 +459,11 @@ function makeArray(pyDtype: PyDType, shapeValue: PyValue, fortran: boolean, raw:
     }
     return d;
   });
-  const { dtype } = pyDtype;
-  const info = DTYPES[dtype];
-  const size = sizeOf(shape);
-  const byteLength = size * info.itemSize;
-  if (!Number.isSafeInteger(byteLength) || raw.length !== byteLength) {
-    throw new PickleError(`array data has ${raw.length} bytes, shape (${shape.join(", ")}) of ${dtype} needs ${byteLength}`);
+  try {
+    return arrayFromBytes(pyDtype.dtype, shape, raw, { bigEndian: pyDtype.bigEndian, fortran });
+  } catch (err) {
+    throw new PickleError((err as Error).message);
   }
-  // Copy into a fresh buffer at offset 0, so the typed array below is aligned whatever the blob's offset. (Not
-  // raw.slice(): for a Node Buffer that is a view, not a copy.)
-  let bytes = new Uint8Array(raw);
-  const laneSize = info.itemSize / info.lanes;
-  if (pyDtype.bigEndian !== HOST_BIG_ENDIAN && laneSize > 1) {
-    for (let i = 0; i < bytes.length; i += laneSize) bytes.subarray(i, i + laneSize).reverse();
-  }
-  if (fortran && shape.length > 1) bytes = fortranToC(bytes, shape, info.itemSize);
-  return ndarray(dtype, shape, info.make(bytes.buffer, 0, size * info.lanes));
-}
-
-/** Reorder column-major element bytes into row-major order. */
-function fortranToC(bytes: Uint8Array, shape: readonly number[], itemSize: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(bytes.length);
-  const ndim = shape.length;
-  const cStrides = new Array<number>(ndim);
-  for (let d = ndim - 1, stride = itemSize; d >= 0; d--) {
-    cStrides[d] = stride;
-    stride *= shape[d]!;
-  }
-  // Walk the elements in Fortran order (first index fastest), tracking the C-order byte offset of each.
-  const index = new Array<number>(ndim).fill(0);
-  let c = 0;
-  for (let f = 0; f < bytes.length; f += itemSize) {
-    out.set(bytes.subarray(f, f + itemSize), c);
-    for (let d = 0; d < ndim; d++) {
-      c += cStrides[d]!;
-      if (++index[d]! < shape[d]!) break;
-      c -= shape[d]! * cStrides[d]!;
-      index[d] = 0;
-    }
-  }
-  return out;
 }
 
 function describe(value: PyValue): string {

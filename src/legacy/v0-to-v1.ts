@@ -13,7 +13,7 @@ import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, statSync } 
 import { join, resolve } from "node:path";
 import { DamnitError } from "../db/errors.js";
 import { DB_FILE_NAME } from "../db/format.js";
-import { isNdArray, type NdArray } from "../db/ndarray.js";
+import type { NdArray } from "../db/ndarray.js";
 import { openDatabaseFile } from "../db/open.js";
 import { setSetting, type SettingValue } from "../db/metameta.js";
 import type { VariableRow } from "../db/run-variables.js";
