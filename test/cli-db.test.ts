@@ -40,6 +40,9 @@ describe("damnit db-config", () => {
     expect(expectOneLineError(damnit(["db-config", "slurm_time"], { cwd: dir }))).toBe("damnit: key slurm_time not found");
     expect(expectOneLineError(damnit(["db-config", "-d"], { cwd: dir }))).toBe("damnit: no key specified to delete");
     expect(expectOneLineError(damnit(["db-config", "x", "abc", "--num"], { cwd: dir }))).toBe("damnit: 'abc' is not a number");
+    const defaults = damnit(["db-config", "--defaults"], { cwd: dir }).stdout;
+    expect(defaults).toMatch(/^concurrent_jobs=30\s+array-job concurrency limit/m);
+    expect(defaults).toMatch(/^slurm_time='02:00:00' \(default\)\s+sbatch --time$/m);
   });
 });
 
@@ -80,6 +83,13 @@ describe("damnit show", () => {
     expect(rows[0].attributes.flagged).toEqual({ background: [255, 204, 0], bold: true });
     expect(rows[0].values.broken).toBeNull();
     expect(rows[0].attributes.broken.error_cls).toBe("SourceNameError");
+  });
+
+  it("narrows the columns with --match and heads them with titles", () => {
+    const dir = copyFixture("v4");
+    const lines = damnit(["show", dir, "--match", "xgm", "--match", "SAMPLE", "--titles"]).stdout.split("\n");
+    expect(lines[0]).toMatch(/^run\s+start_time \(UTC\)\s+Sample X\s+XGM intensity\s+XGM mean\s+XGM pulses$/);
+    expect(expectOneLineError(damnit(["show", dir, "--match", "nothing-like-this"]))).toBe("damnit: no variable matches nothing-like-this");
   });
 
   it("refuses bad input with one line and the right exit code", () => {

@@ -1,4 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { METAMETA_SETTINGS } from "../../db/defaults.js";
 import { DamnitError } from "../../db/errors.js";
 import type { SettingValue } from "../../db/metameta.js";
 import { openForCommand } from "../open-database.js";
@@ -11,6 +12,7 @@ function parseNumber(text: string): number {
 }
 
 interface Args {
+  defaults: boolean;
   key?: string;
   value?: string;
   delete: boolean;
@@ -32,6 +34,7 @@ export const dbConfigCommand: CommandModule<object, Args> = {
       .positional("value", { type: "string", describe: "new value" })
       .option("delete", { alias: "d", type: "boolean", default: false, describe: "delete the setting" })
       .option("num", { type: "boolean", default: false, describe: "store the value as a number" })
+      .option("defaults", { type: "boolean", default: false, describe: "list every setting damnit reads, with defaults" })
       .option("dir", { alias: "C", type: "string", default: ".", describe: "database directory" })
       .example("$0 db-config", "list all settings")
       .example("$0 db-config concurrent-jobs 30 --num", "allow 30 reprocessing jobs at once") as Argv<Args>,
@@ -45,6 +48,14 @@ export const dbConfigCommand: CommandModule<object, Args> = {
       if (argv.delete) {
         if (!key) throw new DamnitError("BAD_ARGUMENT", "no key specified to delete");
         db.deleteSetting(key);
+        return;
+      }
+      if (argv.defaults) {
+        const stored = db.allSettings();
+        for (const [k, spec] of Object.entries(METAMETA_SETTINGS)) {
+          const value = k in stored ? repr(stored[k]) : `${repr(spec.default)} (default)`;
+          console.log(`${k}=${value}`.padEnd(40) + `  ${spec.meaning}`);
+        }
         return;
       }
       if (key === undefined) {
