@@ -94,9 +94,17 @@ export async function upgradeSchema(db: Database.Database, path: string, options
     let backup: string | null = null;
     if (!options.fresh) {
       backup = backupPath(path, from);
-      copyFileSync(path, backup);
-      // In WAL mode committed pages may still sit in the -wal file; the copy needs them too.
-      if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${backup}-wal`);
+      try {
+        copyFileSync(path, backup);
+        // In WAL mode committed pages may still sit in the -wal file; the copy needs them too.
+        if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${backup}-wal`);
+      } catch (err) {
+        throw new DamnitError(
+          "MIGRATION_FAILED",
+          `cannot copy ${path} to ${backup} before upgrading it from v${from} (${(err as Error).message}); nothing was changed`,
+          { cause: err },
+        );
+      }
     }
     const applied: string[] = [];
     // Loaded only when there is something to upgrade: importing umzug costs ~0.2 s of start-up.

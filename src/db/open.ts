@@ -110,10 +110,22 @@ function configureConnection(db: Database.Database, busyTimeoutMs: number): void
   db.pragma("foreign_keys = ON");
 }
 
+/**
+ * Switch the journal mode when the setting asks for another one. Switching needs the database to itself; while other
+ * processes have it open the switch is left for a later open rather than failing this one.
+ */
 function applyJournalMode(db: Database.Database, wanted: JournalMode): void {
   const current = String(db.pragma("journal_mode", { simple: true })).toLowerCase();
   if (current === wanted) return;
-  db.pragma(`journal_mode = ${wanted === "wal" ? "WAL" : "DELETE"}`);
+  const timeout = Number(db.pragma("busy_timeout", { simple: true }));
+  try {
+    db.pragma("busy_timeout = 0");
+    db.pragma(`journal_mode = ${wanted === "wal" ? "WAL" : "DELETE"}`);
+  } catch (err) {
+    if ((err as { code?: string }).code !== "SQLITE_BUSY") throw err;
+  } finally {
+    db.pragma(`busy_timeout = ${timeout}`);
+  }
 }
 
 /** Write what every DAMNIT database has: a db_id (DAMNIT inserts one on any open if absent). */

@@ -118,8 +118,10 @@ function prepareRows(rows: Record<string, VariableRow>) {
   return Object.entries(rows).map(([name, row]) => {
     checkVariableName(name);
     let encoded;
+    let attributes;
     try {
       encoded = encodeValue(row.value, row.summaryType ?? null, { real: row.real });
+      attributes = encodeAttributes(row.attributes);
     } catch (err) {
       throw new DamnitError("BAD_VALUE", `variable '${name}': ${(err as Error).message}`, { cause: err });
     }
@@ -128,9 +130,9 @@ function prepareRows(rows: Record<string, VariableRow>) {
       name,
       value: encoded.value,
       summaryType: isNull ? null : encoded.summaryType,
-      maxDiff: isNull || row.maxDiff === undefined || Number.isNaN(row.maxDiff) ? null : row.maxDiff,
+      maxDiff: isNull || row.maxDiff === undefined || row.maxDiff === null || Number.isNaN(row.maxDiff) ? null : row.maxDiff,
       summaryMethod: isNull ? null : (row.summaryMethod ?? ""),
-      attributes: encodeAttributes(row.attributes),
+      attributes,
     };
   });
 }
