@@ -175,6 +175,10 @@ describe("reading the table", () => {
     expect(table.rows[0]!.cells.get("img")!.value).toEqual(r1.img);
     // The SQL view says the same about the plain values.
     expect(db.sqlite.prepare("SELECT n, s FROM runs WHERE run = 1").get()).toEqual({ n: 40, s: "it's \"quoted\" ✓" });
+    // Without the unique index (a damaged database) the highest version still wins.
+    db.sqlite.exec("DROP INDEX variable_version");
+    expect(db.readRunsPivot().rows[1]!.values.n).toBe(99);
+    expect(db.readRunTable().rows[1]!.cells.get("n")!.value).toBe(99);
     db.close();
   });
 });
