@@ -152,6 +152,9 @@ describe("reading the table", () => {
     db.setVariables(1234, 2, { n: { value: 41 } }, { provenance: "context.py" });
     // A later version of a value (DAMNIT's readers take max(version)).
     db.sqlite.prepare("INSERT INTO run_variables (proposal, run, name, version, value) VALUES (1234, 2, 'n', 2, 99)").run();
+    // Re-insert version 1 so that table order has it after version 2: only version order can pick the right one.
+    db.sqlite.exec("DELETE FROM run_variables WHERE run = 2 AND version = 1");
+    db.sqlite.prepare("INSERT INTO run_variables (proposal, run, name, version, value) VALUES (1234, 2, 'n', 1, 41)").run();
     db.ensureRun(1234, 3); // no values yet: not in the table, as in the runs view
 
     const pivot = db.readRunsPivot();
