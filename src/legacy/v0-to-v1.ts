@@ -93,7 +93,14 @@ function convertBlob(name: string, blob: Buffer, warnings: string[]): Pick<Varia
   return { value: array, summaryType: "numpy" };
 }
 
-export async function convertV0ToV1(dirArg: string, opts: { dryRun?: boolean } = {}): Promise<ConversionResult> {
+export interface ConversionOptions {
+  /** write runs.v1.sqlite but leave runs.sqlite as it is */
+  dryRun?: boolean;
+  /** called as each run's HDF5 file has been read */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export async function convertV0ToV1(dirArg: string, opts: ConversionOptions = {}): Promise<ConversionResult> {
   const dir = resolve(dirArg);
   const oldPath = join(dir, DB_FILE_NAME);
   if (!existsSync(dir)) throw new DamnitError("NO_DIRECTORY", `${dir}: no such directory`);
@@ -122,7 +129,8 @@ export async function convertV0ToV1(dirArg: string, opts: { dryRun?: boolean } =
     const manual = new Set(["comment", ...userVars.filter((v) => v.type !== null).map((v) => v.name)]);
     const valueColumns = columns.filter((c) => !FIXED_COLUMNS.has(c));
     const h5Stats = new Map<string, RunH5Stats | undefined>();
-    for (const row of legacyRows) {
+    for (const [i, row] of legacyRows.entries()) {
+      opts.onProgress?.(i, legacyRows.length);
       const h5Path = join(dir, "extracted_data", `p${Number(row.proposal)}_r${Number(row.runnr)}.h5`);
       try {
         h5Stats.set(h5Path, await readRunH5Stats(h5Path, valueColumns));
@@ -130,6 +138,7 @@ export async function convertV0ToV1(dirArg: string, opts: { dryRun?: boolean } =
         warnings.push(`${h5Path}: could not read max_diff values (${(err as Error).message})`);
       }
     }
+    opts.onProgress?.(legacyRows.length, legacyRows.length);
 
     const target = await openDatabaseFile(dir, { create: true, fileName: newName });
     const db = target.db;

@@ -2,6 +2,7 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../db/errors.js";
 import { LATEST_FORMAT_VERSION } from "../../db/format.js";
 import { openForCommand } from "../open-database.js";
+import { progressBar } from "../progress.js";
 
 interface Args {
   args: string[];
@@ -22,7 +23,9 @@ export const migrateCommand: CommandModule<object, Args> = {
     if (first === "v0-to-v1") {
       if (rest.length) throw new DamnitError("BAD_ARGUMENT", `unexpected arguments: ${rest.join(" ")}`);
       const { convertV0ToV1 } = await import("../../legacy/v0-to-v1.js");
-      const result = await convertV0ToV1(second ?? ".", { dryRun: argv.dryRun });
+      const progress = progressBar("Reading run files");
+      const result = await convertV0ToV1(second ?? ".", { dryRun: argv.dryRun, onProgress: progress.update });
+      progress.finish();
       for (const warning of result.warnings) console.log(`Warning: ${warning}`);
       console.log(
         `Converted ${result.runs} runs, ${result.values} values, ${result.variables} variables and ${result.timeComments} time comments ` +
