@@ -33,17 +33,25 @@ export function variableNames(db: Database.Database): string[] {
   return rows.map((r) => r.name);
 }
 
-/**
- * The variable names the `runs` view pivots now, read from its SQL (`… THEN value END) AS '<name>'` for each, in
- * DAMNIT's views as in ours, quoted or not). Read from the SQL rather than the view's columns, which SQLite renames
- * when two names differ only in case.
- */
-export function runsViewNames(db: Database.Database): Set<string> {
+function storedRunsViewSql(db: Database.Database): string | undefined {
   const row = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'runs'").get() as { sql: string } | undefined;
+  return row?.sql;
+}
+
+/**
+ * The variable names a `runs` view pivots (`… THEN value END) AS '<name>'` for each, in DAMNIT's views as in ours,
+ * quoted or not). Read from the SQL rather than the view's columns, which SQLite renames when two names differ only
+ * in case.
+ */
+function pivotedNames(sql: string | undefined): Set<string> {
   const names = new Set<string>();
-  if (!row) return names;
-  for (const m of row.sql.matchAll(/THEN value END\) AS (?:'((?:[^']|'')*)'|(\w+))/g)) names.add((m[1] ?? m[2]!).replaceAll("''", "'"));
+  for (const m of (sql ?? "").matchAll(/THEN value END\) AS (?:'((?:[^']|'')*)'|(\w+))/g)) names.add((m[1] ?? m[2]!).replaceAll("''", "'"));
   return names;
+}
+
+/** The variable names the `runs` view shows now. */
+export function runsViewNames(db: Database.Database): Set<string> {
+  return pivotedNames(storedRunsViewSql(db));
 }
 
 /** Drop and recreate both views from the current names. Call inside a write transaction. */
@@ -55,27 +63,15 @@ export function rebuildViews(db: Database.Database): void {
   db.exec(maxDiffsViewSql(names));
 }
 
-/** Whether the `runs` view has our grouping (DAMNIT's own views group by run only). */
-function viewGroupsByProposal(db: Database.Database): boolean {
-  const row = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'runs'").get() as { sql: string } | undefined;
-  return row !== undefined && row.sql.includes("GROUP BY run_info.proposal, run_info.run");
-}
-
 /**
- * Rebuild the views if some of `names` is not yet a column, or if they are DAMNIT's run-only grouping; cheap
+ * Rebuild the views if some of `names` is not yet a column, or if they have DAMNIT's run-only grouping; cheap
  * enough to call after every write.
  */
 export function ensureViewColumns(db: Database.Database, names: Iterable<string>): boolean {
-  if (!viewGroupsByProposal(db)) {
-    rebuildViews(db);
-    return true;
-  }
-  const columns = runsViewNames(db);
-  for (const name of names) {
-    if (!columns.has(name)) {
-      rebuildViews(db);
-      return true;
-    }
-  }
-  return false;
+  const sql = storedRunsViewSql(db);
+  const ours = sql !== undefined && sql.includes("GROUP BY run_info.proposal, run_info.run");
+  const pivoted = pivotedNames(sql);
+  if (ours && [...names].every((n) => pivoted.has(n))) return false;
+  rebuildViews(db);
+  return true;
 }
