@@ -1,7 +1,7 @@
 /** What people and other programs do to databases: read while a job writes, odd cells, reserved names. */
 import Database from "better-sqlite3";
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { encodeNpy, ndarray, RunDatabase } from "../src/db/index.js";
@@ -121,7 +121,6 @@ describe("CLI argument checks", () => {
     expect(expectOneLineError(damnit(["db-config", "-d", "data_format_version", "-C", dir]))).toMatch(/managed by migrations/);
     expect(expectOneLineError(damnit(["show", dir, "--proposal", "abc"]))).toBe("damnit: --proposal takes a proposal number");
     const notAFile = tempDir();
-    const { mkdirSync } = require("node:fs") as typeof import("node:fs");
     mkdirSync(join(notAFile, "runs.sqlite"));
     expect(expectOneLineError(damnit(["show", notAFile]))).toBe(`damnit: ${notAFile}/runs.sqlite is not a file`);
   });
