@@ -11,7 +11,13 @@ export type DamnitErrorCode =
   | "BUSY"
   | "BAD_VALUE"
   | "NO_SUCH_KEY"
-  | "BAD_ARGUMENT";
+  | "BAD_ARGUMENT"
+  // run data (European XFEL run files)
+  | "NO_RUN"
+  | "UNKNOWN_SOURCE"
+  | "UNKNOWN_KEY"
+  | "UNSUPPORTED_DATA"
+  | "BAD_RUN_FILE";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;

@@ -1,0 +1,176 @@
+/**
+ * A run, or a selection of its trains: the union of trains over all files and sequences, the sources, and access to
+ * their keys. Selections share the open files; `close()` on any of them closes the run.
+ */
+import { DamnitError } from "../db/errors.js";
+import { didYouMean } from "./close-names.js";
+import type { H5Lib } from "./h5.js";
+import type { KeyData } from "./key-data.js";
+import type { RunFile, SourceKind } from "./run-file.js";
+import { SourceData } from "./source-data.js";
+import { type TrainSelection, selectTrainIds } from "./train-selection.js";
+
+export interface RunContents {
+  readonly lib: H5Lib;
+  /** The directories the files come from (raw, proc, or both). */
+  readonly directories: readonly string[];
+  readonly files: readonly RunFile[];
+  /** Source → the files that provide it, in train order (for "all", proc's files where proc has the source). */
+  readonly sourceFiles: ReadonlyMap<string, readonly RunFile[]>;
+  /** Files that could not be opened, with the reason; the rest of the run is still readable. */
+  readonly problems: readonly string[];
+}
+
+export interface RunMetadata {
+  formatVersions: string[];
+  proposal?: number;
+  run?: number;
+  creationDate?: string;
+  updateDate?: string;
+  daqLibrary?: string;
+  karaboFramework?: string;
+}
+
+export class DataCollection {
+  private readonly sourceCache = new Map<string, SourceData>();
+
+  constructor(
+    private readonly contents: RunContents,
+    /** Selected train IDs, sorted. */
+    readonly trainIds: readonly number[],
+  ) {}
+
+  /** Open every file of the run (the sorted union of their trains is the run's train list). */
+  static fromContents(contents: RunContents): DataCollection {
+    const ids = new Set<number>();
+    for (const f of contents.files) for (const t of f.trainIds) ids.add(t);
+    return new DataCollection(contents, [...ids].sort((a, b) => a - b));
+  }
+
+  get files(): readonly RunFile[] {
+    return this.contents.files;
+  }
+
+  get directories(): readonly string[] {
+    return this.contents.directories;
+  }
+
+  get problems(): readonly string[] {
+    return this.contents.problems;
+  }
+
+  get controlSources(): string[] {
+    return this.sourcesOf("control");
+  }
+
+  get instrumentSources(): string[] {
+    return this.sourcesOf("instrument");
+  }
+
+  get allSources(): string[] {
+    return [...this.contents.sourceFiles.keys()].sort();
+  }
+
+  hasSource(name: string): boolean {
+    return this.contents.sourceFiles.has(name);
+  }
+
+  source(name: string): SourceData {
+    let source = this.sourceCache.get(name);
+    if (!source) {
+      const files = this.contents.sourceFiles.get(name);
+      if (!files) {
+        throw new DamnitError("UNKNOWN_SOURCE", `this run has no source '${name}'${didYouMean(name, this.allSources)}`);
+      }
+      const kind = files[0]!.sourceKind(name)!;
+      const trains = new Set(this.trainIds);
+      // Files without selected trains drop out, as in EXtra-data.
+      const selected = files.filter((f) => f.trainIds.some((t) => trains.has(t)));
+      source = new SourceData(this.contents.lib, name, kind, selected.length > 0 ? selected : files.slice(0, 1), this.trainIds);
+      this.sourceCache.set(name, source);
+    }
+    return source;
+  }
+
+  key(source: string, key: string): KeyData {
+    return this.source(source).key(key);
+  }
+
+  selectTrains(selection: TrainSelection): DataCollection {
+    return new DataCollection(this.contents, selectTrainIds(this.trainIds, selection));
+  }
+
+  /**
+   * Only the trains where every given source (or source and key) has at least one entry: for control sources one
+   * value, for instrument sources an entry in every index group (or in the key's group when a key is given).
+   */
+  selectTrainsWithData(items: ReadonlyArray<string | readonly [string, string]>): DataCollection {
+    let keep = new Set(this.trainIds);
+    for (const item of items) {
+      const [sourceName, keyName] = typeof item === "string" ? [item, undefined] : item;
+      const source = this.source(sourceName);
+      const keys = keyName !== undefined ? [source.key(keyName)] : this.groupRepresentatives(source);
+      for (const key of keys) {
+        const counts = key.dataCounts();
+        const withData = new Set(key.trainIds.filter((_, i) => counts[i]! > 0));
+        keep = new Set([...keep].filter((t) => withData.has(t)));
+      }
+    }
+    return new DataCollection(this.contents, this.trainIds.filter((t) => keep.has(t)));
+  }
+
+  /** Train timestamps in ns since the epoch, aligned with `trainIds`; null where no file records one (format 0.5). */
+  trainTimestamps(): Array<bigint | null> {
+    const byTrain = new Map<number, bigint>();
+    for (const f of this.contents.files) {
+      if (!f.timestamps) continue;
+      f.trainIds.forEach((t, i) => {
+        const ts = f.timestamps![i]!;
+        if (ts !== 0n && !byTrain.has(t)) byTrain.set(t, ts);
+      });
+    }
+    return this.trainIds.map((t) => byTrain.get(t) ?? null);
+  }
+
+  metadata(): RunMetadata {
+    const versions = [...new Set(this.contents.files.map((f) => f.formatVersion))].sort();
+    const first = this.contents.files[0];
+    if (!first) return { formatVersions: versions };
+    const str = (name: string) => first.strings(`METADATA/${name}`)?.[0] ?? undefined;
+    const num = (name: string) => {
+      const v = first.numbers(`METADATA/${name}`)?.[0];
+      return v === undefined ? undefined : v;
+    };
+    return {
+      formatVersions: versions,
+      proposal: num("proposalNumber"),
+      run: num("runNumber") ?? first.parts?.run,
+      creationDate: str("creationDate"),
+      updateDate: str("updateDate"),
+      daqLibrary: str("daqLibrary"),
+      karaboFramework: str("karaboFramework"),
+    };
+  }
+
+  close(): void {
+    for (const f of this.contents.files) f.close();
+  }
+
+  private sourcesOf(kind: SourceKind): string[] {
+    return this.allSources.filter((s) => this.contents.sourceFiles.get(s)![0]!.sourceKind(s) === kind);
+  }
+
+  /** One key per index group of a source, to read its per-train counts. */
+  private groupRepresentatives(source: SourceData): KeyData[] {
+    const keys = source.keys();
+    if (source.kind === "control") {
+      const k = keys.find((k) => k.endsWith(".value"));
+      return k ? [source.key(k)] : [];
+    }
+    return source.indexGroups.flatMap((g) => {
+      const prefix = `${g.replaceAll("/", ".")}.`;
+      const k = keys.find((k) => k.startsWith(prefix));
+      return k ? [source.key(k)] : [];
+    });
+  }
+}

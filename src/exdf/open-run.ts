@@ -1,0 +1,121 @@
+/**
+ * Finding and opening runs: by directory, or by proposal and run number under the facility's data root
+ * (`<root>/<instrument>/<cycle>/p<proposal:06>/<raw|proc>/r<run:04>`).
+ */
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { DamnitError } from "../db/errors.js";
+import { log } from "../log.js";
+import { DataCollection } from "./data-collection.js";
+import { loadH5 } from "./h5.js";
+import { RunFile } from "./run-file.js";
+
+export type DataLocation = "raw" | "proc" | "all";
+export const DATA_LOCATIONS: readonly DataLocation[] = ["raw", "proc", "all"];
+export const DEFAULT_DATA_ROOT = "/gpfs/exfel/exp";
+
+/** The data root: EXTRA_DATA_DATA_ROOT (EXtra-data's variable), else XFEL_DATA_ROOT, else the facility path. */
+export function dataRoot(env: NodeJS.ProcessEnv = process.env): string {
+  return env.EXTRA_DATA_DATA_ROOT || env.XFEL_DATA_ROOT || DEFAULT_DATA_ROOT;
+}
+
+const isDirectory = (path: string) => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/** `<root>/<instrument>/<cycle>/p<proposal:06>`, searched over instruments and cycles. */
+export function findProposalDirectory(proposal: number, root = dataRoot()): string {
+  const name = `p${String(proposal).padStart(6, "0")}`;
+  if (!isDirectory(root)) {
+    throw new DamnitError("NO_RUN", `data root ${root} does not exist; set EXTRA_DATA_DATA_ROOT to where run data live`);
+  }
+  const found: string[] = [];
+  for (const instrument of readdirSync(root).sort()) {
+    const instrumentDir = join(root, instrument);
+    if (!isDirectory(instrumentDir)) continue;
+    for (const cycle of readdirSync(instrumentDir).sort()) {
+      const candidate = join(instrumentDir, cycle, name);
+      if (isDirectory(candidate)) found.push(candidate);
+    }
+  }
+  if (found.length === 0) throw new DamnitError("NO_RUN", `proposal ${proposal} not found under ${root} (looked for */*/${name})`);
+  if (found.length > 1) log().warn({ proposal, found }, `proposal ${proposal} is in several places; using ${found[0]}`);
+  return found[0]!;
+}
+
+export function runDirectory(proposalDir: string, kind: "raw" | "proc", run: number): string {
+  return join(proposalDir, kind, `r${String(run).padStart(4, "0")}`);
+}
+
+/** Open a run directory, or several (e.g. raw and proc) where later directories win for sources both hold. */
+export async function openRunDirectory(dirs: string | readonly string[]): Promise<DataCollection> {
+  const directories = typeof dirs === "string" ? [dirs] : [...dirs];
+  const lib = await loadH5();
+  const files: RunFile[] = [];
+  const problems: string[] = [];
+  const sourceFiles = new Map<string, RunFile[]>();
+  try {
+    for (const dir of directories) {
+      const opened = openFilesIn(lib, dir, problems);
+      files.push(...opened);
+      const here = new Map<string, RunFile[]>();
+      for (const f of opened) {
+        for (const s of [...f.controlSources, ...f.instrumentSources.keys()]) here.set(s, [...(here.get(s) ?? []), f]);
+      }
+      for (const [s, list] of here) sourceFiles.set(s, list.sort(byFirstTrain));
+    }
+  } catch (err) {
+    for (const f of files) f.close();
+    throw err;
+  }
+  return DataCollection.fromContents({ lib, directories, files, sourceFiles, problems });
+}
+
+/** Open run `run` of `proposal`; "all" combines raw and proc, preferring proc where both have a source. */
+export async function openRun(proposal: number, run: number, opts: { data?: DataLocation; root?: string } = {}): Promise<DataCollection> {
+  const data = opts.data ?? "raw";
+  const proposalDir = findProposalDirectory(proposal, opts.root ?? dataRoot());
+  const raw = runDirectory(proposalDir, "raw", run);
+  const proc = runDirectory(proposalDir, "proc", run);
+  if (data === "all") {
+    const dirs = [raw, proc].filter(isDirectory);
+    if (dirs.length === 0) throw new DamnitError("NO_RUN", `run ${run} of proposal ${proposal} has neither raw nor proc data (${raw})`);
+    return openRunDirectory(dirs);
+  }
+  const dir = data === "raw" ? raw : proc;
+  if (!isDirectory(dir)) throw new DamnitError("NO_RUN", `run ${run} of proposal ${proposal} has no ${data} data (no directory ${dir})`);
+  return openRunDirectory(dir);
+}
+
+function openFilesIn(lib: Awaited<ReturnType<typeof loadH5>>, dir: string, problems: string[]): RunFile[] {
+  if (!existsSync(dir)) throw new DamnitError("NO_RUN", `no run directory at ${dir}`);
+  if (!isDirectory(dir)) throw new DamnitError("NO_RUN", `${dir} is not a directory`);
+  // Virtual overview files duplicate the sequence files; EXtra-data reads either, we read the sequence files.
+  const names = readdirSync(dir)
+    .filter((n) => n.endsWith(".h5") && !/overview\.h5$/i.test(n))
+    .sort();
+  if (names.length === 0) throw new DamnitError("NO_RUN", `${dir} holds no run files (*.h5)`);
+  const files: RunFile[] = [];
+  for (const name of names) {
+    try {
+      files.push(RunFile.open(lib, join(dir, name)));
+    } catch (err) {
+      if (!(err instanceof DamnitError)) throw err;
+      problems.push(err.message);
+      log().warn({ file: join(dir, name) }, `skipping unreadable file: ${err.message}`);
+    }
+  }
+  if (files.length === 0) {
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more unreadable files)` : "";
+    throw new DamnitError("BAD_RUN_FILE", `no readable run file in ${dir}: ${problems[0]}${more}`);
+  }
+  return files;
+}
+
+function byFirstTrain(a: RunFile, b: RunFile): number {
+  return (a.trainIds[0] ?? Infinity) - (b.trainIds[0] ?? Infinity) || a.name.localeCompare(b.name);
+}

@@ -1,0 +1,259 @@
+/**
+ * One HDF5 file of a run: its train IDs, format version, the sources it lists and their per-train indexes.
+ * Everything is read lazily and cached; the file stays open until `close()`.
+ */
+import { basename } from "node:path";
+import type { Dataset, File as H5File } from "h5wasm/node";
+import { DamnitError } from "../db/errors.js";
+import { type DatasetInfo, type H5Lib, datasetInfo, hdf5Reason, openH5File } from "./h5.js";
+
+export interface FileNameParts {
+  category: string;
+  run: number;
+  aggregator: string;
+  sequence: number | null;
+}
+
+const FILE_NAME = /^([A-Z]+)-R(\d{4})-(\w+?)(?:-S(\d{5}))?\.h5$/;
+
+/** `RAW-R0001-DA01-S00000.h5` → its parts; null for names outside the EXDF pattern (still readable). */
+export function parseRunFileName(name: string): FileNameParts | null {
+  const m = FILE_NAME.exec(name);
+  if (!m) return null;
+  return { category: m[1]!, run: Number(m[2]), aggregator: m[3]!, sequence: m[4] === undefined ? null : Number(m[4]) };
+}
+
+/** Rows of one (source, index group) for each train of the file. */
+export interface TrainIndex {
+  readonly first: Float64Array;
+  readonly count: Float64Array;
+}
+
+export type SourceKind = "control" | "instrument";
+
+/** Format versions whose layout we know; later 1.x versions are read like 1.2, as EXtra-data does. */
+const NEWEST_MAJOR = 1;
+
+export class RunFile {
+  readonly name: string;
+  readonly parts: FileNameParts | null;
+  readonly formatVersion: string;
+  /** Train IDs in file order, padding zeros dropped. */
+  readonly trainIds: readonly number[];
+  /** Train timestamps in ns since the epoch (format ≥ 1.0), aligned with `trainIds`. */
+  readonly timestamps: readonly bigint[] | null;
+  readonly controlSources: ReadonlySet<string>;
+  /** Instrument source → its index groups (`image`, `header`, `data`, …). */
+  readonly instrumentSources: ReadonlyMap<string, readonly string[]>;
+
+  private readonly indexes = new Map<string, TrainIndex>();
+  private readonly infos = new Map<string, DatasetInfo | null>();
+  private readonly keyLists = new Map<string, string[]>();
+
+  private constructor(
+    private readonly lib: H5Lib,
+    readonly path: string,
+    readonly h5: H5File,
+  ) {
+    this.name = basename(path);
+    this.parts = parseRunFileName(this.name);
+    this.formatVersion = this.readVersion();
+    const tids = this.numbers("INDEX/trainId");
+    if (!tids) throw new DamnitError("BAD_RUN_FILE", `${path}: not a European XFEL run file (no INDEX/trainId)`);
+    const keep: number[] = [];
+    tids.forEach((t, i) => {
+      if (t !== 0) keep.push(i);
+    });
+    this.trainIds = keep.map((i) => tids[i]!);
+    const ts = this.bigints("INDEX/timestamp");
+    this.timestamps = ts ? keep.map((i) => ts[i] ?? 0n) : null;
+    const { control, instrument } = this.readSources();
+    this.controlSources = control;
+    this.instrumentSources = instrument;
+  }
+
+  static open(lib: H5Lib, path: string): RunFile {
+    const h5 = openH5File(lib, path);
+    try {
+      return new RunFile(lib, path, h5);
+    } catch (err) {
+      h5.close();
+      if (err instanceof DamnitError) throw err;
+      throw new DamnitError("BAD_RUN_FILE", `${path}: cannot read the run file structure (${hdf5Reason(err)})`, { cause: err });
+    }
+  }
+
+  close(): void {
+    this.h5.close();
+  }
+
+  hasSource(source: string): boolean {
+    return this.controlSources.has(source) || this.instrumentSources.has(source);
+  }
+
+  sourceKind(source: string): SourceKind | undefined {
+    if (this.controlSources.has(source)) return "control";
+    if (this.instrumentSources.has(source)) return "instrument";
+    return undefined;
+  }
+
+  /** Rows of `source`'s index group for each train (control sources use group ""). */
+  index(source: string, group: string): TrainIndex {
+    const id = `${source}\u0000${group}`;
+    let index = this.indexes.get(id);
+    if (!index) {
+      index = this.readIndex(source, group);
+      this.indexes.set(id, index);
+    }
+    return index;
+  }
+
+  /** Dataset description, or null when the file has no dataset at `path`. */
+  dataset(path: string): DatasetInfo | null {
+    if (!this.infos.has(path)) {
+      const isDataset = this.h5.get(path) instanceof this.lib.h5.Dataset;
+      this.infos.set(path, isDataset ? datasetInfo(this.lib, this.h5, path) : null);
+    }
+    return this.infos.get(path)!;
+  }
+
+  /** Dataset paths under `CONTROL/<src>` or `INSTRUMENT/<src>`, relative to it, in HDF5 order. */
+  datasetPaths(source: string): string[] {
+    let paths = this.keyLists.get(source);
+    if (!paths) {
+      const kind = this.sourceKind(source);
+      const root = `/${kind === "control" ? "CONTROL" : "INSTRUMENT"}/${source}`;
+      const { module } = this.lib;
+      try {
+        const names = module.get_names(this.h5.file_id, root, true);
+        paths = names.filter((p) => module.get_type(this.h5.file_id, `${root}/${p}`) === module.H5G_DATASET);
+      } catch (err) {
+        throw new DamnitError("BAD_RUN_FILE", `${this.path}: cannot list the keys of ${source} (${hdf5Reason(err)})`, { cause: err });
+      }
+      this.keyLists.set(source, paths);
+    }
+    return paths;
+  }
+
+  /**
+   * A run-start value, `RUN/<source>/<key>/value[0]`: a number, bigint, string, or an array for array-valued keys.
+   * Undefined when the file has no such value.
+   */
+  runValue(source: string, key: string): unknown {
+    const path = `RUN/${source}/${key.replaceAll(".", "/")}/value`;
+    const entity = this.h5.get(path);
+    if (!(entity instanceof this.lib.h5.Dataset)) return undefined;
+    const info = this.dataset(path);
+    let value: unknown;
+    try {
+      value = (entity as Dataset).slice([[0, 1]]);
+    } catch (err) {
+      throw new DamnitError("BAD_RUN_FILE", `${this.path}: cannot read ${path} (${hdf5Reason(err)})`, { cause: err });
+    }
+    const scalarEntry = (info?.shape.length ?? 1) <= 1;
+    if (Array.isArray(value)) return scalarEntry ? value[0] : value;
+    if (ArrayBuffer.isView(value)) return scalarEntry ? (value as unknown as ArrayLike<unknown>)[0] : Array.from(value as unknown as ArrayLike<unknown>);
+    return value;
+  }
+
+  /** Keys with a run-start value under `RUN/<source>`, without the `.value` suffix. */
+  runKeys(source: string): string[] {
+    const root = `/RUN/${source}`;
+    const { module } = this.lib;
+    if (!(this.h5.get(root) instanceof this.lib.h5.Group)) return [];
+    return module
+      .get_names(this.h5.file_id, root, true)
+      .filter((p) => p.endsWith("/value") || p === "value")
+      .filter((p) => module.get_type(this.h5.file_id, `${root}/${p}`) === module.H5G_DATASET)
+      .map((p) => p.slice(0, -"/value".length).replaceAll("/", "."));
+  }
+
+  /** The whole of a small 1-D dataset as numbers (train IDs and indexes stay far below 2^53). */
+  numbers(path: string): number[] | null {
+    const values = this.rawValue(path);
+    if (values === null) return null;
+    if (typeof values === "number" || typeof values === "bigint") return [Number(values)];
+    if (ArrayBuffer.isView(values)) return Array.from(values as unknown as ArrayLike<number | bigint>, Number);
+    throw new DamnitError("BAD_RUN_FILE", `${this.path}: ${path} is not numeric`);
+  }
+
+  strings(path: string): string[] | null {
+    const values = this.rawValue(path);
+    if (values === null) return null;
+    if (typeof values === "string") return [values];
+    if (Array.isArray(values)) return values.map(String);
+    throw new DamnitError("BAD_RUN_FILE", `${this.path}: ${path} is not a list of strings`);
+  }
+
+  private bigints(path: string): bigint[] | null {
+    const values = this.rawValue(path);
+    if (values === null) return null;
+    if (values instanceof BigUint64Array || values instanceof BigInt64Array) return Array.from(values);
+    return null;
+  }
+
+  private rawValue(path: string): unknown {
+    const entity = this.h5.get(path);
+    if (!(entity instanceof this.lib.h5.Dataset)) return null;
+    try {
+      return (entity as Dataset).value;
+    } catch (err) {
+      throw new DamnitError("BAD_RUN_FILE", `${this.path}: cannot read ${path} (${hdf5Reason(err)})`, { cause: err });
+    }
+  }
+
+  private readVersion(): string {
+    const version = this.strings("METADATA/dataFormatVersion")?.[0]?.trim();
+    if (!version) return "0.5";
+    const major = Number(version.split(".")[0]);
+    if (!Number.isInteger(major) || major > NEWEST_MAJOR) {
+      throw new DamnitError("UNSUPPORTED_DATA", `${this.path}: data format version ${version} is newer than this reader understands (1.x)`);
+    }
+    return version;
+  }
+
+  private readSources(): { control: Set<string>; instrument: Map<string, string[]> } {
+    const ids = this.strings("METADATA/dataSources/dataSourceId") ?? this.strings("METADATA/dataSourceId");
+    if (!ids) throw new DamnitError("BAD_RUN_FILE", `${this.path}: not a European XFEL run file (no METADATA source list)`);
+    const control = new Set<string>();
+    const instrument = new Map<string, string[]>();
+    for (const id of ids) {
+      const slash = id.indexOf("/");
+      if (!id || slash < 0) continue; // padding, or pseudo sources such as Karabo_TimerServer
+      const category = id.slice(0, slash);
+      const rest = id.slice(slash + 1);
+      if (category === "CONTROL") {
+        control.add(rest);
+      } else if (category === "INSTRUMENT") {
+        // `<device>:<channel>/<index group>`: the source ends at the first "/" after the ":".
+        const colon = rest.indexOf(":");
+        const cut = colon < 0 ? rest.lastIndexOf("/") : rest.indexOf("/", colon);
+        if (cut < 0) continue;
+        const source = rest.slice(0, cut);
+        const groups = instrument.get(source) ?? [];
+        groups.push(rest.slice(cut + 1));
+        instrument.set(source, groups);
+      }
+    }
+    return { control, instrument };
+  }
+
+  private readIndex(source: string, group: string): TrainIndex {
+    const base = group ? `INDEX/${source}/${group}` : `INDEX/${source}`;
+    const n = this.trainIds.length;
+    const first = this.numbers(`${base}/first`);
+    if (!first) throw new DamnitError("BAD_RUN_FILE", `${this.path}: ${source} is listed but has no index (${base}/first)`);
+    let count = this.numbers(`${base}/count`);
+    if (!count) {
+      // Old detector files: first, last and status instead of count.
+      const last = this.numbers(`${base}/last`);
+      const status = this.numbers(`${base}/status`);
+      if (!last || !status) throw new DamnitError("BAD_RUN_FILE", `${this.path}: ${base} has neither count nor last/status`);
+      count = first.map((f, i) => (status[i] ? last[i]! - f + 1 : 0));
+    }
+    if (first.length < n || count.length < n) {
+      throw new DamnitError("BAD_RUN_FILE", `${this.path}: index ${base} covers ${Math.min(first.length, count.length)} trains, the file has ${n}`);
+    }
+    return { first: Float64Array.from(first.slice(0, n)), count: Float64Array.from(count.slice(0, n)) };
+  }
+}
