@@ -97,6 +97,20 @@ export class RunFile {
     return undefined;
   }
 
+  /**
+   * The source a legacy name points to: newer CORR files store data under `…/CORR/<n>CH0:output` and keep the old
+   * `…/DET/<n>CH0:xtdf` as a soft link. Undefined for sources stored under their own name.
+   */
+  linkTarget(source: string): string | undefined {
+    if (!this.instrumentSources.has(source)) return undefined;
+    try {
+      const target = this.h5.get_link(`/INSTRUMENT/${source}`);
+      return target ? target.replace(/^\/INSTRUMENT\//, "") : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Rows of `source`'s index group for each train (control sources use group ""). */
   index(source: string, group: string): TrainIndex {
     const id = `${source}\u0000${group}`;

@@ -25,6 +25,11 @@ export class SourceData {
     return [...ids].sort((a, b) => a - b);
   }
 
+  /** For a legacy name kept as a soft link (e.g. `…/DET/0CH0:xtdf`), the source it points to. */
+  get linkTarget(): string | undefined {
+    return this.files[0]?.linkTarget(this.name);
+  }
+
   /** Index groups: "" for control sources; `data`, `image`, `header`, … for instrument sources. */
   get indexGroups(): string[] {
     if (this.kind === "control") return [""];
