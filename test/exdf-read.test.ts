@@ -25,6 +25,7 @@ import {
   XGM_PULSES,
   XGM_VECTOR_LENGTH,
   cameraHasTrain,
+  da01SplitPosition,
   cameraPixel,
   correctedPixel,
   correctedSource,
@@ -280,7 +281,7 @@ describe("a raw run (format 1.2)", () => {
   it("handles a source present in some sequence files only", async () => {
     await withRun(dirs.raw!, (run) => {
       const late = run.key(LATE_DEVICE, "actualPosition");
-      const split = Math.ceil(N * 0.55);
+      const split = da01SplitPosition(small);
       expect(late.trainIds).toEqual(tids(1, split));
       const perTrain = late.perTrain();
       expect(Array.from(perTrain.present)).toEqual(tids(1).map((_, i) => (i >= split ? 1 : 0)));

@@ -2,11 +2,13 @@
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { configureLogger, type LogFormat } from "../log.js";
+import { dataCommand } from "./commands/data.js";
 import { dbConfigCommand } from "./commands/db-config.js";
 import { migrateCommand } from "./commands/migrate.js";
 import { newIdCommand } from "./commands/new-id.js";
 import { proposalCommand } from "./commands/proposal.js";
 import { showCommand } from "./commands/show.js";
+import { synthCommand } from "./commands/synth.js";
 import { EXIT_USAGE, reportError } from "./errors.js";
 
 export async function main(argv: string[]): Promise<number> {
@@ -25,6 +27,8 @@ export async function main(argv: string[]): Promise<number> {
     .command(dbConfigCommand)
     .command(newIdCommand)
     .command(migrateCommand)
+    .command(synthCommand)
+    .command(dataCommand)
     .demandCommand(1, "Give a command; 'damnit --help' lists them.")
     .strict()
     .recommendCommands()

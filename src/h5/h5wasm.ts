@@ -5,7 +5,9 @@ let loading: Promise<H5wasm> | undefined;
 
 export function loadH5wasm(): Promise<H5wasm> {
   loading ??= import("h5wasm/node").then(async (m) => {
-    await m.default.ready;
+    const Module = await m.default.ready;
+    // Without it HDF5 failures only print to stderr and return null or garbage (e.g. a missing filter); now they throw.
+    Module.activate_throwing_error_handler();
     return m.default;
   });
   return loading;

@@ -1,0 +1,158 @@
+/**
+ * Run-data read benchmark: one detector module's `image.data` of a synthetic `large` run (200 MiB, uncompressed,
+ * contiguous, over two sequence files), read whole and in slices. The read floor is `cat` of the same files to
+ * /dev/null in the same run, with the page cache warm for both. Targets (issue #3): ≥ 50 % of the floor, and peak
+ * RSS below 2 × the largest slice when reading in slices.
+ *
+ *   npm run build && node dist/bench/read.js [--data <root with a large run of proposal 900>] [--repeats 3]
+ *
+ * Each read runs in a fresh child process so its peak RSS is its own. RSS is reported as the growth over the
+ * process after opening the run (Node, h5wasm and the file handles: the "baseline") and in absolute terms.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type KeyData, openRunDirectory } from "../src/exdf/index.js";
+import { detectorSource } from "../src/synth/layout.js";
+import { runDirectory, writeSyntheticRun } from "../src/synth/write-run.js";
+
+const PROPOSAL = 900;
+const RUN = 1;
+const SOURCE = detectorSource(0);
+const KEY = "image.data";
+const MiB = 1024 * 1024;
+
+interface Measurement {
+  mode: string;
+  seconds: number;
+  bytes: number;
+  checksum: number;
+  baselineRssMiB: number;
+  peakRssMiB: number;
+  sliceMiB: number | null;
+}
+
+/** A cheap fingerprint of the data (every 4099th element), so every mode provably read the same numbers. */
+function fingerprint(data: ArrayLike<number>, firstElement: number, acc: number): number {
+  const stride = 4099;
+  let i = (stride - (firstElement % stride)) % stride;
+  for (; i < data.length; i += stride) acc = (acc * 31 + data[i]!) % 1_000_000_007;
+  return acc;
+}
+
+async function measureInThisProcess(dir: string, mode: string): Promise<Measurement> {
+  const run = await openRunDirectory(dir);
+  const key: KeyData = run.key(SOURCE, KEY);
+  const entrySize = key.entryShape.reduce((a, b) => a * b, 1);
+  const baseline = process.memoryUsage().rss;
+  const t0 = process.hrtime.bigint();
+  let checksum = 0;
+  let sliceMiB: number | null = null;
+  if (mode === "whole") {
+    const a = key.ndarray();
+    checksum = fingerprint(a.data as Uint16Array, 0, 0);
+  } else {
+    const [kind, size] = mode.split(":") as [string, string];
+    sliceMiB = Number(size);
+    for (const s of key.slices({ maxBytes: sliceMiB * MiB, borrow: kind === "borrow" })) {
+      checksum = fingerprint(s.data as Uint16Array, s.firstEntry * entrySize, checksum);
+    }
+  }
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const peak = process.resourceUsage().maxRSS * 1024;
+  const bytes = key.nbytes;
+  run.close();
+  return { mode, seconds, bytes, checksum, baselineRssMiB: baseline / MiB, peakRssMiB: peak / MiB, sliceMiB };
+}
+
+function measureInChild(dir: string, mode: string): Measurement {
+  const self = fileURLToPath(import.meta.url);
+  const out = execFileSync(process.execPath, [self, "--child", dir, mode], { encoding: "utf8", maxBuffer: 1 << 20 });
+  return JSON.parse(out) as Measurement;
+}
+
+function catSeconds(files: string[]): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync("sh", ["-c", 'cat "$@" > /dev/null', "cat", ...files]);
+  if (r.status !== 0) throw new Error(`cat failed: ${r.stderr}`);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  if (args[0] === "--child") {
+    process.stdout.write(JSON.stringify(await measureInThisProcess(args[1]!, args[2]!)));
+    return;
+  }
+  const option = (name: string) => {
+    const i = args.indexOf(`--${name}`);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const repeats = Number(option("repeats") ?? 3);
+  const given = option("data");
+  const root = given ?? mkdtempSync(join(tmpdir(), "damnit-bench-read-"));
+  try {
+    const dir = runDirectory(root, "SPB", "202601", PROPOSAL, RUN, "raw");
+    if (!existsSync(dir)) {
+      process.stdout.write(`Writing a large synthetic run to ${root} …\n`);
+      const t0 = Date.now();
+      await writeSyntheticRun({ root, proposal: PROPOSAL, run: RUN, size: "large", proc: false });
+      process.stdout.write(`  written in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    }
+    const run = await openRunDirectory(dir);
+    const key = run.key(SOURCE, KEY);
+    const files = run.source(SOURCE).files.map((f) => f.path);
+    const fileBytes = files.reduce((n, f) => n + statSync(f).size, 0);
+    const contiguous = run.source(SOURCE).files.every((f) => f.dataset(`INSTRUMENT/${SOURCE}/image/data`)!.filters.length === 0);
+    process.stdout.write(
+      `Key: ${SOURCE} ${KEY}, ${key.type} (${key.shape.join(", ")}), ${(key.nbytes / 1e6).toFixed(1)} MB in ${files.length} files ` +
+        `(${(fileBytes / 1e6).toFixed(1)} MB on disk, ${contiguous ? "uncompressed" : "compressed"})\n\n`,
+    );
+    run.close();
+
+    catSeconds(files); // warm the page cache for everyone
+    const catRates: number[] = [];
+    for (let i = 0; i < repeats; i++) catRates.push(fileBytes / 1e6 / catSeconds(files));
+    const floor = median(catRates);
+    process.stdout.write(`Read floor, cat FILES > /dev/null: ${floor.toFixed(0)} MB/s (median of ${repeats}; ${catRates.map((r) => r.toFixed(0)).join(", ")})\n\n`);
+
+    const modes = ["whole", "copy:64", "borrow:64", "borrow:16", "borrow:256"];
+    const rows: string[][] = [["mode", "MB/s", "of floor", "slice", "peak RSS", "over baseline", "RSS target"]];
+    let checksum: number | undefined;
+    for (const mode of modes) {
+      const runs = Array.from({ length: repeats }, () => measureInChild(dir, mode));
+      for (const r of runs) {
+        checksum ??= r.checksum;
+        if (r.checksum !== checksum) throw new Error(`mode ${mode} read different data (checksum ${r.checksum} ≠ ${checksum})`);
+      }
+      const rate = median(runs.map((r) => r.bytes / 1e6 / r.seconds));
+      const worst = runs.reduce((a, b) => (b.peakRssMiB > a.peakRssMiB ? b : a));
+      const growth = worst.peakRssMiB - worst.baselineRssMiB;
+      const target = worst.sliceMiB === null ? "—" : growth < 2 * worst.sliceMiB ? `ok (< ${2 * worst.sliceMiB} MiB)` : `MISSED (≥ ${2 * worst.sliceMiB} MiB)`;
+      rows.push([
+        mode === "whole" ? "whole key" : `${mode.startsWith("borrow") ? "slices, no copy" : "slices, copied"}`,
+        rate.toFixed(0),
+        `${((rate / floor) * 100).toFixed(0)} %`,
+        worst.sliceMiB === null ? "—" : `${worst.sliceMiB} MiB`,
+        `${worst.peakRssMiB.toFixed(0)} MiB`,
+        `${growth.toFixed(0)} MiB`,
+        target,
+      ]);
+    }
+    const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+    for (const r of rows) process.stdout.write(`${r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ")}\n`);
+    process.stdout.write(
+      `\nMB/s is the key's bytes over the median wall time of ${repeats} fresh processes (open not included). ` +
+        `Target: ≥ 50 % of the floor. "over baseline" is peak RSS minus RSS after opening the run ` +
+        `(Node + h5wasm, about ${measureInChild(dir, "borrow:1").baselineRssMiB.toFixed(0)} MiB).\n`,
+    );
+  } finally {
+    if (!given) rmSync(root, { recursive: true, force: true });
+  }
+}
+
+await main();
