@@ -26,7 +26,10 @@ const MiB = 1024 * 1024;
 
 interface Measurement {
   mode: string;
+  /** Warm pass. */
   seconds: number;
+  /** First pass, including index lookups and locating the data in each file. */
+  coldSeconds: number;
   bytes: number;
   checksum: number;
   baselineRssMiB: number;
@@ -47,24 +50,40 @@ async function measureInThisProcess(dir: string, mode: string): Promise<Measurem
   const key: KeyData = run.key(SOURCE, KEY);
   const entrySize = key.entryShape.reduce((a, b) => a * b, 1);
   const baseline = process.memoryUsage().rss;
-  const t0 = process.hrtime.bigint();
-  let checksum = 0;
-  let sliceMiB: number | null = null;
-  if (mode === "whole") {
-    const a = key.ndarray();
-    checksum = fingerprint(a.data as Uint16Array, 0, 0);
-  } else {
-    const [kind, size] = mode.split(":") as [string, string];
-    sliceMiB = Number(size);
-    for (const s of key.slices({ maxBytes: sliceMiB * MiB, borrow: kind === "borrow" })) {
-      checksum = fingerprint(s.data as Uint16Array, s.firstEntry * entrySize, checksum);
+  const sliceMiB = mode.includes(":") ? Number(mode.split(":")[1]) : null;
+  const readOnce = (): [number, number] => {
+    const t0 = process.hrtime.bigint();
+    let checksum = 0;
+    if (mode === "fresh-buffer") {
+      // The floor for materialising the whole key: plain reads of the same bytes into one new buffer of its size.
+      const out = Buffer.allocUnsafeSlow(key.nbytes);
+      let at = 0;
+      for (const f of run.source(SOURCE).files) {
+        const layout = f.directLayout(f.dataset(`INSTRUMENT/${SOURCE}/image/data`)!)!;
+        const bytes = f.index(SOURCE, "image").count.reduce((a, b) => a + b, 0) * layout.rowBytes;
+        f.readAt(layout.offset, out.subarray(at, at + bytes));
+        at += bytes;
+      }
+      checksum = fingerprint(new Uint16Array(out.buffer, out.byteOffset, out.length / 2), 0, 0);
+    } else if (mode === "whole") {
+      checksum = fingerprint(key.ndarray().data as Uint16Array, 0, 0);
+    } else {
+      const borrow = mode.startsWith("borrow");
+      for (const s of key.slices({ maxBytes: sliceMiB! * MiB, borrow })) {
+        checksum = fingerprint(s.data as Uint16Array, s.firstEntry * entrySize, checksum);
+      }
     }
-  }
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    return [Number(process.hrtime.bigint() - t0) / 1e9, checksum];
+  };
+  // First pass: cold (index lookups, finding the data in each file, JIT); its peak RSS is the one reported.
+  const [cold, checksum] = readOnce();
   const peak = process.resourceUsage().maxRSS * 1024;
+  // Second pass: warm, as for a second key of the same source or a second look at the same key.
+  const [seconds, again] = readOnce();
+  if (again !== checksum) throw new Error(`mode ${mode}: the second pass read different data`);
   const bytes = key.nbytes;
   run.close();
-  return { mode, seconds, bytes, checksum, baselineRssMiB: baseline / MiB, peakRssMiB: peak / MiB, sliceMiB };
+  return { mode, seconds, coldSeconds: cold, bytes, checksum, baselineRssMiB: baseline / MiB, peakRssMiB: peak / MiB, sliceMiB };
 }
 
 function measureInChild(dir: string, mode: string): Measurement {
@@ -120,8 +139,8 @@ async function main(): Promise<void> {
     const floor = median(catRates);
     process.stdout.write(`Read floor, cat FILES > /dev/null: ${floor.toFixed(0)} MB/s (median of ${repeats}; ${catRates.map((r) => r.toFixed(0)).join(", ")})\n\n`);
 
-    const modes = ["whole", "copy:64", "borrow:64", "borrow:16", "borrow:256"];
-    const rows: string[][] = [["mode", "MB/s", "of floor", "slice", "peak RSS", "over baseline", "RSS target"]];
+    const modes = ["fresh-buffer", "whole", "copy:4", "borrow:4", "borrow:16", "borrow:64"];
+    const rows: string[][] = [["mode", "MB/s", "of floor", "first pass", "slice", "peak RSS", "over baseline", "RSS target"]];
     let checksum: number | undefined;
     for (const mode of modes) {
       const runs = Array.from({ length: repeats }, () => measureInChild(dir, mode));
@@ -130,13 +149,19 @@ async function main(): Promise<void> {
         if (r.checksum !== checksum) throw new Error(`mode ${mode} read different data (checksum ${r.checksum} ≠ ${checksum})`);
       }
       const rate = median(runs.map((r) => r.bytes / 1e6 / r.seconds));
+      const coldRate = median(runs.map((r) => r.bytes / 1e6 / r.coldSeconds));
       const worst = runs.reduce((a, b) => (b.peakRssMiB > a.peakRssMiB ? b : a));
       const growth = worst.peakRssMiB - worst.baselineRssMiB;
       const target = worst.sliceMiB === null ? "—" : growth < 2 * worst.sliceMiB ? `ok (< ${2 * worst.sliceMiB} MiB)` : `MISSED (≥ ${2 * worst.sliceMiB} MiB)`;
       rows.push([
-        mode === "whole" ? "whole key" : `${mode.startsWith("borrow") ? "slices, no copy" : "slices, copied"}`,
+        mode === "fresh-buffer"
+          ? "baseline: fs.readSync into a new buffer"
+          : mode === "whole"
+            ? "whole key (ndarray)"
+            : `${mode.startsWith("borrow") ? "slices, no copy" : "slices, copied"}`,
         rate.toFixed(0),
         `${((rate / floor) * 100).toFixed(0)} %`,
+        `${coldRate.toFixed(0)} MB/s`,
         worst.sliceMiB === null ? "—" : `${worst.sliceMiB} MiB`,
         `${worst.peakRssMiB.toFixed(0)} MiB`,
         `${growth.toFixed(0)} MiB`,
@@ -146,7 +171,10 @@ async function main(): Promise<void> {
     const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
     for (const r of rows) process.stdout.write(`${r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ")}\n`);
     process.stdout.write(
-      `\nMB/s is the key's bytes over the median wall time of ${repeats} fresh processes (open not included). ` +
+      `\nThe baseline row reads the same bytes with plain fs.readSync into one new buffer of the key's size: the floor ` +
+        `for materialising the whole key, which pays for faulting in fresh memory, unlike cat's small reused buffer.` +
+        `\nMB/s is the key's bytes over the median time of ${repeats} fresh processes for a second pass over the key; ` +
+        `"first pass" includes reading the index and locating the data in each file (opening the run is not included). ` +
         `Target: ≥ 50 % of the floor. "over baseline" is peak RSS minus RSS after opening the run ` +
         `(Node + h5wasm, about ${measureInChild(dir, "borrow:1").baselineRssMiB.toFixed(0)} MiB).\n`,
     );

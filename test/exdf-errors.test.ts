@@ -208,3 +208,22 @@ describe("unknown names", () => {
     }
   });
 });
+
+describe("truncated detector data", () => {
+  it("reports the cut instead of returning the bytes that are there", async () => {
+    const root = tempDir();
+    const { rawDir } = await writeSyntheticRun({ root, proposal: 4, run: 1, proc: false });
+    const file = join(rawDir, "RAW-R0001-AGIPD00-S00001.h5");
+    truncateSync(file, Math.floor(statSync(file).size * 0.7));
+    const run = await openRunDirectory(rawDir);
+    try {
+      if (run.problems.length > 0) {
+        expect(run.problems[0]).toMatch(/AGIPD00-S00001\.h5: (truncated|damaged)/);
+      } else {
+        await expectError(() => run.key("SPB_DET_AGIPD1M-1/DET/0CH0:xtdf", "image.data").ndarray(), "BAD_RUN_FILE", /AGIPD00-S00001\.h5.*(truncated|failed)/);
+      }
+    } finally {
+      run.close();
+    }
+  });
+});

@@ -80,7 +80,10 @@ export class DataCollection {
     if (!source) {
       const files = this.contents.sourceFiles.get(name);
       if (!files) {
-        throw new DamnitError("UNKNOWN_SOURCE", `this run has no source '${name}'${didYouMean(name, this.allSources)}`);
+        const skipped = this.problems.length
+          ? `; ${this.problems.length} unreadable file${this.problems.length === 1 ? " was" : "s were"} skipped and may hold it (${this.problems[0]})`
+          : "";
+        throw new DamnitError("UNKNOWN_SOURCE", `this run has no source '${name}'${didYouMean(name, this.allSources)}${skipped}`);
       }
       const kind = files[0]!.sourceKind(name)!;
       const trains = new Set(this.trainIds);

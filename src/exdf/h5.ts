@@ -18,6 +18,8 @@ interface H5Metadata {
   littleEndian: boolean;
   vlen: boolean;
   shape: number[] | null;
+  chunks: number[] | null;
+  virtual_sources?: unknown[];
   compound_type?: { members: Array<{ name: string }> };
   enum_type?: { members: Record<string, number>; type: number };
 }
@@ -93,6 +95,8 @@ export interface DatasetInfo {
   /** Bytes per element in memory (numbers only; 0 for strings and records). */
   readonly itemSize: number;
   readonly littleEndian: boolean;
+  /** Stored in chunks (or virtual), rather than as one contiguous block of the file. */
+  readonly chunked: boolean;
   readonly filters: ReadonlyArray<{ id: number; name: string }>;
 }
 
@@ -158,6 +162,7 @@ export function datasetInfo(lib: H5Lib, file: H5File, path: string): DatasetInfo
     type,
     itemSize: numeric ? meta.size : 0,
     littleEndian: meta.littleEndian,
+    chunked: meta.chunks !== null || (meta.virtual_sources?.length ?? 0) > 0,
     filters: filters.map((f) => ({ id: f.id, name: f.name })),
   };
 }

@@ -70,6 +70,8 @@ export type MissingTrains = "nan" | "mask";
 
 /** Reads larger than this go through the reader's memory in pieces, so its 2 GiB heap is never the limit. */
 export const DEFAULT_READ_BYTES = 64 * 1024 * 1024;
+/** Default slice size: small enough to stay in the CPU cache while a reduction runs over it (fastest measured). */
+export const DEFAULT_SLICE_BYTES = 4 * 1024 * 1024;
 
 export class KeyData {
   private planCache: Plan | undefined;
@@ -155,8 +157,10 @@ export class KeyData {
     const heap = new HeapBuffer(this.lib.module);
     try {
       for (const piece of this.pieces(plan, entryBytes, opts.maxReadBytes ?? DEFAULT_READ_BYTES)) {
-        const bytes = readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap);
-        out.set(bytes, piece.entryStart * entryBytes);
+        const target = out.subarray(piece.entryStart * entryBytes, (piece.entryStart + piece.rows) * entryBytes);
+        if (!this.readDirect(piece, opts.roi, target)) {
+          target.set(readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap));
+        }
       }
     } finally {
       heap.release();
@@ -174,21 +178,44 @@ export class KeyData {
     const plan = this.plan();
     const entryShape = this.roiShape(opts.roi);
     const entryBytes = sizeOf(entryShape) * this.info.itemSize;
+    const maxBytes = opts.maxBytes ?? DEFAULT_SLICE_BYTES;
     const heap = new HeapBuffer(this.lib.module);
+    // Directly read pieces land here when borrowed: one buffer for the whole iteration.
+    let scratch: Uint8Array | undefined;
     try {
-      for (const piece of this.pieces(plan, entryBytes, opts.maxBytes ?? DEFAULT_READ_BYTES)) {
-        const bytes = readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap);
-        const owned = opts.borrow ? bytes : bytes.slice();
+      for (const piece of this.pieces(plan, entryBytes, maxBytes)) {
+        const size = piece.rows * entryBytes;
+        let bytes: Uint8Array;
+        if (opts.borrow) {
+          scratch ??= new Uint8Array(Math.min(Math.max(1, Math.floor(maxBytes / entryBytes)), plan.entryTrainIds.length) * entryBytes);
+          bytes = scratch.subarray(0, size);
+        } else {
+          bytes = new Uint8Array(size);
+        }
+        if (!this.readDirect(piece, opts.roi, bytes)) {
+          const fromHeap = readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap);
+          if (opts.borrow) bytes = fromHeap;
+          else bytes.set(fromHeap);
+        }
         yield {
           firstEntry: piece.entryStart,
           shape: [piece.rows, ...entryShape],
-          data: DTYPES[dtype].make(owned.buffer as ArrayBuffer, owned.byteOffset, piece.rows * sizeOf(entryShape)),
+          data: DTYPES[dtype].make(bytes.buffer as ArrayBuffer, bytes.byteOffset, piece.rows * sizeOf(entryShape)),
           entryTrainIds: plan.entryTrainIds.subarray(piece.entryStart, piece.entryStart + piece.rows),
         };
       }
     } finally {
       heap.release();
     }
+  }
+
+  /** Read whole rows of an uncompressed contiguous dataset straight from the file; false when that isn't possible. */
+  private readDirect(piece: Segment, roi: EntryRoi | undefined, target: Uint8Array): boolean {
+    if (roi) return false;
+    const layout = piece.file.directLayout(piece.info);
+    if (!layout) return false;
+    piece.file.readAt(layout.offset + piece.rowStart * layout.rowBytes, target);
+    return true;
   }
 
   /** Every selected entry as a JS value: strings, records (objects), or numbers for numeric scalars. */

@@ -2,9 +2,11 @@
  * One HDF5 file of a run: its train IDs, format version, the sources it lists and their per-train indexes.
  * Everything is read lazily and cached; the file stays open until `close()`.
  */
+import { closeSync, openSync, readSync } from "node:fs";
 import { basename } from "node:path";
 import type { Dataset, File as H5File } from "h5wasm/node";
 import { DamnitError } from "../db/errors.js";
+import { type DirectLayout, findDirectLayout } from "./direct-read.js";
 import { type DatasetInfo, type H5Lib, datasetInfo, hdf5Reason, openH5File } from "./h5.js";
 
 export interface FileNameParts {
@@ -49,6 +51,8 @@ export class RunFile {
   private readonly indexes = new Map<string, TrainIndex>();
   private readonly infos = new Map<string, DatasetInfo | null>();
   private readonly keyLists = new Map<string, string[]>();
+  private readonly layouts = new Map<string, DirectLayout | null>();
+  private fd: number | undefined;
 
   private constructor(
     private readonly lib: H5Lib,
@@ -85,6 +89,27 @@ export class RunFile {
 
   close(): void {
     this.h5.close();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  /** Where an uncompressed contiguous dataset's rows are in the file, when they can be read directly. */
+  directLayout(info: DatasetInfo): DirectLayout | null {
+    if (!this.layouts.has(info.path)) this.layouts.set(info.path, findDirectLayout(this.lib, info));
+    return this.layouts.get(info.path)!;
+  }
+
+  /** Fill `out` with the file's bytes from `position`; a short read means the file was cut off. */
+  readAt(position: number, out: Uint8Array): void {
+    this.fd ??= openSync(this.path, "r");
+    let done = 0;
+    while (done < out.length) {
+      const n = readSync(this.fd, out, done, out.length - done, position + done);
+      if (n === 0) {
+        throw new DamnitError("BAD_RUN_FILE", `${this.path}: file ends at byte ${position + done}, before the data it indexes (truncated)`);
+      }
+      done += n;
+    }
   }
 
   hasSource(source: string): boolean {
