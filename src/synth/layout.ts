@@ -24,8 +24,8 @@ export interface SynthPreset {
 
 export const SYNTH_PRESETS: Readonly<Record<SynthSize, SynthPreset>> = {
   small: { trains: 40, modules: 4, framesPerTrain: 4, frameShape: [2, 16, 32], cameraShape: [24, 32] },
-  // ≈ 200 MiB of raw detector data plus camera, XGM and the gzip-compressed proc variant: a real small run.
-  medium: { trains: 100, modules: 4, framesPerTrain: 8, frameShape: [2, 128, 128], cameraShape: [256, 256] },
+  // ≈ 300 MB per run, like a real small run: 256 MiB of raw detector data plus camera, XGM and the proc variant.
+  medium: { trains: 128, modules: 4, framesPerTrain: 8, frameShape: [2, 128, 128], cameraShape: [256, 256] },
   // One module's image.data is 200 MiB: the key bench/read measures.
   large: { trains: 400, modules: 4, framesPerTrain: 8, frameShape: [2, 128, 128], cameraShape: [256, 256] },
 };

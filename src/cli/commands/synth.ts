@@ -35,7 +35,7 @@ export const synthCommand: CommandModule<object, Args> = {
       .option("proposal", { type: "number", demandOption: true, describe: "proposal number" })
       .option("runs", { type: "number", demandOption: true, describe: "how many runs" })
       .option("first-run", { type: "number", default: 1, describe: "number of the first run" })
-      .option("size", { type: "string", choices: SYNTH_SIZES, default: "small", describe: "small (tests), medium (≈ 200 MiB raw detector data), large (200 MiB per module)" })
+      .option("size", { type: "string", choices: SYNTH_SIZES, default: "small", describe: "small (tests), medium (≈ 275 MB, like a real small run), large (200 MiB per module)" })
       .option("format", { type: "string", choices: SYNTH_FORMATS, default: "1.2", describe: "EXDF format version" })
       .option("proc", { type: "boolean", default: true, describe: "also write the corrected proc/ run (--no-proc to skip)" })
       .option("legacy-index", { type: "boolean", default: false, describe: "detector modules use the old first/last/status index" })
