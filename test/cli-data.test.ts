@@ -1,4 +1,5 @@
 /** `damnit data info|get` through the real CLI, by directory and by proposal and run under a data root. */
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +18,7 @@ import {
   xgmState,
 } from "../src/synth/layout.js";
 import { damnit, expectOneLineError } from "./helpers/cli.js";
+import { DAMNIT_BIN } from "./helpers/paths.js";
 
 const P = 4321;
 const N = SYNTH_PRESETS.small.trains;
@@ -110,5 +112,19 @@ describe("damnit data get", () => {
     expect(expectOneLineError(damnit(["data", "info", join(root, "nothing")]))).toMatch(/no run directory at/);
     expect(expectOneLineError(damnit(["data", "info", String(P), "7"], { env: env() }))).toMatch(/run 7 of proposal 4321 has no raw data/);
     expect(expectOneLineError(damnit(["data", "get", rawDir, CAMERA]))).toMatch(/give <run dir> <source> <key>/);
+    expect(expectOneLineError(damnit(["data", "get", rawDir, MOTOR, "actualPosition", "--trains=-1"]))).toMatch(/negative train ID; count from the end with --train-index/);
+    expect(expectOneLineError(damnit(["data", "info", rawDir, "--data", "proc"]))).toMatch(/--data goes with <proposal> <run>/);
+    expect(expectOneLineError(damnit(["data", "get", String(P), MOTOR, "actualPosition"], { cwd: root }))).toMatch(
+      /no run directory '4321'; to find a run under the data root, give the proposal and the run number/,
+    );
+  });
+
+  it("stops quietly when the reader of its output goes away", () => {
+    const r = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${DAMNIT_BIN}" data get "${rawDir}" ${detectorSource(0)} image.data --json | head -c 50 >/dev/null`], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
   });
 });

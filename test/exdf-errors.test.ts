@@ -1,12 +1,12 @@
 /** Bad run data gets a clear error naming the problem, never silently wrong numbers. */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isDamnitError } from "../src/db/errors.js";
 import { dataRoot, findProposalDirectory, openRun, openRunDirectory } from "../src/exdf/index.js";
 import { loadH5 } from "../src/exdf/h5.js";
-import { CAMERA, XGM_CONTROL, firstTrainId } from "../src/synth/layout.js";
+import { CAMERA, XGM_CONTROL, detectorPixel, detectorSource, firstTrainId } from "../src/synth/layout.js";
 import { writeSyntheticRun } from "../src/synth/write-run.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -138,18 +138,39 @@ describe("damaged and foreign files", () => {
     await expectError(openRunDirectory(dir), "BAD_RUN_FILE", /notes\.h5: not a European XFEL run file \(no INDEX\/trainId\)/);
   });
 
-  it("reports a truncated file instead of returning numbers", async () => {
+  it("reports a truncated file, and refuses the sources whose data it held in part", async () => {
     const dir = copyRun();
-    const camera = join(dir, "RAW-R0001-DA02-S00000.h5");
-    truncateSync(camera, Math.floor(statSync(camera).size * 0.6));
+    const second = join(dir, "RAW-R0001-DA01-S00001.h5");
+    truncateSync(second, Math.floor(statSync(second).size * 0.7));
     const run = await openRunDirectory(dir);
     try {
-      if (run.problems.length > 0) {
-        expect(run.problems[0]).toMatch(/DA02-S00000\.h5: (truncated|damaged)/);
-        await expectError(() => run.source(CAMERA), "UNKNOWN_SOURCE", /no source/);
-      } else {
-        await expectError(() => run.key(CAMERA, "data.image.pixels").ndarray(), "BAD_RUN_FILE", /DA02-S00000\.h5.*failed/);
-      }
+      expect(run.problems).toHaveLength(1);
+      expect(run.problems[0]).toMatch(/DA01-S00001\.h5: truncated or incompletely written HDF5 file \(truncated file: eof = \d+/);
+      // XGM is in DA01's first sequence too: reading it would silently lose the second half of the run.
+      await expectError(() => run.key(XGM_CONTROL, "pulseEnergy.photonFlux"), "BAD_RUN_FILE", /SPB_XTD9_XGM\/DOOCS\/MAIN is incomplete: .*DA01-S00001\.h5: truncated/);
+      // The camera (DA02) is unaffected.
+      expect(run.key(CAMERA, "data.image.pixels").entryCount).toBe(27);
+    } finally {
+      run.close();
+    }
+    // When the damaged file held a source's only data, the source is unknown, and the error says why it may be.
+    const camera = join(dir, "RAW-R0001-DA02-S00000.h5");
+    truncateSync(camera, Math.floor(statSync(camera).size * 0.6));
+    const again = await openRunDirectory(dir);
+    try {
+      await expectError(() => again.source(CAMERA), "UNKNOWN_SOURCE", /no source .*2 unreadable files were skipped and may hold it/);
+    } finally {
+      again.close();
+    }
+  });
+
+  it("skips a directory that is named like a run file", async () => {
+    const dir = copyRun();
+    mkdirSync(join(dir, "RAW-R0001-DA03-S00000.h5"));
+    const run = await openRunDirectory(dir);
+    try {
+      expect(run.problems).toEqual([]);
+      expect(run.files.map((f) => f.name)).not.toContain("RAW-R0001-DA03-S00000.h5");
     } finally {
       run.close();
     }
@@ -209,19 +230,42 @@ describe("unknown names", () => {
   });
 });
 
-describe("truncated detector data", () => {
-  it("reports the cut instead of returning the bytes that are there", async () => {
+describe("detector files damaged or replaced while a run is open", () => {
+  it("refuses a module whose second sequence file is truncated", async () => {
     const root = tempDir();
     const { rawDir } = await writeSyntheticRun({ root, proposal: 4, run: 1, proc: false });
     const file = join(rawDir, "RAW-R0001-AGIPD00-S00001.h5");
     truncateSync(file, Math.floor(statSync(file).size * 0.7));
     const run = await openRunDirectory(rawDir);
     try {
-      if (run.problems.length > 0) {
-        expect(run.problems[0]).toMatch(/AGIPD00-S00001\.h5: (truncated|damaged)/);
-      } else {
-        await expectError(() => run.key("SPB_DET_AGIPD1M-1/DET/0CH0:xtdf", "image.data").ndarray(), "BAD_RUN_FILE", /AGIPD00-S00001\.h5.*(truncated|failed)/);
-      }
+      expect(run.problems[0]).toMatch(/AGIPD00-S00001\.h5: truncated/);
+      await expectError(() => run.key(detectorSource(0), "image.data"), "BAD_RUN_FILE", /0CH0:xtdf is incomplete/);
+      expect(run.key(detectorSource(1), "image.data").entryCount).toBeGreaterThan(0);
+    } finally {
+      run.close();
+    }
+  });
+
+  it("never mixes in data from a file replaced since the run was opened", async () => {
+    const root = tempDir();
+    const { rawDir } = await writeSyntheticRun({ root, proposal: 4, run: 2, proc: false });
+    const replace = (module: number) => {
+      const target = join(rawDir, `RAW-R0002-AGIPD0${module}-S00000.h5`);
+      copyFileSync(join(rawDir, "RAW-R0002-AGIPD02-S00000.h5"), `${target}.new`);
+      renameSync(`${target}.new`, target);
+    };
+    const run = await openRunDirectory(rawDir);
+    try {
+      // Replaced before anything was read: the data still come from the file that was opened.
+      replace(1);
+      const a = run.key(detectorSource(1), "image.data").ndarray();
+      const t0 = firstTrainId(2);
+      expect(a.data[0]).toBe(detectorPixel(t0, 0, 1, 0, 0, 0));
+      // Replaced after the data were located in the file: refused rather than read from the new file.
+      const source = run.source(detectorSource(0));
+      for (const f of source.files) f.directLayout(f.dataset(`INSTRUMENT/${detectorSource(0)}/image/data`)!);
+      replace(0);
+      await expectError(() => source.key("image.data").ndarray(), "BAD_RUN_FILE", /AGIPD00-S00000\.h5 was replaced or changed while the run was open/);
     } finally {
       run.close();
     }

@@ -6,10 +6,17 @@ import type { Writable } from "node:stream";
 import type { TypedArray } from "../db/ndarray.js";
 import type { KeyData } from "../exdf/index.js";
 
+const isSafe = (v: bigint) => v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER);
+
+/** Numbers as JSON: NaN and infinities become null, 64-bit integers beyond 2^53 become strings (exact digits). */
 const jsonNumber = (v: number | bigint): string => {
-  if (typeof v === "bigint") return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER) ? String(v) : `"${v}"`;
+  if (typeof v === "bigint") return isSafe(v) ? String(v) : `"${v}"`;
   return Number.isFinite(v) ? String(v) : "null";
 };
+
+/** JSON.stringify for records and strings, with the same rules for numbers inside them. */
+const jsonValue = (v: unknown): string =>
+  JSON.stringify(v, (_, x) => (typeof x === "bigint" ? (isSafe(x) ? Number(x) : String(x)) : typeof x === "number" && !Number.isFinite(x) ? null : x));
 
 /** One entry (flat data from `offset`, `shape` of the entry) as nested JSON arrays. */
 function entryJson(data: TypedArray, offset: number, shape: readonly number[]): string {
@@ -52,6 +59,8 @@ export interface PrintOptions {
   /** The run's selected trains: every one gets a line (or a JSON slot), with or without data. */
   trainIds: readonly number[];
   json: boolean;
+  /** Files of the run that could not be read (listed in the JSON output). */
+  problems?: readonly string[];
 }
 
 export function printKeyValues(key: KeyData, out: Writable, opts: PrintOptions): void {
@@ -66,7 +75,7 @@ export function printKeyValues(key: KeyData, out: Writable, opts: PrintOptions):
 
   if (opts.json) {
     out.write(`{"source":${JSON.stringify(key.source)},"key":${JSON.stringify(key.key)},"dtype":${JSON.stringify(key.type)},`);
-    out.write(`"entryShape":${JSON.stringify(entryShape)},"units":${JSON.stringify(units ?? null)},`);
+    out.write(`"entryShape":${JSON.stringify(entryShape)},"units":${JSON.stringify(units ?? null)},"problems":${JSON.stringify(opts.problems ?? [])},`);
     out.write(`"trainIds":${JSON.stringify(opts.trainIds)},"counts":${JSON.stringify(perTrainCounts)},`);
     out.write(`"entryTrainIds":${JSON.stringify(Array.from(key.entryTrainIds()))},"values":[`);
     let first = true;
@@ -80,7 +89,7 @@ export function printKeyValues(key: KeyData, out: Writable, opts: PrintOptions):
         for (let e = 0; e < slice.shape[0]!; e++) emit(entryJson(slice.data, e * entrySize, entryShape));
       }
     } else {
-      for (const v of key.values()) emit(JSON.stringify(v, (_, x) => (typeof x === "bigint" ? jsonNumber(x) : x)));
+      for (const v of key.values()) emit(jsonValue(v));
     }
     out.write("]}\n");
     return;
@@ -99,7 +108,7 @@ export function printKeyValues(key: KeyData, out: Writable, opts: PrintOptions):
     }
   } else {
     const tids = key.entryTrainIds();
-    key.values().forEach((v, e) => add(tids[e]!, typeof v === "string" ? v : JSON.stringify(v)));
+    key.values().forEach((v, e) => add(tids[e]!, typeof v === "string" ? v : jsonValue(v)));
   }
   const multi = perTrainCounts.some((c) => c > 1);
   for (const tid of opts.trainIds) {

@@ -53,5 +53,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 export async function run(): Promise<void> {
+  // `damnit data get … | head`: a reader that stops early is not an error.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
   process.exitCode = await main(hideBin(process.argv));
 }

@@ -1,9 +1,12 @@
 /** What `damnit data info` reports about a run, as data (for --json) and as text (like EXtra-data's lsxfel). */
 import { statSync } from "node:fs";
-import type { DataCollection } from "../exdf/index.js";
+import { isDamnitError } from "../db/errors.js";
+import type { DataCollection, SourceData } from "../exdf/index.js";
 
 export interface KeyInfo {
   key: string;
+  /** Why the key cannot be read (unsupported type, damaged dataset); the other fields are then empty. */
+  problem?: string;
   dtype: string;
   entryShape: number[];
   entries: number;
@@ -19,6 +22,8 @@ export interface SourceInfo {
   trains: number;
   files: string[];
   keys: KeyInfo[];
+  /** Why the source's keys cannot be listed. */
+  problem?: string;
 }
 
 export interface FileInfo {
@@ -46,28 +51,49 @@ export interface RunInfo {
   problems: string[];
 }
 
+/** One unreadable key or source is reported in place; it must not hide the rest of the run. */
+function problemText(err: unknown): string {
+  if (isDamnitError(err)) return err.message;
+  throw err;
+}
+
+function keyInfo(source: SourceData, name: string): KeyInfo {
+  try {
+    const key = source.key(name);
+    const counts = key.dataCounts();
+    return {
+      key: name,
+      dtype: key.type,
+      entryShape: [...key.entryShape],
+      entries: key.entryCount,
+      trainsWithData: counts.reduce((n, c) => n + (c > 0 ? 1 : 0), 0),
+      units: key.units(),
+    };
+  } catch (err) {
+    return { key: name, problem: problemText(err), dtype: "unreadable", entryShape: [], entries: 0, trainsWithData: 0 };
+  }
+}
+
 const iso = (ns: bigint | null | undefined) => (ns ? new Date(Number(ns / 1_000_000n)).toISOString() : null);
 
 export function collectRunInfo(run: DataCollection, opts: { keys: boolean }): RunInfo {
   const timestamps = run.trainTimestamps();
   const meta = run.metadata();
   const sources = run.allSources.map((name): SourceInfo => {
-    const source = run.source(name);
-    const keys = !opts.keys
-      ? []
-      : source.keys({ incTimestamps: false }).map((k): KeyInfo => {
-          const key = source.key(k);
-          const counts = key.dataCounts();
-          return {
-            key: k,
-            dtype: key.type,
-            entryShape: [...key.entryShape],
-            entries: key.entryCount,
-            trainsWithData: counts.reduce((n, c) => n + (c > 0 ? 1 : 0), 0),
-            units: key.units(),
-          };
-        });
-    return { name, kind: source.kind, linkTarget: source.linkTarget, trains: source.trainIds.length, files: source.files.map((f) => f.name), keys };
+    let source: SourceData;
+    try {
+      source = run.source(name);
+    } catch (err) {
+      return { name, kind: run.sourceKind(name) ?? "instrument", trains: 0, files: [], keys: [], problem: problemText(err) };
+    }
+    const info: SourceInfo = { name, kind: source.kind, linkTarget: source.linkTarget, trains: source.trainIds.length, files: source.files.map((f) => f.name), keys: [] };
+    if (!opts.keys) return info;
+    try {
+      info.keys = source.keys({ incTimestamps: false }).map((k) => keyInfo(source, k));
+    } catch (err) {
+      info.problem = problemText(err);
+    }
+    return info;
   });
   return {
     directories: [...run.directories],
@@ -110,6 +136,10 @@ export function runInfoText(info: RunInfo): string {
     const sources = info.sources.filter((s) => s.kind === kind);
     lines.push("", `${sources.length} ${kind} source${sources.length === 1 ? "" : "s"}:`);
     for (const s of sources) {
+      if (s.problem) {
+        lines.push(`  ${s.name}  (cannot be read: ${s.problem})`);
+        continue;
+      }
       const files = `${s.trains} trains in ${s.files.length} file${s.files.length === 1 ? "" : "s"}`;
       if (s.linkTarget) {
         lines.push(`  ${s.name}  (legacy name of ${s.linkTarget}; ${files})`);
@@ -118,6 +148,10 @@ export function runInfoText(info: RunInfo): string {
       lines.push(`  ${s.name}  (${files})`);
       const width = Math.max(0, ...s.keys.map((k) => k.key.length));
       for (const k of s.keys) {
+        if (k.problem) {
+          lines.push(`    ${k.key.padEnd(width)}  cannot be read: ${k.problem}`);
+          continue;
+        }
         const counts = kind === "control" ? "" : `  ${k.entries} entries in ${k.trainsWithData} trains`;
         lines.push(`    ${k.key.padEnd(width)}  ${k.dtype} ${shapeText(k.entryShape)}${k.units ? ` [${k.units}]` : ""}${counts}`);
       }

@@ -2,6 +2,7 @@
  * A run, or a selection of its trains: the union of trains over all files and sequences, the sources, and access to
  * their keys. Selections share the open files; `close()` on any of them closes the run.
  */
+import { dirname } from "node:path";
 import { DamnitError } from "../db/errors.js";
 import { didYouMean } from "./close-names.js";
 import type { H5Lib } from "./h5.js";
@@ -10,6 +11,15 @@ import type { RunFile, SourceKind } from "./run-file.js";
 import { SourceData } from "./source-data.js";
 import { type TrainSelection, selectTrainIds } from "./train-selection.js";
 
+/** A file of the run that could not be opened. */
+export interface RunProblem {
+  readonly path: string;
+  readonly directory: string;
+  /** From the file name (`DA01`, `AGIPD00`, …); null for names outside the EXDF pattern. */
+  readonly aggregator: string | null;
+  readonly message: string;
+}
+
 export interface RunContents {
   readonly lib: H5Lib;
   /** The directories the files come from (raw, proc, or both). */
@@ -17,8 +27,8 @@ export interface RunContents {
   readonly files: readonly RunFile[];
   /** Source → the files that provide it, in train order (for "all", proc's files where proc has the source). */
   readonly sourceFiles: ReadonlyMap<string, readonly RunFile[]>;
-  /** Files that could not be opened, with the reason; the rest of the run is still readable. */
-  readonly problems: readonly string[];
+  /** Files that could not be opened; sources of other aggregators are still readable. */
+  readonly problems: readonly RunProblem[];
 }
 
 export interface RunMetadata {
@@ -55,8 +65,9 @@ export class DataCollection {
     return this.contents.directories;
   }
 
-  get problems(): readonly string[] {
-    return this.contents.problems;
+  /** Why files of the run could not be opened (they are skipped). */
+  get problems(): string[] {
+    return this.contents.problems.map((p) => p.message);
   }
 
   get controlSources(): string[] {
@@ -84,6 +95,13 @@ export class DataCollection {
           ? `; ${this.problems.length} unreadable file${this.problems.length === 1 ? " was" : "s were"} skipped and may hold it (${this.problems[0]})`
           : "";
         throw new DamnitError("UNKNOWN_SOURCE", `this run has no source '${name}'${didYouMean(name, this.allSources)}${skipped}`);
+      }
+      // Another sequence file of the same aggregator could not be read: this source's trains would be incomplete.
+      const damaged = this.contents.problems.find(
+        (p) => p.aggregator !== null && files.some((f) => f.parts?.aggregator === p.aggregator && dirname(f.path) === p.directory),
+      );
+      if (damaged) {
+        throw new DamnitError("BAD_RUN_FILE", `${name} is incomplete: part of its data is in a file that cannot be read (${damaged.message})`);
       }
       const kind = files[0]!.sourceKind(name)!;
       const trains = new Set(this.trainIds);
@@ -159,8 +177,12 @@ export class DataCollection {
     for (const f of this.contents.files) f.close();
   }
 
+  sourceKind(name: string): SourceKind | undefined {
+    return this.contents.sourceFiles.get(name)?.[0]?.sourceKind(name);
+  }
+
   private sourcesOf(kind: SourceKind): string[] {
-    return this.allSources.filter((s) => this.contents.sourceFiles.get(s)![0]!.sourceKind(s) === kind);
+    return this.allSources.filter((s) => this.sourceKind(s) === kind);
   }
 
   /** One key per index group of a source, to read its per-train counts. */

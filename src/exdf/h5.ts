@@ -52,7 +52,7 @@ const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x
 
 /** HDF5 files start with a signature at 0, 512, 1024, 2048, … (after an optional user block). */
 function hasHdf5Signature(path: string, size: number): boolean {
-  const fd = openSync(path, "r");
+  const fd = openSync(path, "r"); // callers check first that `path` is a regular file
   try {
     const buf = Buffer.alloc(8);
     for (let offset = 0; offset + 8 <= size; offset = offset === 0 ? 512 : offset * 2) {
@@ -67,12 +67,17 @@ function hasHdf5Signature(path: string, size: number): boolean {
 
 export function openH5File({ h5 }: H5Lib, path: string): H5File {
   let size: number;
+  let signature: boolean;
   try {
-    size = statSync(path).size;
+    const stat = statSync(path);
+    if (!stat.isFile()) throw new DamnitError("BAD_RUN_FILE", `${path}: not a file`);
+    size = stat.size;
+    signature = hasHdf5Signature(path, size);
   } catch (err) {
+    if (err instanceof DamnitError) throw err;
     throw new DamnitError("BAD_RUN_FILE", `${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  if (!hasHdf5Signature(path, size)) {
+  if (!signature) {
     throw new DamnitError("BAD_RUN_FILE", `${path}: not an HDF5 file (${size} bytes, no HDF5 signature)`);
   }
   try {
@@ -208,7 +213,8 @@ export type EntryRoi = ReadonlyArray<readonly [number, number]>;
 
 /**
  * Read rows [rowStart, rowStart + nRows) of a numeric dataset (optionally an ROI of each row) into `heap`, and return
- * a view of them there: valid until the next read into the same buffer. Byte order is made native.
+ * a view of them there: valid until the next read into the same buffer. h5wasm reads into little-endian memory order
+ * whatever the file's order, so big-endian datasets need no swapping here.
  */
 export function readRowsToHeap(
   lib: H5Lib,
@@ -234,13 +240,7 @@ export function readRowsToHeap(
     );
   }
   // HEAPU8 is looked up after the read: the heap may have grown (and been replaced) during it.
-  const view = lib.module.HEAPU8.subarray(ptr, ptr + bytes);
-  if (!info.littleEndian && info.itemSize > 1) swapBytes(view, info.itemSize);
-  return view;
-}
-
-function swapBytes(bytes: Uint8Array, width: number): void {
-  for (let i = 0; i < bytes.length; i += width) bytes.subarray(i, i + width).reverse();
+  return lib.module.HEAPU8.subarray(ptr, ptr + bytes);
 }
 
 /** Rows of a string or record dataset, as JS values (records become objects keyed by field name). */

@@ -315,6 +315,7 @@ export class KeyData {
   private makePlan(): Plan {
     const selected = new Set(this.selectedTrainIds);
     const perTrain = new Map<number, number>();
+    const fileOfTrain = new Map<number, RunFile>();
     const pieces: Array<{ file: RunFile; info: DatasetInfo; rowStart: number; rows: number; firstTrain: number; trains: Array<[number, number]> }> = [];
     const entryShape = this.entryShape.join(",");
     for (const file of this.files) {
@@ -332,14 +333,25 @@ export class KeyData {
         );
       }
       let current: (typeof pieces)[number] | undefined;
+      let rowsEnd = 0;
       for (let j = 0; j < file.trainIds.length; j++) {
         const tid = file.trainIds[j]!;
-        if (!selected.has(tid)) continue;
-        if (perTrain.has(tid)) {
-          throw new DamnitError("BAD_RUN_FILE", `train ${tid} of ${this.source} is in two files (${file.name} and another); the run is inconsistent`);
-        }
         const count = index.count[j]!;
         const first = index.first[j]!;
+        if (count > 0) {
+          // Trains' rows follow each other; overlapping rows would hand the same data to two trains.
+          if (first < rowsEnd) {
+            throw new DamnitError("BAD_RUN_FILE", `${file.path}: the index of ${this.source} gives train ${tid} rows ${first}–${first + count - 1}, which overlap or come before the previous train's rows`);
+          }
+          rowsEnd = first + count;
+        }
+        if (!selected.has(tid)) continue;
+        const seenIn = fileOfTrain.get(tid);
+        if (seenIn) {
+          const where = seenIn === file ? `twice in ${file.name}` : `in both ${seenIn.name} and ${file.name}`;
+          throw new DamnitError("BAD_RUN_FILE", `train ${tid} of ${this.source} is ${where}; the run is inconsistent`);
+        }
+        fileOfTrain.set(tid, file);
         perTrain.set(tid, count);
         if (count === 0) continue;
         if (!info) continue;

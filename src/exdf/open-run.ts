@@ -3,12 +3,12 @@
  * (`<root>/<instrument>/<cycle>/p<proposal:06>/<raw|proc>/r<run:04>`).
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { DamnitError } from "../db/errors.js";
 import { log } from "../log.js";
-import { DataCollection } from "./data-collection.js";
+import { DataCollection, type RunProblem } from "./data-collection.js";
 import { loadH5 } from "./h5.js";
-import { RunFile } from "./run-file.js";
+import { RunFile, parseRunFileName } from "./run-file.js";
 
 export type DataLocation = "raw" | "proc" | "all";
 export const DATA_LOCATIONS: readonly DataLocation[] = ["raw", "proc", "all"];
@@ -56,7 +56,7 @@ export async function openRunDirectory(dirs: string | readonly string[]): Promis
   const directories = typeof dirs === "string" ? [dirs] : [...dirs];
   const lib = await loadH5();
   const files: RunFile[] = [];
-  const problems: string[] = [];
+  const problems: RunProblem[] = [];
   const sourceFiles = new Map<string, RunFile[]>();
   try {
     for (const dir of directories) {
@@ -91,12 +91,13 @@ export async function openRun(proposal: number, run: number, opts: { data?: Data
   return openRunDirectory(dir);
 }
 
-function openFilesIn(lib: Awaited<ReturnType<typeof loadH5>>, dir: string, problems: string[]): RunFile[] {
+function openFilesIn(lib: Awaited<ReturnType<typeof loadH5>>, dir: string, problems: RunProblem[]): RunFile[] {
   if (!existsSync(dir)) throw new DamnitError("NO_RUN", `no run directory at ${dir}`);
   if (!isDirectory(dir)) throw new DamnitError("NO_RUN", `${dir} is not a directory`);
   // Virtual overview files duplicate the sequence files; EXtra-data reads either, we read the sequence files.
-  const names = readdirSync(dir)
-    .filter((n) => n.endsWith(".h5") && !/overview\.h5$/i.test(n))
+  const names = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => (e.isFile() || e.isSymbolicLink()) && e.name.endsWith(".h5") && !/overview\.h5$/i.test(e.name))
+    .map((e) => e.name)
     .sort();
   if (names.length === 0) throw new DamnitError("NO_RUN", `${dir} holds no run files (*.h5)`);
   const files: RunFile[] = [];
@@ -104,14 +105,19 @@ function openFilesIn(lib: Awaited<ReturnType<typeof loadH5>>, dir: string, probl
     try {
       files.push(RunFile.open(lib, join(dir, name)));
     } catch (err) {
-      if (!(err instanceof DamnitError)) throw err;
-      problems.push(err.message);
-      log().warn({ file: join(dir, name) }, `skipping unreadable file: ${err.message}`);
+      if (!(err instanceof DamnitError)) {
+        for (const f of files) f.close();
+        throw err;
+      }
+      const path = join(dir, name);
+      problems.push({ path, directory: dir, aggregator: parseRunFileName(name)?.aggregator ?? null, message: err.message });
+      log().warn({ file: path }, `skipping unreadable file: ${err.message}`);
     }
   }
   if (files.length === 0) {
-    const more = problems.length > 1 ? ` (and ${problems.length - 1} more unreadable files)` : "";
-    throw new DamnitError("BAD_RUN_FILE", `no readable run file in ${dir}: ${problems[0]}${more}`);
+    const here = problems.filter((p) => dirname(p.path) === dir);
+    const more = here.length > 1 ? ` (and ${here.length - 1} more unreadable files)` : "";
+    throw new DamnitError("BAD_RUN_FILE", `no readable run file in ${dir}: ${here[0]?.message}${more}`);
   }
   return files;
 }

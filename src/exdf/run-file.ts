@@ -2,7 +2,7 @@
  * One HDF5 file of a run: its train IDs, format version, the sources it lists and their per-train indexes.
  * Everything is read lazily and cached; the file stays open until `close()`.
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { Dataset, File as H5File } from "h5wasm/node";
 import { DamnitError } from "../db/errors.js";
@@ -53,6 +53,10 @@ export class RunFile {
   private readonly keyLists = new Map<string, string[]>();
   private readonly layouts = new Map<string, DirectLayout | null>();
   private fd: number | undefined;
+  /** Row of INDEX/trainId (and of every per-source index) for each train in `trainIds`. */
+  private readonly trainRows: readonly number[];
+  /** The file as it was when opened, so direct reads can tell if it was replaced since. */
+  private readonly identity: { ino: number; size: number; mtimeMs: number };
 
   private constructor(
     private readonly lib: H5Lib,
@@ -60,14 +64,18 @@ export class RunFile {
     readonly h5: H5File,
   ) {
     this.name = basename(path);
+    const stat = statSync(path);
+    this.identity = { ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs };
     this.parts = parseRunFileName(this.name);
     this.formatVersion = this.readVersion();
     const tids = this.numbers("INDEX/trainId");
     if (!tids) throw new DamnitError("BAD_RUN_FILE", `${path}: not a European XFEL run file (no INDEX/trainId)`);
+    // Padding zeros are dropped; the per-source index rows stay aligned with the rows of INDEX/trainId they belong to.
     const keep: number[] = [];
     tids.forEach((t, i) => {
       if (t !== 0) keep.push(i);
     });
+    this.trainRows = keep;
     this.trainIds = keep.map((i) => tids[i]!);
     const ts = this.bigints("INDEX/timestamp");
     this.timestamps = ts ? keep.map((i) => ts[i] ?? 0n) : null;
@@ -101,7 +109,15 @@ export class RunFile {
 
   /** Fill `out` with the file's bytes from `position`; a short read means the file was cut off. */
   readAt(position: number, out: Uint8Array): void {
-    this.fd ??= openSync(this.path, "r");
+    if (this.fd === undefined) {
+      const fd = openSync(this.path, "r");
+      const now = fstatSync(fd);
+      if (now.ino !== this.identity.ino || now.size !== this.identity.size || now.mtimeMs !== this.identity.mtimeMs) {
+        closeSync(fd);
+        throw new DamnitError("BAD_RUN_FILE", `${this.path} was replaced or changed while the run was open; open the run again`);
+      }
+      this.fd = fd;
+    }
     let done = 0;
     while (done < out.length) {
       const n = readSync(this.fd, out, done, out.length - done, position + done);
@@ -279,20 +295,31 @@ export class RunFile {
 
   private readIndex(source: string, group: string): TrainIndex {
     const base = group ? `INDEX/${source}/${group}` : `INDEX/${source}`;
-    const n = this.trainIds.length;
-    const first = this.numbers(`${base}/first`);
+    const rowsNeeded = (this.trainRows.at(-1) ?? -1) + 1;
+    const column = (name: string): number[] | null => {
+      const values = this.numbers(`${base}/${name}`);
+      if (values && values.length < rowsNeeded) {
+        throw new DamnitError("BAD_RUN_FILE", `${this.path}: ${base}/${name} has ${values.length} rows, the file has ${rowsNeeded} trains`);
+      }
+      return values;
+    };
+    const first = column("first");
     if (!first) throw new DamnitError("BAD_RUN_FILE", `${this.path}: ${source} is listed but has no index (${base}/first)`);
-    let count = this.numbers(`${base}/count`);
+    let count = column("count");
     if (!count) {
       // Old detector files: first, last and status instead of count.
-      const last = this.numbers(`${base}/last`);
-      const status = this.numbers(`${base}/status`);
+      const last = column("last");
+      const status = column("status");
       if (!last || !status) throw new DamnitError("BAD_RUN_FILE", `${this.path}: ${base} has neither count nor last/status`);
       count = first.map((f, i) => (status[i] ? last[i]! - f + 1 : 0));
     }
-    if (first.length < n || count.length < n) {
-      throw new DamnitError("BAD_RUN_FILE", `${this.path}: index ${base} covers ${Math.min(first.length, count.length)} trains, the file has ${n}`);
-    }
-    return { first: Float64Array.from(first.slice(0, n)), count: Float64Array.from(count.slice(0, n)) };
+    const rows = this.trainRows;
+    const index = { first: Float64Array.from(rows, (r) => first[r]!), count: Float64Array.from(rows, (r) => count[r]!) };
+    index.count.forEach((c, i) => {
+      if (!Number.isSafeInteger(c) || c < 0 || !Number.isSafeInteger(index.first[i]!)) {
+        throw new DamnitError("BAD_RUN_FILE", `${this.path}: ${base} gives train ${this.trainIds[i]} an impossible row range (first ${index.first[i]}, count ${c})`);
+      }
+    });
+    return index;
   }
 }

@@ -25,13 +25,20 @@ export function selectTrainIds(trainIds: readonly number[], selection: TrainSele
   return trainIds.slice(clamp(start, 0), clamp(stop, n));
 }
 
-/** "A:B", "A:", ":B" or "A" (one train) as a range; `what` names the option in errors. */
-export function parseRange(text: string, what: string): [number | null, number | null] {
+/**
+ * "A:B", "A:", ":B" or "A" (one train) as a range; `what` names the option in errors. Negative numbers count from
+ * the end and are only allowed for positions (`positions: true`), never for train IDs.
+ */
+export function parseRange(text: string, what: string, opts: { positions?: boolean } = {}): [number | null, number | null] {
   const m = /^\s*(-?\d+)?\s*(?::\s*(-?\d+)?)?\s*$/.exec(text);
   if (!m || (m[1] === undefined && m[2] === undefined && !text.includes(":"))) {
     throw new DamnitError("BAD_ARGUMENT", `${what} '${text}' is not a range like 1000:1100, 1000: or :1100`);
   }
   const start = m[1] === undefined ? null : Number(m[1]);
+  const stop = m[2] === undefined ? null : Number(m[2]);
+  if (!opts.positions && ((start ?? 0) < 0 || (stop ?? 0) < 0)) {
+    throw new DamnitError("BAD_ARGUMENT", `${what} '${text}' has a negative train ID; count from the end with --train-index`);
+  }
   if (!text.includes(":")) return [start, start === null ? null : start === -1 ? null : start + 1];
-  return [start, m[2] === undefined ? null : Number(m[2])];
+  return [start, stop];
 }

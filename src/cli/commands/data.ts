@@ -1,4 +1,5 @@
 /** `damnit data info|get`: a look inside a run's files, by directory or by proposal and run number. */
+import { existsSync } from "node:fs";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../db/errors.js";
 import {
@@ -13,7 +14,7 @@ import { printKeyValues } from "../key-values.js";
 import { collectRunInfo, runInfoText } from "../run-info.js";
 
 interface CommonArgs {
-  data: DataLocation;
+  data?: DataLocation;
   json: boolean;
   trains?: string;
   trainIndex?: string;
@@ -31,22 +32,29 @@ interface GetArgs extends CommonArgs {
 const isWholeNumber = (s: string) => /^\d+$/.test(s);
 
 /** `<run dir>` or `<proposal> <run>`. */
-async function openTarget(target: string[], data: DataLocation): Promise<DataCollection> {
-  if (target.length === 1) return openRunDirectory(target[0]!);
-  if (target.length === 2 && target.every(isWholeNumber)) return openRun(Number(target[0]), Number(target[1]), { data });
+async function openTarget(target: string[], data: DataLocation | undefined): Promise<DataCollection> {
+  if (target.length === 1) {
+    const dir = target[0]!;
+    if (data !== undefined) throw new DamnitError("BAD_ARGUMENT", "--data goes with <proposal> <run>; a run directory is opened as it is");
+    if (isWholeNumber(dir) && !existsSync(dir)) {
+      throw new DamnitError("BAD_ARGUMENT", `no run directory '${dir}'; to find a run under the data root, give the proposal and the run number`);
+    }
+    return openRunDirectory(dir);
+  }
+  if (target.length === 2 && target.every(isWholeNumber)) return openRun(Number(target[0]), Number(target[1]), { data: data ?? "raw" });
   throw new DamnitError("BAD_ARGUMENT", `give a run directory, or a proposal and run number (got '${target.join(" ")}')`);
 }
 
 function selectTrains(run: DataCollection, args: CommonArgs): DataCollection {
   let selected = run;
   if (args.trains !== undefined) selected = selected.selectTrains({ idRange: parseRange(args.trains, "--trains") });
-  if (args.trainIndex !== undefined) selected = selected.selectTrains({ index: parseRange(args.trainIndex, "--train-index") });
+  if (args.trainIndex !== undefined) selected = selected.selectTrains({ index: parseRange(args.trainIndex, "--train-index", { positions: true }) });
   return selected;
 }
 
 function commonOptions<T>(y: Argv<T>): Argv<T> {
   return y
-    .option("data", { choices: DATA_LOCATIONS, default: "raw" as DataLocation, describe: "with <proposal> <run>: raw, proc, or all (proc preferred)" })
+    .option("data", { choices: DATA_LOCATIONS, describe: "with <proposal> <run>: raw (default), proc, or all (proc preferred)" })
     .option("json", { type: "boolean", default: false, describe: "machine-readable output" })
     .option("trains", { type: "string", describe: "train IDs A:B (B exclusive; either may be left out)" })
     .option("train-index", { type: "string", describe: "train positions I:J in the run (negative from the end; write --train-index=-10: for those)" }) as Argv<T>;
@@ -86,7 +94,8 @@ const getCommand: CommandModule<object, GetArgs> = {
     const run = await openTarget(args.slice(0, -2), argv.data);
     try {
       const selected = selectTrains(run, argv);
-      printKeyValues(selected.key(source, key), process.stdout, { trainIds: selected.trainIds, json: argv.json });
+      // Skipped files were logged when the run was opened; the JSON output lists them too.
+      printKeyValues(selected.key(source, key), process.stdout, { trainIds: selected.trainIds, json: argv.json, problems: run.problems });
     } finally {
       run.close();
     }
