@@ -52,7 +52,6 @@ export class RunFile {
   private readonly infos = new Map<string, DatasetInfo | null>();
   private readonly keyLists = new Map<string, string[]>();
   private readonly layouts = new Map<string, DirectLayout | null>();
-  private fd: number | undefined;
   /** Row of INDEX/trainId (and of every per-source index) for each train in `trainIds`. */
   private readonly trainRows: readonly number[];
   /** The file as it was when opened, so direct reads can tell if it was replaced since. */
@@ -97,8 +96,6 @@ export class RunFile {
 
   close(): void {
     this.h5.close();
-    if (this.fd !== undefined) closeSync(this.fd);
-    this.fd = undefined;
   }
 
   /** Where an uncompressed contiguous dataset's rows are in the file, when they can be read directly. */
@@ -107,24 +104,28 @@ export class RunFile {
     return this.layouts.get(info.path)!;
   }
 
-  /** Fill `out` with the file's bytes from `position`; a short read means the file was cut off. */
+  /**
+   * Fill `out` with the file's bytes from `position`; a short read means the file was cut off. The descriptor is
+   * opened per call (libhdf5 already holds one per file, and runs can have hundreds of files), and checked to be the
+   * file that was opened: a file replaced since is refused rather than read at the old offsets.
+   */
   readAt(position: number, out: Uint8Array): void {
-    if (this.fd === undefined) {
-      const fd = openSync(this.path, "r");
+    const fd = openSync(this.path, "r");
+    try {
       const now = fstatSync(fd);
       if (now.ino !== this.identity.ino || now.size !== this.identity.size || now.mtimeMs !== this.identity.mtimeMs) {
-        closeSync(fd);
         throw new DamnitError("BAD_RUN_FILE", `${this.path} was replaced or changed while the run was open; open the run again`);
       }
-      this.fd = fd;
-    }
-    let done = 0;
-    while (done < out.length) {
-      const n = readSync(this.fd, out, done, out.length - done, position + done);
-      if (n === 0) {
-        throw new DamnitError("BAD_RUN_FILE", `${this.path}: file ends at byte ${position + done}, before the data it indexes (truncated)`);
+      let done = 0;
+      while (done < out.length) {
+        const n = readSync(fd, out, done, out.length - done, position + done);
+        if (n === 0) {
+          throw new DamnitError("BAD_RUN_FILE", `${this.path}: file ends at byte ${position + done}, before the data it indexes (truncated)`);
+        }
+        done += n;
       }
-      done += n;
+    } finally {
+      closeSync(fd);
     }
   }
 
