@@ -15,6 +15,7 @@ import {
   readRowValues,
   readRowsToHeap,
 } from "./h5.js";
+import type { DirectLayout } from "./direct-read.js";
 import type { RunFile } from "./run-file.js";
 
 /** Contiguous rows of one file that hold consecutive selected entries of a key. */
@@ -186,16 +187,17 @@ export class KeyData {
       for (const piece of this.pieces(plan, entryBytes, maxBytes)) {
         const size = piece.rows * entryBytes;
         let bytes: Uint8Array;
-        if (opts.borrow) {
-          scratch ??= new Uint8Array(Math.min(Math.max(1, Math.floor(maxBytes / entryBytes)), plan.entryTrainIds.length) * entryBytes);
-          bytes = scratch.subarray(0, size);
+        if (this.directLayout(piece, opts.roi)) {
+          if (opts.borrow) {
+            scratch ??= new Uint8Array(Math.min(Math.max(1, Math.floor(maxBytes / entryBytes)), plan.entryTrainIds.length) * entryBytes);
+            bytes = scratch.subarray(0, size);
+          } else {
+            bytes = new Uint8Array(size);
+          }
+          this.readDirect(piece, opts.roi, bytes);
         } else {
-          bytes = new Uint8Array(size);
-        }
-        if (!this.readDirect(piece, opts.roi, bytes)) {
           const fromHeap = readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap);
-          if (opts.borrow) bytes = fromHeap;
-          else bytes.set(fromHeap);
+          bytes = opts.borrow ? fromHeap : fromHeap.slice();
         }
         yield {
           firstEntry: piece.entryStart,
@@ -209,10 +211,13 @@ export class KeyData {
     }
   }
 
+  private directLayout(piece: Segment, roi: EntryRoi | undefined): DirectLayout | null {
+    return roi ? null : piece.file.directLayout(piece.info);
+  }
+
   /** Read whole rows of an uncompressed contiguous dataset straight from the file; false when that isn't possible. */
   private readDirect(piece: Segment, roi: EntryRoi | undefined, target: Uint8Array): boolean {
-    if (roi) return false;
-    const layout = piece.file.directLayout(piece.info);
+    const layout = this.directLayout(piece, roi);
     if (!layout) return false;
     piece.file.readAt(layout.offset + piece.rowStart * layout.rowBytes, target);
     return true;
@@ -227,7 +232,9 @@ export class KeyData {
       return Array.from(array.data as ArrayLike<number | bigint>, (v) => v);
     }
     const out: unknown[] = [];
-    for (const segment of plan.segments) out.push(...readRowValues(this.lib, segment.info, segment.rowStart, segment.rows));
+    for (const segment of plan.segments) {
+      for (const v of readRowValues(this.lib, segment.info, segment.rowStart, segment.rows)) out.push(v);
+    }
     return out;
   }
 
