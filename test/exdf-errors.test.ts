@@ -7,6 +7,7 @@ import { isDamnitError } from "../src/db/errors.js";
 import { dataRoot, findProposalDirectory, openRun, openRunDirectory } from "../src/exdf/index.js";
 import { loadH5 } from "../src/exdf/h5.js";
 import { CAMERA, XGM_CONTROL, detectorPixel, detectorSource, firstTrainId } from "../src/synth/layout.js";
+import { requireGroup } from "../src/synth/h5-write.js";
 import { writeSyntheticRun } from "../src/synth/write-run.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -30,8 +31,7 @@ async function writeMiniRunFile(path: string, opts: { count?: number; version?: 
   const { h5 } = await loadH5();
   const f = new h5.File(path, "w", { libver: ["earliest", "v108"] });
   try {
-    type Group = InstanceType<typeof h5.Group>;
-    const group = (p: string): Group => p.split("/").reduce<Group>((g, part) => (g.get(part) as Group | null) ?? g.create_group(part), f);
+    const group = (path: string) => requireGroup(f, path);
     const n = 4;
     group("INDEX").create_dataset({ name: "trainId", data: BigUint64Array.from([1001n, 1002n, 1003n, 1004n]) });
     group("METADATA").create_dataset({ name: "dataFormatVersion", data: [opts.version ?? "1.2"] });

@@ -31,13 +31,9 @@ export interface H5Lib {
 
 let lib: Promise<H5Lib> | undefined;
 
-/** h5wasm, with HDF5 errors turned into exceptions: without that, a missing filter silently yields garbage. */
+/** h5wasm and its module (HDF5 errors already turned into exceptions by `loadH5wasm`). */
 export function loadH5(): Promise<H5Lib> {
-  lib ??= loadH5wasm().then(async (h5) => {
-    const module = await h5.ready;
-    module.activate_throwing_error_handler();
-    return { h5, module };
-  });
+  lib ??= loadH5wasm().then(async (h5) => ({ h5, module: await h5.ready }));
   return lib;
 }
 

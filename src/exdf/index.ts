@@ -13,5 +13,6 @@ export {
   findProposalDirectory,
   openRun,
   openRunDirectory,
+  proposalDirectory,
   runDirectory,
 } from "./open-run.js";

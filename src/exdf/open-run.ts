@@ -29,7 +29,7 @@ const isDirectory = (path: string) => {
 
 /** `<root>/<instrument>/<cycle>/p<proposal:06>`, searched over instruments and cycles. */
 export function findProposalDirectory(proposal: number, root = dataRoot()): string {
-  const name = `p${String(proposal).padStart(6, "0")}`;
+  const name = proposalDirName(proposal);
   if (!isDirectory(root)) {
     throw new DamnitError("NO_RUN", `data root ${root} does not exist; set EXTRA_DATA_DATA_ROOT to where run data live`);
   }
@@ -45,6 +45,13 @@ export function findProposalDirectory(proposal: number, root = dataRoot()): stri
   if (found.length === 0) throw new DamnitError("NO_RUN", `proposal ${proposal} not found under ${root} (looked for */*/${name})`);
   if (found.length > 1) log().warn({ proposal, found }, `proposal ${proposal} is in several places; using ${found[0]}`);
   return found[0]!;
+}
+
+const proposalDirName = (proposal: number) => `p${String(proposal).padStart(6, "0")}`;
+
+/** `<root>/<instrument>/<cycle>/p<proposal:06>`, where a proposal's data live on EuXFEL storage. */
+export function proposalDirectory(root: string, instrument: string, cycle: string, proposal: number): string {
+  return join(root, instrument, cycle, proposalDirName(proposal));
 }
 
 export function runDirectory(proposalDir: string, kind: "raw" | "proc", run: number): string {

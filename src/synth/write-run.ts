@@ -22,6 +22,7 @@ import {
   writeRows,
   writeStrings,
 } from "./h5-write.js";
+import { proposalDirectory, runDirectory as runDirectoryIn } from "../exdf/open-run.js";
 import {
   CAMERA,
   cameraHasTrain,
@@ -100,9 +101,9 @@ type H5wasm = Awaited<ReturnType<typeof loadH5wasm>>;
 
 const pad = (n: number, width: number): string => String(n).padStart(width, "0");
 
-/** `<root>/<INSTR>/<cycle>/p<6-digit proposal>/<kind>/r<4-digit run>`, as on EuXFEL storage. */
+/** `<root>/<INSTR>/<cycle>/p<6-digit proposal>/<kind>/r<4-digit run>`: the reader's layout, so it finds what we write. */
 export function runDirectory(root: string, instrument: string, cycle: string, proposal: number, run: number, kind: "raw" | "proc"): string {
-  return join(root, instrument, cycle, `p${pad(proposal, 6)}`, kind, `r${pad(run, 4)}`);
+  return runDirectoryIn(proposalDirectory(root, instrument, cycle, proposal), kind, run);
 }
 
 const fileName = (category: "RAW" | "CORR", run: number, aggregator: string, seq: number): string =>
