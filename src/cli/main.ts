@@ -3,6 +3,10 @@ import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
 import { configureLogger, type LogFormat } from "../log.js";
 import { dataCommand } from "./commands/data.js";
+import { demoCommand } from "./commands/demo.js";
+import { extractCommand } from "./commands/extract.js";
+import { readContextCommand } from "./commands/read-context.js";
+import { reprocessCommand } from "./commands/reprocess.js";
 import { dbConfigCommand } from "./commands/db-config.js";
 import { migrateCommand } from "./commands/migrate.js";
 import { newIdCommand } from "./commands/new-id.js";
@@ -29,6 +33,10 @@ export async function main(argv: string[]): Promise<number> {
     .command(migrateCommand)
     .command(synthCommand)
     .command(dataCommand)
+    .command(readContextCommand)
+    .command(extractCommand)
+    .command(reprocessCommand)
+    .command(demoCommand)
     .demandCommand(1, "Give a command; 'damnit --help' lists them.")
     .strict()
     .recommendCommands()

@@ -21,6 +21,18 @@ export const METAMETA_SETTINGS = {
   noncluster_mem: { default: "25G", stored: false, meaning: "sbatch --mem for normal jobs" },
   slurm_reservation: { default: "", stored: false, meaning: "sbatch --reservation for cluster jobs (wins over partition)" },
   slurm_partition: { default: "", stored: false, meaning: "sbatch --partition for cluster jobs" },
+  data_root: {
+    default: "",
+    stored: false,
+    meaning: "root of the run data (<root>/<instrument>/<cycle>/p<proposal>/raw|proc); default $EXTRA_DATA_DATA_ROOT or /gpfs/exfel/exp",
+  },
+  variable_timeout: { default: 3600, stored: false, meaning: "seconds one variable may run before it is stopped (TimeoutError)" },
+  runner_memory_limit_mb: {
+    default: "",
+    stored: false,
+    meaning: "MiB the context runner may use before it is stopped (MemoryError); default 3/4 of the machine's memory",
+  },
+  result_size_limit_mb: { default: 1024, stored: false, meaning: "largest result (MiB) a variable may return; larger is an error" },
   journal_mode: {
     default: "delete",
     stored: false,

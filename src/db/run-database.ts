@@ -41,6 +41,31 @@ export class RunDatabase {
     if (this.sqlite.open) this.sqlite.close();
   }
 
+  private lockQueue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Run `fn` holding the database's write lock (one BEGIN IMMEDIATE transaction, committed when `fn` resolves,
+   * rolled back if it throws). Other processes wait, so it also serialises work outside SQLite that must stay
+   * consistent with it (rewriting a run's HDF5 file). Calls in this process queue one after the other. Write
+   * methods called inside join the transaction.
+   */
+  withWriteLock<T>(fn: () => Promise<T> | T): Promise<T> {
+    const db = this.writable("write");
+    const next = this.lockQueue.then(async () => {
+      db.prepare("BEGIN IMMEDIATE").run();
+      try {
+        const result = await fn();
+        db.prepare("COMMIT").run();
+        return result;
+      } catch (err) {
+        if (db.inTransaction) db.prepare("ROLLBACK").run();
+        throw err;
+      }
+    });
+    this.lockQueue = next.catch(() => undefined);
+    return next;
+  }
+
   // --- settings (metameta)
   getSetting(key: string): metameta.SettingValue | undefined {
     return metameta.getSetting(this.sqlite, key);
@@ -84,6 +109,13 @@ export class RunDatabase {
   }
   setVariablesForRuns(runs: readonly runVariables.RunValues[], opts: runVariables.WriteOptions): void {
     runVariables.setVariablesForRuns(this.writable("write values"), runs, opts);
+  }
+  /** The runs registered in `run_info` (of one proposal, if given), in order. */
+  listRuns(proposal?: number): Array<{ proposal: number; run: number }> {
+    const rows = this.sqlite
+      .prepare(`SELECT proposal, run FROM run_info ${proposal === undefined ? "" : "WHERE proposal = ?"} ORDER BY proposal, run`)
+      .all(...(proposal === undefined ? [] : [proposal])) as Array<{ proposal: number | bigint; run: number | bigint }>;
+    return rows.map((r) => ({ proposal: Number(r.proposal), run: Number(r.run) }));
   }
   /** The run table with each cell's attributes, max_diff and provenance. */
   readRunTable(opts: RunTableOptions = {}): RunTable {

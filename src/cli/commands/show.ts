@@ -19,7 +19,7 @@ function isoTime(seconds: number | null): string {
   return seconds === null ? "" : new Date(seconds * 1000).toISOString().replace("T", " ").replace(/\.\d+Z$/, "");
 }
 
-function tableText(table: RunTable, showProposal: boolean, titles: Map<string, string> | undefined): string {
+export function tableText(table: RunTable, showProposal: boolean, titles: Map<string, string> | undefined): string {
   const header = [
     ...(showProposal ? ["proposal"] : []),
     "run",

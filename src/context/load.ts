@@ -1,0 +1,112 @@
+/**
+ * Evaluating a context file (in the context runner only: user code never runs in the job or the listener) and
+ * turning its exports into a checked context. Problems of any kind — syntax, an import that cannot be found, an
+ * exception while the module runs, invalid variables — come back together, each with file and line.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { register } from "node:module";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { DamnitError } from "../db/errors.js";
+import { CONTEXT_REGISTRY, errorLine } from "./registry.js";
+import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
+import type { ContextProblem, LoadedContext } from "./variables.js";
+
+/** Accepted context file names, in order of preference. */
+export const CONTEXT_FILE_NAMES = ["context.ts", "context.mts", "context.js", "context.mjs"];
+
+/** The context file of a database directory. */
+export function findContextFile(dir: string): string {
+  for (const name of CONTEXT_FILE_NAMES) {
+    const file = join(dir, name);
+    if (existsSync(file)) return file;
+  }
+  throw new DamnitError("NO_SUCH_KEY", `no context file in ${dir} (expected one of ${CONTEXT_FILE_NAMES.join(", ")})`);
+}
+
+let hooksRegistered = false;
+
+function registerHooks(): void {
+  if (hooksRegistered) return;
+  process.setSourceMapsEnabled(true);
+  register(new URL("./loader-hooks.js", import.meta.url));
+  hooksRegistered = true;
+}
+
+let loadCount = 0;
+
+/** Evaluate `file` afresh (module state does not carry over between loads) and check its variables. */
+export async function loadContext(file: string): Promise<{ context?: LoadedContext; problems: ContextProblem[] }> {
+  registerHooks();
+  let source = "";
+  try {
+    source = readFileSync(file, "utf8");
+  } catch (err) {
+    return { problems: [{ file, message: `cannot read the context file: ${(err as Error).message}` }] };
+  }
+  const before = CONTEXT_REGISTRY.definitions.length;
+  let namespace: Record<string, unknown>;
+  try {
+    namespace = (await import(`${pathToFileURL(file).href}?load=${++loadCount}`)) as Record<string, unknown>;
+  } catch (err) {
+    return { problems: [importProblem(err, file, source)] };
+  }
+  // Only this evaluation's definitions matter; the list is emptied so it never grows across loads.
+  const created = CONTEXT_REGISTRY.definitions.splice(before) as DefinitionLike[];
+  CONTEXT_REGISTRY.definitions.length = 0;
+
+  const exportsOf = new Map<DefinitionLike, string[]>();
+  for (const [exportName, value] of Object.entries(namespace)) {
+    if (!isDefinition(value)) continue;
+    const names = exportsOf.get(value) ?? [];
+    names.push(exportName);
+    exportsOf.set(value, names);
+  }
+  const candidates: Candidate[] = [];
+  const seen = new Set<DefinitionLike>();
+  // Definition order: the order of Variable() calls; exported definitions made elsewhere (a helper module already
+  // evaluated) follow in export order.
+  for (const definition of [...created, ...exportsOf.keys()]) {
+    if (seen.has(definition)) continue;
+    seen.add(definition);
+    candidates.push({ exportNames: exportsOf.get(definition) ?? [], definition });
+  }
+  return buildContext(file, candidates, source);
+}
+
+function isDefinition(value: unknown): value is DefinitionLike {
+  return typeof value === "object" && value !== null && (value as { __damnitVariable?: unknown }).__damnitVariable === true;
+}
+
+/** One problem describing why the module could not be evaluated, pointing at the line concerned. */
+function importProblem(err: unknown, file: string, source: string): ContextProblem {
+  const error = err instanceof Error ? err : new Error(String(err));
+  const code = (error as { code?: string }).code;
+  // Syntax errors from the compile hook: "<file>:<line>:<col>: <text>"
+  const syntax = /^(\/.*?):(\d+):(\d+): (.*)$/s.exec(error.message);
+  if (error.name === "SyntaxError" && syntax) {
+    return { file: syntax[1]!, line: Number(syntax[2]), message: `syntax error: ${syntax[4]}` };
+  }
+  if (code === "ERR_MODULE_NOT_FOUND" || code === "ERR_UNSUPPORTED_DIR_IMPORT") {
+    const specifier = /(?:package|module|directory) '([^']+)'/.exec(error.message)?.[1];
+    const importedFrom = / imported from (\/\S+)/.exec(error.message)?.[1];
+    const line = importedFrom === file && specifier ? lineMentioning(source, specifier) : undefined;
+    const what = specifier ?? "a module";
+    const where = importedFrom && importedFrom !== file ? ` (imported from ${importedFrom})` : "";
+    return { file, line, message: `cannot import '${what}'${where}: it is not installed or the file does not exist` };
+  }
+  // Linking errors ("does not provide an export named 'X'") carry no stack position of the context file.
+  const missingExport = /does not provide an export named '([^']+)'/.exec(error.message);
+  if (missingExport) {
+    return { file, line: lineMentioning(source, missingExport[1]!), message: `${error.name}: ${error.message}` };
+  }
+  const line = errorLine(error, file);
+  return { file, line, message: `error while evaluating the context file: ${error.name}: ${error.message}` };
+}
+
+function lineMentioning(source: string, text: string): number | undefined {
+  const lines = source.split("\n");
+  const quoted = lines.findIndex((l) => l.includes(`"${text}"`) || l.includes(`'${text}'`));
+  const index = quoted >= 0 ? quoted : lines.findIndex((l) => l.includes(text));
+  return index >= 0 ? index + 1 : undefined;
+}

@@ -1,0 +1,155 @@
+/**
+ * One extraction job (what `damnit extract` runs, in the database directory; spec §3.1): load the context and
+ * compute the selected variables for one run in a context runner, refresh the `variables` table, then store the
+ * results (HDF5 file and rows) under the database's write lock. A variable that exceeds the time or memory limit,
+ * or crashes the runner, is recorded as that variable's error and the job goes on with a fresh runner.
+ */
+import { hostname, totalmem, userInfo } from "node:os";
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { findContextFile } from "../context/load.js";
+import { formatProblem, type VariableInfo } from "../context/variables.js";
+import type { RunDatabase } from "../db/run-database.js";
+import type { VariableError, VariableOutput } from "./output.js";
+import type { RunnerLimits } from "./runner-process.js";
+import type { RunnerPool } from "./runner-pool.js";
+import type { RunDataKind } from "./run-data.js";
+import type { RunLog } from "./run-log.js";
+import { storeRunResults } from "./store.js";
+
+export interface ExtractRequest {
+  readonly proposal: number;
+  readonly run: number;
+  readonly kind: RunDataKind;
+  readonly clusterJob?: boolean;
+  readonly match?: readonly string[];
+  readonly variables?: readonly string[];
+  readonly mock?: boolean;
+  readonly params?: Readonly<Record<string, unknown>>;
+  /** refresh the `variables` table from the context (default true) */
+  readonly updateVars?: boolean;
+  readonly dataRoot?: string;
+}
+
+export interface ExtractResult {
+  readonly ok: boolean;
+  /** why the job failed as a whole (context problems, run data missing) */
+  readonly message?: string;
+  /** variables computed (or failed) and stored */
+  readonly stored: readonly string[];
+  readonly errors: ReadonlyArray<readonly [string, VariableError]>;
+  /** the selection also has cluster variables, for a follow-up cluster job */
+  readonly clusterFollowUp: boolean;
+  readonly seconds: number;
+}
+
+/** Limits from the database settings (metameta), with their defaults. */
+export function runnerLimits(db: RunDatabase): RunnerLimits & { resultLimitBytes: number } {
+  const number = (key: string, fallback: number) => {
+    const value = Number(db.getSetting(key) ?? "");
+    return Number.isFinite(value) && value > 0 ? value : fallback;
+  };
+  return {
+    variableTimeout: number("variable_timeout", 3600),
+    memoryLimitMb: number("runner_memory_limit_mb", Math.floor((totalmem() / 2 ** 20) * 0.75)),
+    resultLimitBytes: number("result_size_limit_mb", 1024) * 2 ** 20,
+  };
+}
+
+export function banner(proposal: number, run: number): string {
+  const node = process.env.SLURM_JOB_ID
+    ? `${hostname()} (job id: ${process.env.SLURM_JOB_ID}, cluster: ${process.env.SLURM_CLUSTER_NAME ?? ""})`
+    : `${hostname()} (subprocess)`;
+  let user = "unknown";
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (containers): keep "unknown"
+  }
+  return `----- Processing r${run} (p${proposal}) as ${user} on ${node} -----`;
+}
+
+export async function extractRun(db: RunDatabase, request: ExtractRequest, runners: RunnerPool, log: RunLog): Promise<ExtractResult> {
+  const started = performance.now();
+  const logger: Logger = log.logger;
+  log.raw(`${banner(request.proposal, request.run)}\n`);
+  const contextFile = findContextFile(db.dir);
+  const { resultLimitBytes } = runnerLimits(db);
+  const outputs = new Map<string, VariableOutput>();
+  const prefailed: Array<[string, VariableError]> = [];
+  let infos: VariableInfo[] | undefined;
+  let clusterFollowUp = false;
+  const failed = (message: string): ExtractResult => ({
+    ok: false,
+    message,
+    stored: [],
+    errors: [],
+    clusterFollowUp: false,
+    seconds: (performance.now() - started) / 1000,
+  });
+
+  // Each pass runs the job in a runner; a pass ends early when a variable is stopped, and the next pass skips it.
+  for (let attempt = 0; ; attempt++) {
+    const runner = await runners.acquire();
+    const result = await runner.run(
+      {
+        jobId: randomUUID(),
+        contextFile,
+        proposal: request.proposal,
+        run: request.run,
+        kind: request.kind,
+        clusterJob: request.clusterJob ?? false,
+        match: request.match ?? [],
+        variables: request.variables ?? [],
+        mock: request.mock ?? false,
+        params: request.params ?? {},
+        prefailed,
+        resultLimitBytes,
+        dataRoot: request.dataRoot,
+      },
+      {
+        selected: (message) => {
+          infos = message.variables;
+          clusterFollowUp = message.clusterFollowUp;
+          if (attempt === 0) {
+            const later = message.clusterFollowUp ? " (cluster variables will be processed later)" : "";
+            logger.info(`Using ${message.names.length} variables (of ${message.total}) from context file${later}: ${message.names.join(", ")}`);
+          }
+        },
+        start: (name) => logger.debug(`Computing ${name}`),
+        output: (output) => outputs.set(output.name, output),
+        log: (level, message) => logger[level](message),
+        userOutput: (text) => log.raw(text),
+      },
+    );
+    runners.release(runner);
+    if (result.kind === "failed") {
+      const details = result.problems?.map(formatProblem).join("\n");
+      logger.error(details ? `${result.message}:\n${details}` : result.message);
+      return failed(details ? `${result.message}:\n${details}` : result.message);
+    }
+    if (result.kind === "done") break;
+    // Interrupted: the runner is gone.
+    if (!result.variable) {
+      logger.error(result.error.message);
+      return failed(result.error.message);
+    }
+    logger.error(`${result.variable}: ${result.error.cls}: ${result.error.message}`);
+    prefailed.push([result.variable, result.error]);
+    const transient = infos?.find((v) => v.name === result.variable)?.transient ?? false;
+    if (!transient) outputs.set(result.variable, { name: result.variable, attrs: {}, error: result.error });
+    if (attempt > (infos?.length ?? 0)) return failed("the context runner kept failing; giving up");
+  }
+
+  if ((request.updateVars ?? true) && infos) {
+    db.updateComputedVariables(
+      infos.filter((v) => !v.transient).map((v) => ({ name: v.name, title: v.title, description: v.description, tags: v.tags })),
+    );
+  }
+  const stored = [...outputs.values()];
+  await storeRunResults(db, request.proposal, request.run, stored);
+  const errors = stored.filter((o) => o.error).map((o) => [o.name, o.error!] as const);
+  const seconds = (performance.now() - started) / 1000;
+  logger.info(`Stored ${stored.length} results for r${request.run} (p${request.proposal}) in ${seconds.toFixed(2)} s; ${errors.length} with errors`);
+  return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds };
+}

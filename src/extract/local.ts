@@ -1,0 +1,104 @@
+/**
+ * Processing runs here rather than through Slurm (`damnit reprocess --local`, `damnit demo`, the listener's
+ * fallback): a few context runners kept alive, one run per runner at a time, each run's log appended to
+ * `process_logs/r<R>-p<P>.out` as a Slurm job's would be. A run's cluster variables follow in the same place.
+ */
+import { availableParallelism } from "node:os";
+import { chmodSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { RunDatabase } from "../db/run-database.js";
+import { extractRun, runnerLimits, type ExtractRequest, type ExtractResult } from "./job.js";
+import { openRunLog, type RunLog } from "./run-log.js";
+import { RunnerPool } from "./runner-pool.js";
+
+export interface RunToProcess {
+  readonly proposal: number;
+  readonly run: number;
+}
+
+export interface LocalOptions extends Omit<ExtractRequest, "proposal" | "run"> {
+  /** runs processed at once (default: the number of CPUs) */
+  readonly concurrency?: number;
+  /** log to this file descriptor (e.g. 2) instead of each run's process log */
+  readonly logFd?: number;
+  /** called after each run */
+  readonly onRun?: (run: RunToProcess, result: ExtractResult) => void;
+}
+
+export function processLogFile(dbDir: string, proposal: number, run: number): string {
+  const dir = join(dbDir, "process_logs");
+  mkdirSync(dir, { recursive: true });
+  try {
+    chmodSync(dir, 0o777);
+  } catch {
+    // created by someone else
+  }
+  return join(dir, `r${run}-p${proposal}.out`);
+}
+
+/** The database's data root setting, if any (else the reader's default). */
+export function dataRootOf(db: RunDatabase): string | undefined {
+  const value = db.getSetting("data_root");
+  return typeof value === "string" && value !== "" ? value : undefined;
+}
+
+export async function processRunsLocally(db: RunDatabase, runs: readonly RunToProcess[], opts: LocalOptions): Promise<Map<RunToProcess, ExtractResult>> {
+  const limits = runnerLimits(db);
+  const pool = new RunnerPool(db.dir, limits);
+  const concurrency = Math.max(1, Math.min(opts.concurrency ?? availableParallelism(), runs.length));
+  const results = new Map<RunToProcess, ExtractResult>();
+  const queue = [...runs];
+  const dataRoot = opts.dataRoot ?? dataRootOf(db);
+  try {
+    const worker = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const log = openLog(db, next, opts);
+        try {
+          const request: ExtractRequest = { ...opts, proposal: next.proposal, run: next.run, dataRoot };
+          let result = await extractRun(db, request, pool, log);
+          if (result.ok && result.clusterFollowUp && !opts.clusterJob) {
+            log.logger.info(`Computing the cluster variables of r${next.run} here (locally)`);
+            const cluster = await extractRun(db, { ...request, clusterJob: true, updateVars: false }, pool, log);
+            result = mergeResults(result, cluster);
+          }
+          results.set(next, result);
+          opts.onRun?.(next, result);
+        } catch (err) {
+          log.logger.error(`Processing r${next.run} failed: ${(err as Error).stack ?? String(err)}`);
+          const result: ExtractResult = { ok: false, message: (err as Error).message, stored: [], errors: [], clusterFollowUp: false, seconds: 0 };
+          results.set(next, result);
+          opts.onRun?.(next, result);
+        } finally {
+          log.close();
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    pool.close();
+  }
+  return results;
+}
+
+function openLog(db: RunDatabase, run: RunToProcess, opts: LocalOptions): RunLog {
+  if (opts.logFd !== undefined) return openRunLog(opts.logFd, { colour: opts.logFd === 2 && process.stderr.isTTY });
+  const file = processLogFile(db.dir, run.proposal, run.run);
+  const log = openRunLog(file);
+  try {
+    chmodSync(file, 0o666);
+  } catch {
+    // someone else's file
+  }
+  return log;
+}
+
+function mergeResults(a: ExtractResult, b: ExtractResult): ExtractResult {
+  return {
+    ok: a.ok && b.ok,
+    message: b.message ?? a.message,
+    stored: [...a.stored, ...b.stored],
+    errors: [...a.errors, ...b.errors],
+    clusterFollowUp: false,
+    seconds: a.seconds + b.seconds,
+  };
+}

@@ -1,0 +1,63 @@
+/**
+ * What one variable's evaluation produces for one run, in the form it is stored: the contract between the context
+ * runner (which evaluates and summarises), the HDF5 writer (`extracted_data/p<P>_r<R>.h5`) and the database
+ * writer (`run_variables`). Mirrors DAMNIT's fragment layout (spec §3.8):
+ * `/<name>/data`, `/.reduced/<name>`, `/.preview/<name>`, `/.errors/<name>`.
+ */
+import type { NdArray } from "../db/ndarray.js";
+
+/** A value as HDF5 stores it: a variable-length UTF-8 string, or an array (shape [] for a scalar). */
+export type StoredValue = string | NdArray;
+
+/**
+ * An array with named dimensions and coordinates (DAMNIT's xarray DataArray), stored as a NetCDF4-style group
+ * with HDF5 dimension scales and `_damnit_objtype = "dataarray"`.
+ */
+export interface LabelledArray {
+  readonly kind: "labelled";
+  readonly data: NdArray;
+  /** one name per dimension of `data` */
+  readonly dims: readonly string[];
+  /** 1-D coordinate arrays keyed by dimension name; a dimension may have none */
+  readonly coords: Readonly<Record<string, NdArray>>;
+  /** name of the array inside its group (xarray's DataArray name); default "data" */
+  readonly name?: string;
+  readonly attrs?: Readonly<Record<string, string | number>>;
+}
+
+export type DataValue = StoredValue | LabelledArray;
+
+/** Attributes of `.reduced/<name>`; they also become the `run_variables` row's columns and `attributes` JSON. */
+export interface SummaryAttrs {
+  /** the reduction that made the summary, e.g. "mean" */
+  summary_method?: string;
+  /** "trendline" for a 2×N trendline summary */
+  summary_type?: "trendline";
+  /** |nanmax − nanmin| of numeric data with more than one element (booleans: 1 if both values occur) */
+  max_diff?: number;
+  bold?: boolean;
+  /** RGB 0–255 */
+  background?: [number, number, number];
+  units?: string;
+}
+
+/** The error a variable raised (or the reason it was skipped), stored as `.errors/<name>` with attr `type`. */
+export interface VariableError {
+  /** exception class name, e.g. "Skip", "DependencyError", "SourceNameError", "TypeError", "TimeoutError" */
+  readonly cls: string;
+  readonly message: string;
+}
+
+/**
+ * One variable's stored result. Either `error` is set (and nothing else), or at least one of data/summary/preview.
+ * A variable that returned nothing produces no VariableOutput at all, so earlier values stay.
+ */
+export interface VariableOutput {
+  readonly name: string;
+  readonly data?: DataValue;
+  /** the table cell: a scalar, a string, a 2×N float64 trendline, or PNG bytes as a 1-D uint8 array */
+  readonly summary?: StoredValue;
+  readonly preview?: DataValue;
+  readonly attrs: SummaryAttrs;
+  readonly error?: VariableError;
+}

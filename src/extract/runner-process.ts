@@ -1,0 +1,263 @@
+/**
+ * The parent's handle on one context runner process: starts it, sends it jobs, enforces the time limit per
+ * variable and the memory limit, and routes everything it prints to the job it belongs to.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { ContextProblem, VariableInfo } from "../context/variables.js";
+import type { VariableError, VariableOutput } from "./output.js";
+import { endMarker, type FromRunner, type RunJob, type ToRunner } from "./runner-protocol.js";
+
+const RUNNER_SCRIPT = fileURLToPath(new URL("./runner.js", import.meta.url));
+
+export interface RunnerLimits {
+  /** seconds one variable (or loading the context and opening the run) may take */
+  readonly variableTimeout: number;
+  /** resident memory of the runner, MiB */
+  readonly memoryLimitMb: number;
+}
+
+export interface JobHandlers {
+  selected(message: Extract<FromRunner, { type: "selected" }>): void;
+  start(name: string): void;
+  output(output: VariableOutput): void;
+  log(level: "info" | "warn" | "error", message: string): void;
+  /** what user code printed (stdout/stderr of the runner), in chunks */
+  userOutput(text: string): void;
+}
+
+export type JobResult =
+  | { readonly kind: "done" }
+  | { readonly kind: "failed"; readonly message: string; readonly problems?: ContextProblem[] }
+  /** the runner was stopped (time or memory limit) or died; `variable` was running then */
+  | { readonly kind: "interrupted"; readonly variable?: string; readonly error: VariableError };
+
+interface ActiveJob {
+  readonly jobId: string;
+  readonly handlers: JobHandlers;
+  readonly limits: RunnerLimits;
+  current?: string;
+  timer?: NodeJS.Timeout;
+  stopped?: VariableError;
+  done: boolean;
+  markers: number;
+  finish(result: JobResult): void;
+}
+
+export class RunnerProcess {
+  private active: ActiveJob | undefined;
+  private describing: ((m: Extract<FromRunner, { type: "described" }>) => void) | undefined;
+  private exited = false;
+  private exitReason = "";
+  private stderrTail = "";
+  private memoryTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly limits: RunnerLimits,
+  ) {}
+
+  /** Start a runner in `cwd` (context files are evaluated with cwd = the database directory). */
+  static start(cwd: string, limits: RunnerLimits): Promise<RunnerProcess> {
+    const heapMb = Math.max(512, Math.min(limits.memoryLimitMb, 16_384));
+    const child = fork(RUNNER_SCRIPT, [], {
+      cwd,
+      serialization: "advanced",
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      execArgv: [`--max-old-space-size=${heapMb}`],
+      env: { ...process.env },
+    });
+    const runner = new RunnerProcess(child, limits);
+    return new Promise((resolve, reject) => {
+      const onExit = (code: number | null, signal: string | null) => reject(new Error(`the context runner exited at start (${signal ?? `code ${code}`}): ${runner.stderrTail.trim()}`));
+      child.once("exit", onExit);
+      child.once("error", reject);
+      runner.attach(() => {
+        child.off("exit", onExit);
+        child.off("error", reject);
+        resolve(runner);
+      });
+    });
+  }
+
+  get alive(): boolean {
+    return !this.exited;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  private attach(onReady: () => void): void {
+    this.child.on("message", (message: FromRunner) => {
+      if (message.type === "ready") onReady();
+      else this.onMessage(message);
+    });
+    this.child.stdout!.setEncoding("utf8").on("data", (text: string) => this.onOutput(text));
+    this.child.stderr!.setEncoding("utf8").on("data", (text: string) => {
+      this.stderrTail = (this.stderrTail + text).slice(-4000);
+      this.onOutput(text);
+    });
+    this.child.on("exit", (code, signal) => {
+      this.exited = true;
+      this.exitReason = signal ? `signal ${signal}` : `exit code ${code}`;
+      clearInterval(this.memoryTimer);
+      const job = this.active;
+      if (job) {
+        const heap = /heap out of memory|Allocation failed/i.test(this.stderrTail);
+        const where = job.current ? ` while computing ${job.current}` : "";
+        const error: VariableError = job.stopped ?? {
+          cls: heap ? "MemoryError" : "RunnerCrash",
+          message: heap
+            ? `the context runner ran out of memory${where}`
+            : `the context runner stopped (${this.exitReason})${where}`,
+        };
+        job.finish({ kind: "interrupted", variable: job.current, error });
+      }
+      this.describing?.({ type: "described", problems: [{ file: "", message: `the context runner stopped (${this.exitReason}) while loading the context file` }] });
+    });
+  }
+
+  /** Load a context file in the runner and describe its variables. */
+  describe(contextFile: string): Promise<{ variables?: VariableInfo[]; problems: ContextProblem[] }> {
+    return new Promise((resolve) => {
+      this.describing = (m) => {
+        this.describing = undefined;
+        resolve(m);
+      };
+      this.send({ type: "describe", contextFile });
+    });
+  }
+
+  /** Run one job; resolves when it is over (never rejects: failures are results). */
+  run(job: RunJob, handlers: JobHandlers, limits: RunnerLimits = this.limits): Promise<JobResult> {
+    if (this.active) throw new Error("a context runner runs one job at a time");
+    return new Promise((resolve) => {
+      let result: JobResult | undefined;
+      const active: ActiveJob = {
+        jobId: job.jobId,
+        handlers,
+        limits,
+        done: false,
+        markers: 0,
+        finish: (r) => {
+          result ??= r;
+          // Interrupted: the runner is gone, nothing more will come. Otherwise wait for the output markers.
+          if (r.kind === "interrupted" || active.markers >= 2) complete();
+          else setTimeout(complete, 2000).unref();
+        },
+      };
+      const complete = () => {
+        if (this.active !== active) return;
+        clearTimeout(active.timer);
+        this.active = undefined;
+        resolve(result!);
+      };
+      (active as { complete?: () => void }).complete = complete;
+      this.active = active;
+      this.watch(active, "loading the context file and opening the run");
+      this.watchMemory();
+      this.send({ type: "run", job });
+    });
+  }
+
+  /** Stop the runner (it is also stopped when the parent exits, through the IPC channel closing). */
+  kill(): void {
+    if (!this.exited) this.child.kill("SIGKILL");
+  }
+
+  private send(message: ToRunner): void {
+    if (this.exited) throw new Error(`the context runner is not running (${this.exitReason})`);
+    this.child.send(message);
+  }
+
+  /** (Re)start the time limit for what the runner does now. */
+  private watch(job: ActiveJob, activity: string): void {
+    clearTimeout(job.timer);
+    job.timer = setTimeout(() => {
+      job.stopped = {
+        cls: "TimeoutError",
+        message: `${job.current ?? activity} did not finish within ${job.limits.variableTimeout} s and was stopped`,
+      };
+      this.kill();
+    }, job.limits.variableTimeout * 1000);
+  }
+
+  private watchMemory(): void {
+    if (this.memoryTimer || !this.child.pid) return;
+    const statusFile = `/proc/${this.child.pid}/status`;
+    this.memoryTimer = setInterval(() => {
+      const job = this.active;
+      if (!job || this.exited) return;
+      let rssKb = 0;
+      try {
+        rssKb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(statusFile, "utf8"))?.[1] ?? 0);
+      } catch {
+        return;
+      }
+      if (rssKb / 1024 > job.limits.memoryLimitMb) {
+        job.stopped = {
+          cls: "MemoryError",
+          message: `${job.current ?? "the context runner"} used more than ${job.limits.memoryLimitMb} MiB of memory and was stopped`,
+        };
+        this.kill();
+      }
+    }, 250);
+    this.memoryTimer.unref();
+  }
+
+  private onMessage(message: FromRunner): void {
+    if (message.type === "described") {
+      this.describing?.(message);
+      return;
+    }
+    const job = this.active;
+    if (!job) return;
+    switch (message.type) {
+      case "selected":
+        job.handlers.selected(message);
+        break;
+      case "start":
+        job.current = message.name;
+        this.watch(job, message.name);
+        job.handlers.start(message.name);
+        break;
+      case "output":
+        job.handlers.output(message.output);
+        break;
+      case "log":
+        job.handlers.log(message.level, message.message);
+        break;
+      case "failed":
+        job.current = undefined;
+        job.finish({ kind: "failed", message: message.message, problems: message.problems });
+        break;
+      case "done":
+        job.current = undefined;
+        clearTimeout(job.timer);
+        job.done = true;
+        job.finish({ kind: "done" });
+        break;
+    }
+  }
+
+  /** Route printed text to the active job, cutting at its end marker. */
+  private onOutput(text: string): void {
+    const job = this.active;
+    if (!job) {
+      if (text.trim()) process.stderr.write(text.replaceAll(/\u0000damnit-job-end \S+\n/g, ""));
+      return;
+    }
+    const marker = endMarker(job.jobId);
+    let rest = text;
+    let index: number;
+    while ((index = rest.indexOf(marker)) >= 0) {
+      if (index > 0) job.handlers.userOutput(rest.slice(0, index));
+      rest = rest.slice(index + marker.length);
+      job.markers++;
+    }
+    if (rest) job.handlers.userOutput(rest.replaceAll(/\u0000damnit-job-end \S+\n/g, ""));
+    if (job.markers >= 2 && job.done) (job as { complete?: () => void }).complete?.();
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Messages between a job (parent) and its context runner (child process, where user code runs). They travel over
+ * Node's IPC channel with structured-clone serialisation, so typed arrays cross without JSON.
+ */
+import type { ContextProblem, VariableInfo } from "../context/variables.js";
+import type { VariableError, VariableOutput } from "./output.js";
+import type { RunDataKind } from "./run-data.js";
+
+export interface RunJob {
+  /** identifies the job's end markers in the runner's stdout/stderr */
+  readonly jobId: string;
+  readonly contextFile: string;
+  readonly proposal: number;
+  readonly run: number;
+  readonly kind: RunDataKind;
+  readonly clusterJob: boolean;
+  readonly match: readonly string[];
+  readonly variables: readonly string[];
+  readonly mock: boolean;
+  readonly params: Readonly<Record<string, unknown>>;
+  /** variables that failed in an earlier attempt at this job (time-out, crash): not run again */
+  readonly prefailed: ReadonlyArray<readonly [string, VariableError]>;
+  readonly resultLimitBytes: number;
+  /** EXDF data root (default: the reader's) */
+  readonly dataRoot?: string;
+}
+
+export type ToRunner = { readonly type: "describe"; readonly contextFile: string } | { readonly type: "run"; readonly job: RunJob };
+
+export type FromRunner =
+  | { readonly type: "ready" }
+  | { readonly type: "described"; readonly variables?: VariableInfo[]; readonly problems: ContextProblem[] }
+  /** the context loaded and the run opened: these variables will run (in this order) */
+  | {
+      readonly type: "selected";
+      readonly variables: VariableInfo[];
+      readonly names: string[];
+      readonly total: number;
+      readonly clusterFollowUp: boolean;
+    }
+  | { readonly type: "start"; readonly name: string }
+  | { readonly type: "output"; readonly output: VariableOutput }
+  | { readonly type: "log"; readonly level: "info" | "warn" | "error"; readonly message: string }
+  | { readonly type: "done"; readonly jobId: string }
+  /** the job could not run at all: the context has problems, or the run cannot be opened */
+  | { readonly type: "failed"; readonly jobId: string; readonly problems?: ContextProblem[]; readonly message: string };
+
+/** Written to the runner's stdout and stderr at the end of each job, so late output is not attributed to the next. */
+export function endMarker(jobId: string): string {
+  return `\u0000damnit-job-end ${jobId}\n`;
+}

@@ -1,0 +1,105 @@
+/**
+ * Storing one run's results: the run's HDF5 file (`extracted_data/p<P>_r<R>.h5`) and its `run_variables` rows,
+ * together, under the database's write lock. Two jobs for the same run (raw and proc, or a cluster follow-up)
+ * therefore merge one after the other and neither drops the other's variables. The HDF5 file is replaced by
+ * rename and the rows by one transaction, so a job killed at any moment leaves the previous results readable.
+ */
+import { chmodSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { isPng } from "../db/png-info.js";
+import type { RunDatabase } from "../db/run-database.js";
+import type { VariableRow } from "../db/run-variables.js";
+import type { VariableValue } from "../db/values.js";
+import type { VariableAttributes } from "../db/attributes.js";
+import type { NdArray } from "../db/ndarray.js";
+import { START_TIME } from "../context/validate.js";
+import { writeRunOutput } from "./h5-output.js";
+import type { StoredValue, VariableOutput } from "./output.js";
+
+/**
+ * The provenance of values computed from the context file. DAMNIT's tools mark any other provenance as an
+ * external submission, so computed values carry DAMNIT's name for "the context file".
+ */
+export const CONTEXT_PROVENANCE = "context.py";
+
+export function extractedDataDir(dbDir: string): string {
+  return join(dbDir, "extracted_data");
+}
+
+export function runOutputFile(dbDir: string, proposal: number, run: number): string {
+  return join(extractedDataDir(dbDir), `p${proposal}_r${run}.h5`);
+}
+
+/** The directory for run files, shared by the whole team (mode 0777, as DAMNIT makes it). */
+export function ensureExtractedDataDir(dbDir: string): string {
+  const dir = extractedDataDir(dbDir);
+  mkdirSync(dir, { recursive: true });
+  try {
+    chmodSync(dir, 0o777);
+  } catch {
+    // Not ours to change (someone else created it); writing still works if they let us.
+  }
+  return dir;
+}
+
+export async function storeRunResults(
+  db: RunDatabase,
+  proposal: number,
+  run: number,
+  outputs: readonly VariableOutput[],
+  opts: { provenance?: string } = {},
+): Promise<void> {
+  const provenance = opts.provenance ?? CONTEXT_PROVENANCE;
+  const { values, startTime } = rowsFromOutputs(outputs);
+  ensureExtractedDataDir(db.dir);
+  await db.withWriteLock(async () => {
+    await writeRunOutput(runOutputFile(db.dir, proposal, run), outputs, { provenance });
+    db.setVariables(proposal, run, values, { provenance, startTime });
+  });
+}
+
+/** The `run_variables` rows for outputs (DAMNIT's "reduced data" → `add_to_db`), and the run's start time. */
+export function rowsFromOutputs(outputs: readonly VariableOutput[]): { values: Record<string, VariableRow>; startTime?: number } {
+  const values: Record<string, VariableRow> = {};
+  let startTime: number | undefined;
+  for (const output of outputs) {
+    if (output.name === START_TIME) {
+      const value = output.summary === undefined ? undefined : cellValue(output.summary);
+      if (typeof value === "number") startTime = value;
+      continue;
+    }
+    if (output.error) {
+      values[output.name] = { value: null, attributes: { error: output.error.message, error_cls: output.error.cls } };
+      continue;
+    }
+    const { summary_method, summary_type, max_diff, ...display } = output.attrs;
+    const attributes: VariableAttributes = {};
+    if (display.units !== undefined) attributes.units = display.units;
+    if (display.bold !== undefined) attributes.bold = display.bold;
+    if (display.background !== undefined) attributes.background = display.background;
+    values[output.name] = {
+      value: output.summary === undefined ? null : cellValue(output.summary),
+      maxDiff: max_diff ?? null,
+      summaryMethod: summary_method ?? "",
+      summaryType: summary_type ?? null,
+      attributes: Object.keys(attributes).length > 0 ? attributes : null,
+      real: output.summary !== undefined && typeof output.summary !== "string" && output.summary.dtype.startsWith("float"),
+    };
+  }
+  return { values, startTime };
+}
+
+/** A summary as the database stores it: scalars as numbers, PNG bytes as a blob, other arrays as arrays. */
+function cellValue(summary: StoredValue): VariableValue {
+  if (typeof summary === "string") return summary;
+  if (summary.shape.length === 0) return scalar(summary);
+  if (summary.dtype === "uint8" && summary.shape.length === 1 && isPng(summary.data as Uint8Array)) return summary.data as Uint8Array;
+  return summary;
+}
+
+function scalar(array: NdArray): VariableValue {
+  const v = array.data[0]!;
+  if (array.dtype === "bool") return v !== 0;
+  if (typeof v === "bigint") return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
+  return v;
+}
