@@ -84,7 +84,7 @@ Variable({ title: "Lost" }, () => 12);
       [9, /t: tags=\["ok",""\]/],
       [9, /t: units must be a non-empty string/],
       [10, /u: unknown option 'titel' \(did you mean title\?\)/],
-      [10, /u: summary 'maen' is not a reduction \(did you mean mean\?/],
+      [10, /u: summary 'maen' is not a reduction \(did you mean [^)]*\bmean\b/],
       [11, /Missing dependency: 'zz\*' for 'g' \(the pattern matches no variable\)/],
       [12, /m: argument 'x': unknown meta field 'runnumber' \(did you mean run_number\?/],
       [12, /m: argument 'y': Unknown path 'input#old'/],

@@ -71,7 +71,10 @@ export async function loadContext(file: string): Promise<{ context?: LoadedConte
     seen.add(definition);
     candidates.push({ exportNames: exportsOf.get(definition) ?? [], definition });
   }
-  return buildContext(file, candidates, source);
+  const built = buildContext(file, candidates, source);
+  // Top to bottom, as one reads the file (sort is stable: problems of one line keep their order).
+  built.problems.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+  return built;
 }
 
 function isDefinition(value: unknown): value is DefinitionLike {
@@ -105,8 +108,10 @@ function importProblem(err: unknown, file: string, source: string): ContextProbl
 }
 
 function lineMentioning(source: string, text: string): number | undefined {
+  // A relative import is reported resolved ("/dir/helpers.ts"); the source has "./helpers.ts".
+  if (text.startsWith("/")) text = text.slice(text.lastIndexOf("/") + 1);
   const lines = source.split("\n");
-  const quoted = lines.findIndex((l) => l.includes(`"${text}"`) || l.includes(`'${text}'`));
+  const quoted = lines.findIndex((l) => /\bimport\b|\bfrom\b/.test(l) && (l.includes(`${text}"`) || l.includes(`${text}'`)));
   const index = quoted >= 0 ? quoted : lines.findIndex((l) => l.includes(text));
   return index >= 0 ? index + 1 : undefined;
 }

@@ -179,7 +179,8 @@ export function buildContext(file: string, candidates: readonly Candidate[], sou
         matches = allNames.filter((n) => n !== draft.name && re.test(n));
       } else matches = byName.has(ref.pattern) || ref.pattern === START_TIME ? [ref.pattern] : [];
       if (matches.length === 0) {
-        problem(draft.line, `Missing dependency: '${ref.pattern}' for '${draft.name}'${ref.glob ? " (the pattern matches no variable)" : didYouMean(ref.pattern, allNames)}`);
+        const others = allNames.filter((n) => n !== draft.name);
+        problem(draft.line, `Missing dependency: '${ref.pattern}' for '${draft.name}'${ref.glob ? " (the pattern matches no variable)" : didYouMean(ref.pattern, others)}`);
       }
       draft.varDeps.set(arg, matches);
     }

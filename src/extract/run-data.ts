@@ -3,10 +3,18 @@
  * (spec §3.2, §3.5). Raw jobs open raw data only; proc/all jobs open raw and proc with proc preferred.
  */
 import { statSync } from "node:fs";
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
 import { dirname } from "node:path";
 import { DamnitError } from "../db/errors.js";
 import type { DataCollection } from "../exdf/data-collection.js";
-import { openRun } from "../exdf/open-run.js";
+import { dataRoot, findProposalDirectory, openRun, runDirectory } from "../exdf/open-run.js";
 
 export type RunDataKind = "raw" | "proc" | "all";
 
@@ -62,11 +70,9 @@ export async function openRunData(
   const warnings: string[] = [];
   let procAvailable = kind !== "raw";
   if (opts.wantsProc && kind !== "raw") {
-    try {
-      const probe = await openRun(proposal, run, { data: "proc", root: opts.root });
-      probe.close();
-    } catch (err) {
-      if (!(err instanceof DamnitError) || err.code !== "NO_RUN") throw err;
+    // DAMNIT probes by opening the proc run; whether its directory exists is the same answer, without the cost.
+    const root = opts.root ?? dataRoot();
+    if (!isDirectory(runDirectory(findProposalDirectory(proposal, root), "proc", run))) {
       procAvailable = false;
       warnings.push("Proc data is unavailable, only raw variables will be executed.");
     }

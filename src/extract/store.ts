@@ -4,7 +4,7 @@
  * therefore merge one after the other and neither drops the other's variables. The HDF5 file is replaced by
  * rename and the rows by one transaction, so a job killed at any moment leaves the previous results readable.
  */
-import { chmodSync, mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { isPng } from "../db/png-info.js";
 import type { RunDatabase } from "../db/run-database.js";
@@ -53,9 +53,22 @@ export async function storeRunResults(
   const { values, startTime } = rowsFromOutputs(outputs);
   ensureExtractedDataDir(db.dir);
   await db.withWriteLock(async () => {
+    removeAbandonedWrites(db.dir, proposal, run);
     await writeRunOutput(runOutputFile(db.dir, proposal, run), outputs, { provenance });
     db.setVariables(proposal, run, values, { provenance, startTime });
   });
+}
+
+/**
+ * Temporary files of earlier writes of this run that were killed before renaming. Writers hold the write lock,
+ * so while we hold it any such file is abandoned.
+ */
+function removeAbandonedWrites(dbDir: string, proposal: number, run: number): void {
+  const dir = extractedDataDir(dbDir);
+  const prefix = `p${proposal}_r${run}.`;
+  for (const name of readdirSync(dir)) {
+    if (name.startsWith(prefix) && name.endsWith(".writing.h5")) rmSync(join(dir, name), { force: true });
+  }
 }
 
 /** The `run_variables` rows for outputs (DAMNIT's "reduced data" → `add_to_db`), and the run's start time. */

@@ -1,0 +1,167 @@
+/**
+ * Copying HDF5 objects from an open file into a new one by value: groups, datasets (element type, shape, values,
+ * chunking, gzip level) and attributes. Dimension scales hold object references, which cannot be copied as values;
+ * their bookkeeping attributes (CLASS, NAME, REFERENCE_LIST, DIMENSION_LIST) are left out and the scales made and
+ * attached again once every object exists (`finishScales`). Anything that cannot be reproduced fails with an Error
+ * naming the object; nothing is dropped silently.
+ *
+ * What changes in a copy: big-endian numbers become little-endian (same values); the shuffle and fletcher32 filters
+ * are dropped (h5wasm sets one filter: gzip is kept); the HDF5 fill value becomes the default (attributes such as
+ * netCDF's `_FillValue` are copied); soft links are copied as the objects they point to.
+ */
+import type { File as H5File } from "h5wasm/node";
+import type { H5Lib } from "../exdf/h5.js";
+import { hdf5Reason } from "../exdf/h5.js";
+import {
+  type ObjectKind,
+  attributeMeta,
+  attributeNames,
+  attributeValue,
+  children,
+  datasetMeta,
+  elementTypeOf,
+  objectKind,
+  withAttributeBytes,
+  withDatasetBytes,
+} from "./h5-read.js";
+import type { H5Writer } from "./h5-writer.js";
+
+/** Dimension scales to re-create once all objects are copied, and the largest netCDF dimension id seen. */
+export interface ScaleBook {
+  readonly scales: Array<{ path: string; name: string }>;
+  readonly attachments: Array<{ path: string; axis: number; scales: string[] }>;
+  maxDimId: number;
+}
+
+export function newScaleBook(): ScaleBook {
+  return { scales: [], attachments: [], maxDimId: -1 };
+}
+
+const SCALE_ATTRS = new Set(["CLASS", "NAME", "REFERENCE_LIST"]);
+/** h5wasm reports H5S_UNLIMITED (2^64 − 1) as a double. */
+const UNLIMITED_AS_NUMBER = 2 ** 63;
+
+/** Copy the object at `path` (a group with everything below it, or a dataset) to the same path in `w`. */
+export function copyObject(lib: H5Lib, src: H5File, w: H5Writer, path: string, book: ScaleBook, kind?: ObjectKind): void {
+  kind ??= objectKind(lib.module, src.file_id, path);
+  switch (kind) {
+    case "group":
+      w.createGroup(path);
+      copyAttributes(lib, src, w, path);
+      for (const [name, childKind] of children(lib.module, src.file_id, path)) copyObject(lib, src, w, `${path}/${name}`, book, childKind);
+      return;
+    case "dataset":
+      copyDataset(lib, src, w, path, book);
+      return;
+    case "softlink":
+      // get_type follows links, so only a dangling one gets here: keep it as a link.
+      lib.module.create_soft_link(w.fileId, lib.module.get_symbolic_link(src.file_id, path), path);
+      return;
+    case "extlink": {
+      const link = lib.module.get_external_link(src.file_id, path);
+      lib.module.create_external_link(w.fileId, link.filename, link.obj_path, path);
+      return;
+    }
+    default:
+      throw new Error(`${src.filename}:${path}: ${kind === "datatype" ? "named datatypes" : "this object"} cannot be copied`);
+  }
+}
+
+function copyDataset(lib: H5Lib, src: H5File, w: H5Writer, path: string, book: ScaleBook): void {
+  const { module } = lib;
+  const where = `${src.filename}:${path}`;
+  const meta = datasetMeta(module, src.file_id, path);
+  if (meta.shape === null) throw new Error(`${where}: datasets without a dataspace (h5py.Empty) cannot be copied`);
+  const shape = meta.shape;
+  const type = elementTypeOf(meta, where);
+  const vlen = type.class === "string" && type.size === "vlen";
+  const chunks = meta.chunks ?? undefined;
+  const gzip = chunks && !vlen ? module.get_dataset_filters(src.file_id, path).find((f) => f.id === 1) : undefined;
+  const opts = {
+    chunks,
+    deflate: gzip ? (gzip.cd_values[0] ?? 4) : undefined,
+    maxshape: chunks && meta.maxshape ? meta.maxshape.map((d) => (d >= UNLIMITED_AS_NUMBER ? null : d)) : undefined,
+  };
+  try {
+    // Variable-length strings too: h5wasm reads them as pointers into its memory, which the write follows.
+    withDatasetBytes(module, src.file_id, path, meta, (ptr, bytes) => {
+      try {
+        w.writeDatasetFromHeap(path, type, shape, ptr, opts);
+      } finally {
+        if (vlen && bytes > 0) module.reclaim_vlen_memory(src.file_id, path, "", BigInt(ptr));
+      }
+    });
+  } catch (err) {
+    throw new Error(`${where}: copying the dataset failed (${hdf5Reason(err)})`, { cause: err });
+  }
+
+  const names = attributeNames(module, src.file_id, path);
+  const skip = new Set<string>(["DIMENSION_LIST"]);
+  if (names.includes("CLASS") && attributeValue(lib, src.file_id, path, "CLASS") === "DIMENSION_SCALE") {
+    for (const name of SCALE_ATTRS) skip.add(name);
+    const name = names.includes("NAME") ? attributeValue(lib, src.file_id, path, "NAME") : "";
+    book.scales.push({ path, name: typeof name === "string" ? name : "" });
+  }
+  if (names.includes("DIMENSION_LIST")) {
+    for (let axis = 0; axis < shape.length; axis++) {
+      const scales = module.get_attached_scales(src.file_id, path, axis);
+      if (scales.length > 0) book.attachments.push({ path, axis, scales });
+    }
+  }
+  if (names.includes("_Netcdf4Dimid")) {
+    const id = Number(attributeValue(lib, src.file_id, path, "_Netcdf4Dimid"));
+    if (Number.isFinite(id)) book.maxDimId = Math.max(book.maxDimId, id);
+  }
+  copyAttributes(lib, src, w, path, skip, names);
+}
+
+/** Copy the attributes of `path` (a group or dataset) except those named in `skip`. */
+export function copyAttributes(
+  lib: H5Lib,
+  src: H5File,
+  w: H5Writer,
+  path: string,
+  skip: ReadonlySet<string> = new Set(),
+  names = attributeNames(lib.module, src.file_id, path),
+): void {
+  const { module } = lib;
+  for (const name of names) {
+    if (skip.has(name)) continue;
+    const where = `${src.filename}:${path} attribute ${name}`;
+    const meta = attributeMeta(module, src.file_id, path, name);
+    if (meta.shape === null) throw new Error(`${where}: attributes without a dataspace (h5py.Empty) cannot be copied`);
+    const shape = meta.shape;
+    const type = elementTypeOf(meta, where);
+    const vlen = type.class === "string" && type.size === "vlen";
+    try {
+      withAttributeBytes(module, src.file_id, path, name, meta, (ptr, bytes) => {
+        try {
+          w.writeAttributeFromHeap(path, name, type, shape, ptr);
+        } finally {
+          if (vlen && bytes > 0) module.reclaim_vlen_memory(src.file_id, path, name, BigInt(ptr));
+        }
+      });
+    } catch (err) {
+      throw new Error(`${where}: copying the attribute failed (${hdf5Reason(err)})`, { cause: err });
+    }
+  }
+}
+
+/** Make the recorded dimension scales and attach them as they were. */
+export function finishScales(w: H5Writer, book: ScaleBook): void {
+  const made = new Set<string>();
+  for (const { path, name } of book.scales) {
+    w.makeScale(path, name);
+    made.add(path);
+  }
+  for (const { path, axis, scales } of book.attachments) {
+    for (const scale of scales) {
+      if (!made.has(scale)) {
+        throw new Error(`${path}: dimension ${axis} has the scale ${scale} attached, which is not among the copied objects`);
+      }
+      w.attachScale(path, axis, scale);
+    }
+  }
+  book.scales.length = 0;
+  book.attachments.length = 0;
+}
