@@ -57,7 +57,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`damnit: ${usageError}\nRun 'damnit --help' for usage.\n`);
     return EXIT_USAGE;
   }
-  return 0;
+  // Commands that finish their work but report a failure (a job that could not run) set process.exitCode.
+  return typeof process.exitCode === "number" ? process.exitCode : 0;
 }
 
 export async function run(): Promise<void> {

@@ -18,7 +18,7 @@ import { basename, dirname, join } from "node:path";
 import type { File as H5File } from "h5wasm/node";
 import { type H5Lib, loadH5, openH5File } from "../exdf/h5.js";
 import { copyAttributes, copyObject, finishScales, newScaleBook, type ScaleBook } from "./h5-copy.js";
-import { attributeNames, attributeValue, childNames, children, exists, objectKind, readStrings, stringAttribute } from "./h5-read.js";
+import { attributeNames, attributeValue, childNames, children, objectKind, readStrings, stringAttribute } from "./h5-read.js";
 import { readStored, writeStored } from "./h5-values.js";
 import { BOOL_ENUM, H5Writer } from "./h5-writer.js";
 import { OBJTYPE_ATTR, isDataArrayGroup, readLabelled, writeLabelled } from "./netcdf.js";
@@ -109,7 +109,7 @@ export async function readRunOutput(file: string): Promise<Map<string, VariableO
         const preview = readDataValue(lib, f, `/.preview/${name}`, false);
         if (preview !== undefined) output.preview = preview;
       }
-      if (names.has(name) && top.includes(name)) {
+      if (top.includes(name)) {
         const data = readDataValue(lib, f, `/${name}`, true);
         if (data !== undefined) output.data = data;
       }
@@ -270,5 +270,5 @@ function readDataValue(lib: H5Lib, f: H5File, path: string, variableGroup: boole
   if (isDataArrayGroup(lib, f, path)) return readLabelled(lib, f, path);
   if (!variableGroup || stringAttribute(lib, f.file_id, path, OBJTYPE_ATTR) === "dataset") return undefined;
   const dataPath = `${path}/data`;
-  return exists(module, f.file_id, dataPath) && objectKind(module, f.file_id, dataPath) === "dataset" ? readStored(lib, f, dataPath) : undefined;
+  return objectKind(module, f.file_id, dataPath) === "dataset" ? readStored(lib, f, dataPath) : undefined;
 }

@@ -42,6 +42,7 @@ const CLASS_NAMES: Record<number, string> = {
 
 export type ObjectKind = "group" | "dataset" | "datatype" | "softlink" | "extlink" | "missing";
 
+/** What is at `path` ("missing" when nothing is; links are followed). */
 export function objectKind(module: H5Module, fileId: bigint, path: string): ObjectKind {
   let type: number;
   try {
@@ -55,17 +56,6 @@ export function objectKind(module: H5Module, fileId: bigint, path: string): Obje
   if (type === module.H5G_LINK) return "softlink";
   if (type === module.H5G_UDLINK) return "extlink";
   return "missing";
-}
-
-/** Whether `path` exists, without raising (and reporting) an HDF5 error when it does not. */
-export function exists(module: H5Module, fileId: bigint, path: string): boolean {
-  let current = "";
-  for (const part of path.split("/").filter(Boolean)) {
-    if (current !== "" && objectKind(module, fileId, current) !== "group") return false;
-    if (!module.get_names(fileId, current || "/", false).includes(part)) return false;
-    current = `${current}/${part}`;
-  }
-  return true;
 }
 
 /**

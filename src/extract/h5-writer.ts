@@ -8,14 +8,15 @@
  * message (60 bytes or more) is at least as long as the enum's (38 bytes for a bool), and the element bytes are the
  * same. After the file is closed, every stand-in message is found by its bytes (nonce included) and overwritten with
  * the enum's encoding followed by zeros, which HDF5 ignores: an attribute message locates its dataspace by the
- * datatype size it stores, and a datatype message may be longer than its encoding. The number of matches must equal
- * the number of objects written with the stand-in, or the write fails. This is sound only in the earliest format,
- * whose object headers carry no checksums; that is why the writer always uses it.
+ * datatype size it stores, and a datatype message may be longer than its encoding. There must be at least as many
+ * matches as objects written with the stand-in, or the write fails (more are stale copies of moved messages). The
+ * nonce makes a match in data practically impossible. This is sound only in the earliest file format, whose object
+ * headers carry no checksums; that is why the writer always uses it.
  */
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import type { File as H5File } from "h5wasm/node";
-import type { H5Lib } from "../exdf/h5.js";
+import { type H5Lib, hdf5Reason } from "../exdf/h5.js";
 
 type H5Module = H5Lib["module"];
 type WriteMetadata = Parameters<H5Module["create_dataset"]>[3];
@@ -180,7 +181,11 @@ export class H5Writer {
     readonly path: string,
   ) {
     this.module = lib.module;
-    this.file = new lib.h5.File(path, "x", { libver: ["earliest", "latest"] });
+    try {
+      this.file = new lib.h5.File(path, "x", { libver: ["earliest", "latest"] });
+    } catch (err) {
+      throw new Error(`cannot create ${path} (${hdf5Reason(err)})`, { cause: err });
+    }
     this.fileId = this.file.file_id;
   }
 
@@ -332,8 +337,10 @@ function replaceStandIns(path: string, standIns: readonly StandIn[]): void {
       buffer.copy(buffer, 0, filled - kept, filled);
       start += filled - kept;
     }
+    // More matches than objects are stale copies HDF5 left in free space when it moved a message; rewriting them
+    // is harmless. Fewer would leave an object with the stand-in type.
     standIns.forEach((s, i) => {
-      if (found[i]!.size !== s.count) {
+      if (found[i]!.size < s.count) {
         throw new Error(`${path}: found ${found[i]!.size} stand-ins for an enumerated type where ${s.count} were written`);
       }
     });

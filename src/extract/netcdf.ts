@@ -20,8 +20,7 @@
  */
 import type { File as H5File } from "h5wasm/node";
 import type { H5Lib } from "../exdf/h5.js";
-import type { NdArray } from "../db/ndarray.js";
-import { sizeOf } from "../db/ndarray.js";
+import { DTYPES, type NdArray, sizeOf } from "../db/ndarray.js";
 import type { ScaleBook } from "./h5-copy.js";
 import { attributeNames, attributeValue, childNames, objectKind, readNdArray, stringAttribute } from "./h5-read.js";
 import { arrayBytes, checkArray, elementTypeFor, writeNumberAttribute } from "./h5-values.js";
@@ -97,8 +96,8 @@ function checkLabelled(arr: LabelledArray, where: string): void {
 function writeVariable(w: H5Writer, path: string, arr: NdArray, compress: boolean, fillValue: boolean): void {
   const type = arr.dtype === "bool" ? { class: "int" as const, size: 1, signed: true } : elementTypeFor(arr.dtype);
   const chunked = compress && arr.shape.length > 0 && sizeOf(arr.shape) > 0;
-  const typeSize = arr.dtype === "bool" ? 1 : arr.data.BYTES_PER_ELEMENT * (arr.dtype.startsWith("complex") ? 2 : 1);
-  w.writeDataset(path, type, arr.shape, arrayBytes(arr), chunked ? { chunks: guessChunk(arr.shape, typeSize), deflate: 1 } : {});
+  const opts = chunked ? { chunks: guessChunk(arr.shape, DTYPES[arr.dtype].itemSize), deflate: 1 } : {};
+  w.writeDataset(path, type, arr.shape, arrayBytes(arr), opts);
   if (arr.dtype === "bool") w.writeStringAttribute(path, "dtype", "bool");
   if (fillValue && (arr.dtype === "float32" || arr.dtype === "float64")) {
     w.writeAttribute(path, "_FillValue", type, [], arr.dtype === "float32" ? Float32Array.of(NaN) : Float64Array.of(NaN));
