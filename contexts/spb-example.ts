@@ -64,34 +64,35 @@ export const sample_x = Variable({ title: "Sample/x", units: "mm", summary: "mea
   run.key(SAMPLE_X, "actualPosition").perTrain(),
 );
 
-/** Total camera counts per train (trains without an image are NaN); the cell shows the mean */
-export const camera_total = Variable({ title: "Camera/total", summary: "mean", tags: ["camera"] }, (run) => {
-  const images = run.key(CAMERA, "data.image.pixels").perTrain();
-  const pixels = images.shape[1] * images.shape[2];
-  const totals = new Float64Array(images.shape[0]);
-  for (let t = 0; t < totals.length; t++) {
-    let sum = 0;
-    for (let i = t * pixels; i < (t + 1) * pixels; i++) sum += images.data[i];
-    totals[t] = images.present[t] ? sum : NaN;
-  }
-  return labelled(totals, { dims: ["trainId"], coords: { trainId: Float64Array.from(images.trainIds) } });
-});
+/** The camera's images and the train of each (read once, used by the camera variables, not stored) */
+export const camera_frames = Variable({ transient: true }, (run) => run.key(CAMERA, "data.image.pixels").ndarray());
+
+/** Total camera counts per train with an image; the cell shows the mean */
+export const camera_total = Variable(
+  { title: "Camera/total", summary: "mean", tags: ["camera"], deps: { frames: camera_frames } },
+  (_run, { frames }) => {
+    const pixels = frames.shape[1] * frames.shape[2];
+    const images = frames.data as Uint16Array;
+    const totals = new Float64Array(frames.shape[0]);
+    for (let e = 0; e < totals.length; e++) {
+      let sum = 0;
+      for (let i = e * pixels; i < (e + 1) * pixels; i++) sum += images[i]!;
+      totals[e] = sum;
+    }
+    return labelled(totals, { dims: ["trainId"], coords: { trainId: frames.entryTrainIds } });
+  },
+);
 
 /** Mean camera image of the run (the cell shows a thumbnail) */
-export const camera_image = Variable({ title: "Camera/mean image", tags: ["camera"] }, (run) => {
-  const key = run.key(CAMERA, "data.image.pixels");
-  const [rows, cols] = key.entryShape as [number, number];
-  const sum = new Float64Array(rows * cols);
-  let images = 0;
-  for (const slice of key.slices({ borrow: true })) {
-    const n = slice.shape[0]!;
-    for (let e = 0; e < n; e++) {
-      const offset = e * rows * cols;
-      for (let i = 0; i < rows * cols; i++) sum[i] += slice.data[offset + i] as number;
-    }
-    images += n;
-  }
+export const camera_image = Variable({ title: "Camera/mean image", tags: ["camera"], deps: { frames: camera_frames } }, (_run, { frames }) => {
+  const [images, rows, cols] = frames.shape as [number, number, number];
   if (images === 0) throw new Skip("the camera recorded no images in this run");
+  const pixels = frames.data as Uint16Array;
+  const sum = new Float64Array(rows * cols);
+  for (let e = 0; e < images; e++) {
+    const offset = e * rows * cols;
+    for (let i = 0; i < rows * cols; i++) sum[i] += pixels[offset + i]!;
+  }
   for (let i = 0; i < sum.length; i++) sum[i] /= images;
   return { kind: "ndarray", dtype: "float64", shape: [rows, cols], data: sum };
 });

@@ -224,7 +224,9 @@ export function errorInfo(err: unknown): VariableError {
   return { cls, message: err.message };
 }
 
+/** The traceback a scientist needs: their code and the data reader, without the runner's own frames. */
 function stackOf(err: unknown): string {
-  if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
-  return String(err);
+  if (!(err instanceof Error)) return String(err);
+  const lines = (err.stack ?? `${err.name}: ${err.message}`).split("\n");
+  return lines.filter((line) => !/^\s+at .*(\/src\/extract\/|node:internal)/.test(line)).join("\n");
 }

@@ -5,9 +5,11 @@
  * attached again once every object exists (`finishScales`). Anything that cannot be reproduced fails with an Error
  * naming the object; nothing is dropped silently.
  *
- * What changes in a copy: big-endian numbers become little-endian (same values); the shuffle and fletcher32 filters
- * are dropped (h5wasm sets one filter: gzip is kept); the HDF5 fill value becomes the default (attributes such as
- * netCDF's `_FillValue` are copied); soft links are copied as the objects they point to.
+ * What changes in a copy (values never do): big-endian numbers become little-endian; the shuffle and fletcher32
+ * filters are dropped (h5wasm sets one filter, so gzip is kept alone), as is gzip on variable-length strings; the
+ * HDF5 fill value becomes the default (attributes such as netCDF's `_FillValue` are copied); strings are stored with
+ * h5wasm's padding (space-padded UTF-8, null-terminated ASCII); virtual datasets and soft links become copies of
+ * what they point to. Each dataset is copied in one piece through h5wasm's memory (2 GB at most).
  */
 import type { File as H5File } from "h5wasm/node";
 import type { H5Lib } from "../exdf/h5.js";
@@ -26,9 +28,12 @@ import {
 } from "./h5-read.js";
 import type { H5Writer } from "./h5-writer.js";
 
-/** Dimension scales to re-create once all objects are copied, and the largest netCDF dimension id seen. */
+/**
+ * Dimension scales to re-create once all objects are copied, and the largest netCDF dimension id seen. Scales are
+ * identified by keys: "ref:<object reference bytes>" (as DIMENSION_LIST holds them) and "path:<path>".
+ */
 export interface ScaleBook {
-  readonly scales: Array<{ path: string; name: string }>;
+  readonly scales: Array<{ path: string; name: string; keys: string[] }>;
   readonly attachments: Array<{ path: string; axis: number; scales: string[] }>;
   maxDimId: number;
 }
@@ -100,13 +105,13 @@ function copyDataset(lib: H5Lib, src: H5File, w: H5Writer, path: string, book: S
   if (names.includes("CLASS") && attributeValue(lib, src.file_id, path, "CLASS") === "DIMENSION_SCALE") {
     for (const name of SCALE_ATTRS) skip.add(name);
     const name = names.includes("NAME") ? attributeValue(lib, src.file_id, path, "NAME") : "";
-    book.scales.push({ path, name: typeof name === "string" ? name : "" });
+    const ref = refKey(module.create_object_reference(src.file_id, path));
+    book.scales.push({ path, name: typeof name === "string" ? name : "", keys: [ref, `path:${path}`] });
   }
   if (names.includes("DIMENSION_LIST")) {
-    for (let axis = 0; axis < shape.length; axis++) {
-      const scales = module.get_attached_scales(src.file_id, path, axis);
+    attachedScales(module, src.file_id, path, shape.length).forEach((scales, axis) => {
       if (scales.length > 0) book.attachments.push({ path, axis, scales });
-    }
+    });
   }
   if (names.includes("_Netcdf4Dimid")) {
     const id = Number(attributeValue(lib, src.file_id, path, "_Netcdf4Dimid"));
@@ -147,17 +152,50 @@ export function copyAttributes(
   }
 }
 
+const refKey = (bytes: ArrayLike<number>): string => `ref:${Buffer.from(Uint8Array.from(bytes)).toString("hex")}`;
+const H5T_VLEN = 9;
+const H5T_REFERENCE = 7;
+
+/**
+ * Keys of the scales attached to each dimension of `path`. DIMENSION_LIST is read directly: its object references
+ * are compared with those of the scales, because h5wasm's get_attached_scales finds each scale's path by searching
+ * the whole file (about a millisecond per call even in small files).
+ */
+function attachedScales(module: H5Lib["module"], fileId: bigint, path: string, ndim: number): string[][] {
+  const meta = attributeMeta(module, fileId, path, "DIMENSION_LIST") as ReturnType<typeof attributeMeta> & { vlen_type?: { type: number; size: number } };
+  const refSize = module.SIZEOF_OBJ_REF;
+  if (meta.type !== H5T_VLEN || meta.size !== 8 || meta.vlen_type?.type !== H5T_REFERENCE || meta.vlen_type.size !== refSize || meta.shape?.length !== 1) {
+    // Not the layout H5DS writes (one hvl_t {length, pointer} of object references per dimension): ask HDF5.
+    return Array.from({ length: ndim }, (_, axis) => module.get_attached_scales(fileId, path, axis).map((p) => `path:${p}`));
+  }
+  return withAttributeBytes(module, fileId, path, "DIMENSION_LIST", meta, (ptr, bytes) => {
+    try {
+      const heap = module.HEAPU8;
+      const view = new DataView(heap.buffer);
+      return Array.from({ length: Math.min(ndim, bytes / 8) }, (_, axis) => {
+        const length = view.getUint32(ptr + axis * 8, true);
+        const data = view.getUint32(ptr + axis * 8 + 4, true);
+        return Array.from({ length }, (_, i) => refKey(heap.subarray(data + i * refSize, data + (i + 1) * refSize)));
+      });
+    } finally {
+      if (bytes > 0) module.reclaim_vlen_memory(fileId, path, "DIMENSION_LIST", BigInt(ptr));
+    }
+  });
+}
+
 /** Make the recorded dimension scales and attach them as they were. */
 export function finishScales(w: H5Writer, book: ScaleBook): void {
-  const made = new Set<string>();
-  for (const { path, name } of book.scales) {
+  const made = new Map<string, string>();
+  for (const { path, name, keys } of book.scales) {
     w.makeScale(path, name);
-    made.add(path);
+    for (const key of keys) made.set(key, path);
   }
   for (const { path, axis, scales } of book.attachments) {
-    for (const scale of scales) {
-      if (!made.has(scale)) {
-        throw new Error(`${path}: dimension ${axis} has the scale ${scale} attached, which is not among the copied objects`);
+    for (const key of scales) {
+      const scale = made.get(key);
+      if (scale === undefined) {
+        const which = key.startsWith("path:") ? ` ${key.slice(5)}` : "";
+        throw new Error(`${path}: dimension ${axis} has a dimension scale${which} attached that is not among the copied objects`);
       }
       w.attachScale(path, axis, scale);
     }

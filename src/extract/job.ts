@@ -15,7 +15,7 @@ import type { RunnerLimits } from "./runner-process.js";
 import type { RunnerPool } from "./runner-pool.js";
 import type { RunDataKind } from "./run-data.js";
 import type { RunLog } from "./run-log.js";
-import { storeRunResults } from "./store.js";
+import { commitRunResults } from "./store.js";
 
 export interface ExtractRequest {
   readonly proposal: number;
@@ -75,7 +75,8 @@ export async function extractRun(db: RunDatabase, request: ExtractRequest, runne
   log.raw(`${banner(request.proposal, request.run)}\n`);
   const contextFile = findContextFile(db.dir);
   const { resultLimitBytes } = runnerLimits(db);
-  const outputs = new Map<string, VariableOutput>();
+  /** what the database stores of each result (the runner keeps the data until it writes the HDF5 file) */
+  const rows = new Map<string, VariableOutput>();
   const prefailed: Array<[string, VariableError]> = [];
   let infos: VariableInfo[] | undefined;
   let clusterFollowUp = false;
@@ -89,67 +90,84 @@ export async function extractRun(db: RunDatabase, request: ExtractRequest, runne
   });
 
   // Each pass runs the job in a runner; a pass ends early when a variable is stopped, and the next pass skips it.
-  for (let attempt = 0; ; attempt++) {
-    const runner = await runners.acquire();
-    const result = await runner.run(
-      {
-        jobId: randomUUID(),
-        contextFile,
-        proposal: request.proposal,
-        run: request.run,
-        kind: request.kind,
-        clusterJob: request.clusterJob ?? false,
-        match: request.match ?? [],
-        variables: request.variables ?? [],
-        mock: request.mock ?? false,
-        params: request.params ?? {},
-        prefailed,
-        resultLimitBytes,
-        dataRoot: request.dataRoot,
-      },
-      {
-        selected: (message) => {
-          infos = message.variables;
-          clusterFollowUp = message.clusterFollowUp;
-          if (attempt === 0) {
-            const later = message.clusterFollowUp ? " (cluster variables will be processed later)" : "";
-            logger.info(`Using ${message.names.length} variables (of ${message.total}) from context file${later}: ${message.names.join(", ")}`);
-          }
+  let runner = await runners.acquire();
+  let jobId = "";
+  try {
+    for (let attempt = 0; ; attempt++) {
+      jobId = randomUUID();
+      const result = await runner.run(
+        {
+          jobId,
+          contextFile,
+          proposal: request.proposal,
+          run: request.run,
+          kind: request.kind,
+          clusterJob: request.clusterJob ?? false,
+          match: request.match ?? [],
+          variables: request.variables ?? [],
+          mock: request.mock ?? false,
+          params: request.params ?? {},
+          prefailed,
+          resultLimitBytes,
+          dataRoot: request.dataRoot,
         },
-        start: (name) => logger.debug(`Computing ${name}`),
-        output: (output) => outputs.set(output.name, output),
-        log: (level, message) => logger[level](message),
-        userOutput: (text) => log.raw(text),
-      },
-    );
-    runners.release(runner);
-    if (result.kind === "failed") {
-      const details = result.problems?.map(formatProblem).join("\n");
-      logger.error(details ? `${result.message}:\n${details}` : result.message);
-      return failed(details ? `${result.message}:\n${details}` : result.message);
+        {
+          selected: (message) => {
+            infos = message.variables;
+            clusterFollowUp = message.clusterFollowUp;
+            if (attempt === 0) {
+              const later = message.clusterFollowUp ? " (cluster variables will be processed later)" : "";
+              logger.info(`Using ${message.names.length} variables (of ${message.total}) from context file${later}: ${message.names.join(", ")}`);
+            }
+          },
+          start: (name) => logger.debug(`Computing ${name}`),
+          output: (output) => rows.set(output.name, output),
+          log: (level, message) => logger[level](message),
+          userOutput: (text) => log.raw(text),
+        },
+      );
+      if (result.kind === "failed") {
+        const details = result.problems?.map(formatProblem).join("\n");
+        logger.error(details ? `${result.message}:\n${details}` : result.message);
+        return failed(details ? `${result.message}:\n${details}` : result.message);
+      }
+      if (result.kind === "done") break;
+      // Interrupted: the runner is gone; the next pass starts a new one and skips the variable.
+      if (!result.variable) {
+        logger.error(result.error.message);
+        return failed(result.error.message);
+      }
+      logger.error(`${result.variable}: ${result.error.cls}: ${result.error.message}`);
+      prefailed.push([result.variable, result.error]);
+      if (attempt > (infos?.length ?? 0)) return failed("the context runner kept failing; giving up");
+      runners.release(runner);
+      runner = await runners.acquire();
     }
-    if (result.kind === "done") break;
-    // Interrupted: the runner is gone.
-    if (!result.variable) {
-      logger.error(result.error.message);
-      return failed(result.error.message);
-    }
-    logger.error(`${result.variable}: ${result.error.cls}: ${result.error.message}`);
-    prefailed.push([result.variable, result.error]);
-    const transient = infos?.find((v) => v.name === result.variable)?.transient ?? false;
-    if (!transient) outputs.set(result.variable, { name: result.variable, attrs: {}, error: result.error });
-    if (attempt > (infos?.length ?? 0)) return failed("the context runner kept failing; giving up");
-  }
 
-  if ((request.updateVars ?? true) && infos) {
-    db.updateComputedVariables(
-      infos.filter((v) => !v.transient).map((v) => ({ name: v.name, title: v.title, description: v.description, tags: v.tags })),
+    if ((request.updateVars ?? true) && infos) {
+      db.updateComputedVariables(
+        infos.filter((v) => !v.transient).map((v) => ({ name: v.name, title: v.title, description: v.description, tags: v.tags })),
+      );
+    }
+    // Variables stopped in an earlier pass: their errors are stored like any other result.
+    const transient = new Set(infos?.filter((v) => v.transient).map((v) => v.name));
+    const extra: VariableOutput[] = prefailed.filter(([name]) => !transient.has(name)).map(([name, error]) => ({ name, attrs: {}, error }));
+    for (const output of extra) rows.set(output.name, output);
+    const computed = performance.now();
+    const finalRunner = runner;
+    const finalJob = jobId;
+    await commitRunResults(db, request.proposal, request.run, [...rows.values()], (file, provenance) =>
+      finalRunner.store({ jobId: finalJob, file, extra, provenance }),
     );
+    const stored = [...rows.values()];
+    const errors = stored.filter((o) => o.error).map((o) => [o.name, o.error!] as const);
+    const seconds = (performance.now() - started) / 1000;
+    logger.info(
+      `Stored ${stored.length} results for r${request.run} (p${request.proposal}) in ${seconds.toFixed(2)} s ` +
+        `(storing ${((performance.now() - computed) / 1000).toFixed(2)} s); ${errors.length} with errors`,
+    );
+    return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds };
+  } finally {
+    runners.release(runner);
   }
-  const stored = [...outputs.values()];
-  await storeRunResults(db, request.proposal, request.run, stored);
-  const errors = stored.filter((o) => o.error).map((o) => [o.name, o.error!] as const);
-  const seconds = (performance.now() - started) / 1000;
-  logger.info(`Stored ${stored.length} results for r${request.run} (p${request.proposal}) in ${seconds.toFixed(2)} s; ${errors.length} with errors`);
-  return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds };
 }

@@ -23,6 +23,8 @@ export interface LocalOptions extends Omit<ExtractRequest, "proposal" | "run"> {
   readonly logFd?: number;
   /** called after each run */
   readonly onRun?: (run: RunToProcess, result: ExtractResult) => void;
+  /** called with the runners' largest peak memory (MiB) before they are stopped */
+  readonly onRunnerPeakRss?: (mb: number | undefined) => void;
 }
 
 export function processLogFile(dbDir: string, proposal: number, run: number): string {
@@ -75,6 +77,7 @@ export async function processRunsLocally(db: RunDatabase, runs: readonly RunToPr
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
   } finally {
+    opts.onRunnerPeakRss?.(pool.peakRssMb());
     pool.close();
   }
   return results;

@@ -24,7 +24,7 @@ export function openRunLog(target: number | string, opts: { colour?: boolean; le
     sync: true,
     colorize: opts.colour ?? false,
     ignore: "pid,hostname",
-    translateTime: "SYS:yyyy-mm-dd HH:MM:ss",
+    translateTime: "SYS:yyyy-mm-dd HH:MM:ss.l",
     singleLine: false,
   });
   const logger = pino({ level: opts.level ?? process.env.DAMNIT_LOG_LEVEL ?? "info", base: undefined }, stream);

@@ -38,6 +38,12 @@ export class RunnerPool {
     }
   }
 
+  /** The largest peak resident memory (MiB) of the runners still alive. */
+  peakRssMb(): number | undefined {
+    const peaks = [...this.all].map((r) => r.peakRssMb()).filter((v): v is number => v !== undefined);
+    return peaks.length > 0 ? Math.max(...peaks) : undefined;
+  }
+
   close(): void {
     for (const runner of this.all) runner.kill();
     this.all.clear();

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ContextProblem, VariableInfo } from "../context/variables.js";
 import type { VariableError, VariableOutput } from "./output.js";
-import { endMarker, type FromRunner, type RunJob, type ToRunner } from "./runner-protocol.js";
+import { endMarker, type FromRunner, type RunJob, type StoreRequest, type ToRunner } from "./runner-protocol.js";
 
 const RUNNER_SCRIPT = fileURLToPath(new URL("./runner.js", import.meta.url));
 
@@ -48,6 +48,7 @@ interface ActiveJob {
 export class RunnerProcess {
   private active: ActiveJob | undefined;
   private describing: ((m: Extract<FromRunner, { type: "described" }>) => void) | undefined;
+  private storing: ((error: string | undefined) => void) | undefined;
   private exited = false;
   private exitReason = "";
   private stderrTail = "";
@@ -89,6 +90,17 @@ export class RunnerProcess {
     return this.child.pid;
   }
 
+  /** The runner's peak resident memory so far (VmHWM), in MiB; undefined once it has exited. */
+  peakRssMb(): number | undefined {
+    if (this.exited || !this.child.pid) return undefined;
+    try {
+      const kb = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${this.child.pid}/status`, "utf8"))?.[1];
+      return kb === undefined ? undefined : Number(kb) / 1024;
+    } catch {
+      return undefined;
+    }
+  }
+
   private attach(onReady: () => void): void {
     this.child.on("message", (message: FromRunner) => {
       if (message.type === "ready") onReady();
@@ -116,6 +128,7 @@ export class RunnerProcess {
         job.finish({ kind: "interrupted", variable: job.current, error });
       }
       this.describing?.({ type: "described", problems: [{ file: "", message: `the context runner stopped (${this.exitReason}) while loading the context file` }] });
+      this.storing?.(`the context runner stopped (${this.exitReason}) while writing the results`);
     });
   }
 
@@ -159,6 +172,24 @@ export class RunnerProcess {
       this.watch(active, "loading the context file and opening the run");
       this.watchMemory();
       this.send({ type: "run", job });
+    });
+  }
+
+  /** Have the runner write the results of its last job into the run file `request.file`; rejects on failure. */
+  store(request: StoreRequest, timeoutSeconds = 600): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.kill();
+        this.storing?.(`writing the results did not finish within ${timeoutSeconds} s`);
+      }, timeoutSeconds * 1000);
+      this.storing = (error) => {
+        this.storing = undefined;
+        clearTimeout(timer);
+        if (error === undefined) resolve();
+        else reject(new Error(error));
+      };
+      if (this.exited) this.storing(`the context runner is not running (${this.exitReason})`);
+      else this.send({ type: "store", request });
     });
   }
 
@@ -210,6 +241,10 @@ export class RunnerProcess {
   private onMessage(message: FromRunner): void {
     if (message.type === "described") {
       this.describing?.(message);
+      return;
+    }
+    if (message.type === "stored") {
+      this.storing?.(message.error);
       return;
     }
     const job = this.active;

@@ -25,7 +25,22 @@ export interface RunJob {
   readonly dataRoot?: string;
 }
 
-export type ToRunner = { readonly type: "describe"; readonly contextFile: string } | { readonly type: "run"; readonly job: RunJob };
+/**
+ * After a job, the runner still holds its full results (data arrays, previews); `store` has it write them into
+ * the run's HDF5 file while the parent holds the database's write lock. `extra` adds results the parent made
+ * (errors of variables stopped in an earlier attempt).
+ */
+export interface StoreRequest {
+  readonly jobId: string;
+  readonly file: string;
+  readonly extra: readonly VariableOutput[];
+  readonly provenance: string;
+}
+
+export type ToRunner =
+  | { readonly type: "describe"; readonly contextFile: string }
+  | { readonly type: "run"; readonly job: RunJob }
+  | { readonly type: "store"; readonly request: StoreRequest };
 
 export type FromRunner =
   | { readonly type: "ready" }
@@ -39,9 +54,11 @@ export type FromRunner =
       readonly clusterFollowUp: boolean;
     }
   | { readonly type: "start"; readonly name: string }
+  /** a variable's result as the database stores it: summary, attributes or error (its data stays in the runner) */
   | { readonly type: "output"; readonly output: VariableOutput }
   | { readonly type: "log"; readonly level: "info" | "warn" | "error"; readonly message: string }
   | { readonly type: "done"; readonly jobId: string }
+  | { readonly type: "stored"; readonly jobId: string; readonly error?: string }
   /** the job could not run at all: the context has problems, or the run cannot be opened */
   | { readonly type: "failed"; readonly jobId: string; readonly problems?: ContextProblem[]; readonly message: string };
 

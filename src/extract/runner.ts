@@ -3,11 +3,14 @@
  * crashing, hanging or eating memory never takes a job, the listener or the CLI down. It serves jobs one at a
  * time over IPC (see runner-protocol.ts) and may serve many runs in a row (reprocessing).
  */
+import { statSync } from "node:fs";
 import { describeVariables } from "../context/variables.js";
 import { loadContext } from "../context/load.js";
 import { hasClusterFollowUp, selectVariables, type Selection } from "../context/select.js";
 import { executeRun } from "./execute.js";
-import { endMarker, type FromRunner, type RunJob, type ToRunner } from "./runner-protocol.js";
+import { writeRunOutput } from "./h5-output.js";
+import type { VariableOutput } from "./output.js";
+import { endMarker, type FromRunner, type RunJob, type StoreRequest, type ToRunner } from "./runner-protocol.js";
 import { openRunData } from "./run-data.js";
 import { loadH5wasm } from "../h5/h5wasm.js";
 
@@ -16,12 +19,58 @@ function send(message: FromRunner): Promise<void> {
 }
 
 async function describe(contextFile: string): Promise<void> {
-  const { context, problems } = await loadContext(contextFile);
+  const { context, problems } = await loadContextOnce(contextFile);
   await send({ type: "described", variables: context ? describeVariables(context) : undefined, problems });
 }
 
+/**
+ * The context as last evaluated, reused for the next runs while the file is unchanged: re-evaluating it would
+ * also throw away the JIT's work on its functions, which costs more than the rest of a small run. (So state kept
+ * in module-level variables carries over between the runs one runner processes.)
+ */
+let cached: { file: string; stamp: string; loaded: Awaited<ReturnType<typeof loadContext>> } | undefined;
+
+async function loadContextOnce(file: string): Promise<Awaited<ReturnType<typeof loadContext>>> {
+  let stamp = "";
+  try {
+    const s = statSync(file);
+    stamp = `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+  } catch {
+    // unreadable: loadContext reports it
+  }
+  if (cached && cached.file === file && cached.stamp === stamp && stamp !== "") return cached.loaded;
+  const loaded = await loadContext(file);
+  cached = loaded.context ? { file, stamp, loaded } : undefined;
+  return loaded;
+}
+
+/** The full results of the last job, kept until the parent asks for them to be written (or the next job starts). */
+let held: { jobId: string; outputs: Map<string, VariableOutput> } | undefined;
+
+async function store(request: StoreRequest): Promise<void> {
+  try {
+    if (!held || held.jobId !== request.jobId) throw new Error(`no results held for job ${request.jobId}`);
+    const outputs = new Map(held.outputs);
+    for (const extra of request.extra) outputs.set(extra.name, extra);
+    await writeRunOutput(request.file, [...outputs.values()], { provenance: request.provenance });
+    held = undefined;
+    await send({ type: "stored", jobId: request.jobId });
+  } catch (err) {
+    await send({ type: "stored", jobId: request.jobId, error: (err as Error).message });
+  }
+}
+
+/** What the parent needs of a result for the database: everything but the data and preview arrays. */
+function rowPart(output: VariableOutput): VariableOutput {
+  const { data: _data, preview: _preview, ...row } = output;
+  return row;
+}
+
 async function run(job: RunJob): Promise<void> {
-  const { context, problems } = await loadContext(job.contextFile);
+  held = { jobId: job.jobId, outputs: new Map() };
+  const loadStarted = performance.now();
+  const { context, problems } = await loadContextOnce(job.contextFile);
+  const loadSeconds = (performance.now() - loadStarted) / 1000;
   if (!context) {
     await send({ type: "failed", jobId: job.jobId, problems, message: "Error loading context file" });
     return;
@@ -30,12 +79,16 @@ async function run(job: RunJob): Promise<void> {
   let selected = selectVariables(context, selection);
   const wantsProc = [...selected].some((n) => context.variables.get(n)!.data === "proc");
   let opened;
+  const openStarted = performance.now();
   try {
     opened = await openRunData(job.proposal, job.run, job.kind, { mock: job.mock, wantsProc, root: job.dataRoot });
   } catch (err) {
     await send({ type: "failed", jobId: job.jobId, message: `Cannot open the run's data: ${(err as Error).message}` });
     return;
   }
+  const files = "files" in opened.data ? opened.data.files.length : 0;
+  const openSeconds = (performance.now() - openStarted) / 1000;
+  await send({ type: "log", level: "info", message: `Loaded the context file in ${loadSeconds.toFixed(2)} s; opened the run's data (${files} files) in ${openSeconds.toFixed(2)} s` });
   try {
     for (const warning of opened.warnings) await send({ type: "log", level: "warn", message: warning });
     if (!opened.procAvailable) selected = selectVariables(context, { ...selection, procAvailable: false });
@@ -56,7 +109,10 @@ async function run(job: RunJob): Promise<void> {
       },
       {
         start: (name) => pending.push(send({ type: "start", name })),
-        output: (output) => pending.push(send({ type: "output", output })),
+        output: (output) => {
+          held!.outputs.set(output.name, output);
+          pending.push(send({ type: "output", output: rowPart(output) }));
+        },
         log: (level, message) => pending.push(send({ type: "log", level, message })),
       },
     );
@@ -68,6 +124,7 @@ async function run(job: RunJob): Promise<void> {
 
 async function handle(message: ToRunner): Promise<void> {
   if (message.type === "describe") return describe(message.contextFile);
+  if (message.type === "store") return store(message.request);
   const { job } = message;
   try {
     await run(job);

@@ -42,6 +42,29 @@ export function ensureExtractedDataDir(dbDir: string): string {
   return dir;
 }
 
+/**
+ * Store one run's results: `writeFile(path)` writes the run's HDF5 file (the context runner does it, since it holds
+ * the data) and `rows` become the `run_variables` rows, both under the database's write lock.
+ */
+export async function commitRunResults(
+  db: RunDatabase,
+  proposal: number,
+  run: number,
+  rows: readonly VariableOutput[],
+  writeFile: (file: string, provenance: string) => Promise<void>,
+  opts: { provenance?: string } = {},
+): Promise<void> {
+  const provenance = opts.provenance ?? CONTEXT_PROVENANCE;
+  const { values, startTime } = rowsFromOutputs(rows);
+  ensureExtractedDataDir(db.dir);
+  await db.withWriteLock(async () => {
+    removeAbandonedWrites(db.dir, proposal, run);
+    await writeFile(runOutputFile(db.dir, proposal, run), provenance);
+    db.setVariables(proposal, run, values, { provenance, startTime });
+  });
+}
+
+/** Store results held here (external submissions, tests): the HDF5 file is written in this process. */
 export async function storeRunResults(
   db: RunDatabase,
   proposal: number,
@@ -49,14 +72,7 @@ export async function storeRunResults(
   outputs: readonly VariableOutput[],
   opts: { provenance?: string } = {},
 ): Promise<void> {
-  const provenance = opts.provenance ?? CONTEXT_PROVENANCE;
-  const { values, startTime } = rowsFromOutputs(outputs);
-  ensureExtractedDataDir(db.dir);
-  await db.withWriteLock(async () => {
-    removeAbandonedWrites(db.dir, proposal, run);
-    await writeRunOutput(runOutputFile(db.dir, proposal, run), outputs, { provenance });
-    db.setVariables(proposal, run, values, { provenance, startTime });
-  });
+  await commitRunResults(db, proposal, run, outputs, (file, provenance) => writeRunOutput(file, outputs, { provenance }), opts);
 }
 
 /**
