@@ -262,7 +262,7 @@ with h5py.File(sys.argv[1], "r") as f:
     const procRow = rows(dir, 2).get("agipd_corrected_mean");
     const raw = damnit(["extract", String(PROPOSAL), "2", "raw"], { cwd: dir });
     expect(raw.status).toBe(0);
-    expect(raw.stderr).toMatch(/Using 12 variables \(of 13\) from context file/);
+    expect(raw.stderr).toMatch(/Using 13 variables \(of 14\) from context file/);
     const afterRaw = rows(dir, 2);
     expect(afterRaw.get("agipd_corrected_mean")).toEqual(procRow);
     expect(afterRaw.get("agipd_mean_frame")!.max_diff).not.toBeCloseTo(procRow === undefined ? 0 : rows(dir, 1).get("agipd_mean_frame")!.max_diff!, 6);
