@@ -66,9 +66,9 @@ describe("damnit show", () => {
     expect(lines[0]).toMatch(/^run\s+start_time \(UTC\)\s+agipd_mean_frame\s+broken/);
     expect(lines).toHaveLength(2 + 3);
     expect(lines[2]).toMatch(/^\s*1\s+2025-01-01 00:00:00\s+<png 300x300>\s+<SourceNameError: This data has/);
-    expect(lines[2]).toContain("<array float64 (2,40)>");
+    expect(lines[2]).toContain("<trendline 40 points>");
     expect(lines[2]).toContain("1.174142721 mm");
-    expect(lines[3]).toContain("<array float64 (2,150)>");
+    expect(lines[3]).toContain("<trendline 150 points>");
   });
 
   it("selects runs and writes JSON with full values", () => {

@@ -34,7 +34,12 @@ export function cellText(cell: CellValue | undefined): string {
   if (cell.value === null && cell.attributes?.error !== undefined) {
     return `<${cell.attributes.error_cls || "error"}: ${String(cell.attributes.error).split("\n")[0]}>`;
   }
-  const text = valueText(cell.value);
+  const value = cell.value;
+  // A trendline is what a 1-D variable shows in DAMNIT's table (a sparkline); say so rather than "array (2,N)".
+  const text =
+    cell.summaryType === "trendline" && value !== null && typeof value === "object" && "kind" in value && value.kind === "ndarray"
+      ? `<trendline ${value.shape[1]} points>`
+      : valueText(value);
   return cell.attributes?.units && text !== "" ? `${text} ${cell.attributes.units}` : text;
 }
 
