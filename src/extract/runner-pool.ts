@@ -45,7 +45,7 @@ export class RunnerPool {
   }
 
   close(): void {
-    for (const runner of this.all) runner.kill();
+    for (const runner of this.all) runner.close();
     this.all.clear();
     this.idle.length = 0;
   }

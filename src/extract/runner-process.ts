@@ -66,7 +66,8 @@ export class RunnerProcess {
       cwd,
       serialization: "advanced",
       stdio: ["ignore", "pipe", "pipe", "ipc"],
-      execArgv: [`--max-old-space-size=${heapMb}`],
+      // DAMNIT_RUNNER_NODE_ARGS: extra Node options for runners, e.g. "--cpu-prof" or "--inspect" to look into context code.
+      execArgv: [`--max-old-space-size=${heapMb}`, ...(process.env.DAMNIT_RUNNER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])],
       env: { ...process.env },
     });
     const runner = new RunnerProcess(child, limits);
@@ -193,9 +194,17 @@ export class RunnerProcess {
     });
   }
 
-  /** Stop the runner (it is also stopped when the parent exits, through the IPC channel closing). */
+  /** Stop the runner now (it also stops by itself when the parent exits, as the IPC channel closes). */
   kill(): void {
     if (!this.exited) this.child.kill("SIGKILL");
+  }
+
+  /** Let an idle runner exit by itself (so profilers and coverage can write their files); killed if it lingers. */
+  close(graceMs = 2000): void {
+    if (this.exited) return;
+    if (this.active) return this.kill();
+    this.child.disconnect();
+    setTimeout(() => this.kill(), graceMs).unref();
   }
 
   private send(message: ToRunner): void {
