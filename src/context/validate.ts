@@ -185,9 +185,10 @@ export function buildContext(file: string, candidates: readonly Candidate[], sou
       draft.varDeps.set(arg, matches);
     }
   }
-  if (problems.length > 0) return { problems };
-
-  const order = topologicalOrder(drafts, (cycle) => problem(byName.get(cycle[0]!)?.line, `These variables have cyclical dependencies: ${cycle.join(" → ")}`));
+  // Cycles and promotion are checked even when there are other problems (all are reported at once); unresolved
+  // dependencies simply drop out of the graph. Duplicate names are left out of it.
+  const graph = drafts.filter((d) => byName.get(d.name) === d);
+  const order = topologicalOrder(graph, (cycle) => problem(byName.get(cycle[0]!)?.line, `These variables have cyclical dependencies: ${cycle.join(" → ")}`));
   if (!order) return { problems };
 
   // Promotion in dependency order: depends on proc → proc; depends on cluster → cluster.

@@ -4,6 +4,7 @@
  * time over IPC (see runner-protocol.ts) and may serve many runs in a row (reprocessing).
  */
 import { statSync } from "node:fs";
+import { DamnitError } from "../db/errors.js";
 import { describeVariables } from "../context/variables.js";
 import { loadContext } from "../context/load.js";
 import { hasClusterFollowUp, selectVariables, type Selection } from "../context/select.js";
@@ -129,7 +130,9 @@ async function handle(message: ToRunner): Promise<void> {
   try {
     await run(job);
   } catch (err) {
-    await send({ type: "failed", jobId: job.jobId, message: `The context runner failed: ${(err as Error).stack ?? String(err)}` });
+    // A user's mistake (e.g. --var naming no variable) is one line; anything else is our bug and gets its stack.
+    const message = err instanceof DamnitError ? err.message : `The context runner failed: ${(err as Error).stack ?? String(err)}`;
+    await send({ type: "failed", jobId: job.jobId, message });
   }
   // Everything this job printed is before these markers; the parent waits for them before closing the job's log.
   await new Promise<void>((resolve) => process.stdout.write(endMarker(job.jobId), () => resolve()));
