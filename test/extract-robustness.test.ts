@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -84,10 +84,11 @@ export const other = Variable(() => 2);
     expect(result.stderr).toMatch(/hang: TimeoutError: hang did not finish within 2 s and was stopped/);
   });
 
-  it("survives a variable that exits the process or eats memory", () => {
+  it("survives a variable that exits or kills the process, or eats memory", () => {
     const dir = database(
       `import { Variable } from "damnit/context";
 export const exits = Variable(() => { process.exit(3); });
+export const crashes = Variable(() => { process.kill(process.pid, "SIGKILL"); });
 export const hog = Variable(() => { const kept: Float64Array[] = []; for (;;) kept.push(new Float64Array(1 << 20).fill(1)); });
 export const fine = Variable(() => 5);
 `,
@@ -97,7 +98,11 @@ export const fine = Variable(() => 5);
     expect(result.status).toBe(0);
     const rows = stored(dir);
     expect(rows.get("fine")!.value).toBe(5);
-    expect(errorOf(rows.get("exits"))).toEqual({ error: "the context runner stopped (exit code 3) while computing exits", error_cls: "RunnerCrash" });
+    expect(errorOf(rows.get("exits"))).toEqual({
+      error: "process.exit(3) was called by context code; a variable should return or throw instead",
+      error_cls: "Error",
+    });
+    expect(errorOf(rows.get("crashes"))).toEqual({ error: "the context runner stopped (signal SIGKILL) while computing crashes", error_cls: "RunnerCrash" });
     expect(errorOf(rows.get("hog"))).toEqual({ error: "hog used more than 400 MiB of memory and was stopped", error_cls: "MemoryError" });
   });
 
@@ -206,12 +211,19 @@ export const big = Variable(() => new Float64Array(20_000_000).fill(${value === 
     });
     const extracted = join(dir, "extracted_data");
     const deadline = Date.now() + 60_000;
-    while (!readdirSync(extracted).some((f) => f.endsWith(".writing.h5"))) {
+    while (!readdirSync(extracted).some((f) => f.endsWith(".damnit-writing.h5"))) {
       if (Date.now() > deadline) throw new Error("the job never started writing");
       await new Promise((r) => setTimeout(r, 5));
     }
-    process.kill(-child.pid!, "SIGKILL");
+    // Only the job process: its context runner, busy writing, must notice and stop without touching the run file.
+    const runners = childPids(child.pid!);
+    process.kill(child.pid!, "SIGKILL");
     await new Promise((r) => child.once("exit", r));
+    const gone = Date.now() + 10_000;
+    while (runners.some(alive)) {
+      if (Date.now() > gone) throw new Error("the runner outlived its job process");
+      await new Promise((r) => setTimeout(r, 50));
+    }
 
     expect(sha(h5File(dir))).toBe(oldSha);
     expect(stored(dir).get("label")!.value).toBe("old");
@@ -222,7 +234,7 @@ export const big = Variable(() => new Float64Array(20_000_000).fill(${value === 
     // The next job stores the new values and clears the abandoned temporary file.
     expect(extract(dir).status).toBe(0);
     expect(stored(dir).get("label")!.value).toBe("new");
-    expect(readdirSync(extracted).filter((f) => f.endsWith(".writing.h5"))).toEqual([]);
+    expect(readdirSync(extracted).filter((f) => f.endsWith(".damnit-writing.h5"))).toEqual([]);
     const h5 = await readRunOutput(h5File(dir));
     expect(h5.get("label")!.summary).toBe("new");
   }, 120_000);
@@ -268,4 +280,112 @@ export const xgm = Variable((run) => run.key("SPB_XTD9_XGM/DOOCS/MAIN", "pulseEn
     expect(existsSync(h5File(dir, 42))).toBe(false);
     expect(spawnSync("true").status).toBe(0);
   });
+
+  it("stops a runner whose job process was killed, even while user code is busy", async () => {
+    const dir = database(`import { Variable } from "damnit/context";
+export const busy = Variable(() => { const t = Date.now(); while (Date.now() - t < 60_000) {} return 1; });
+`);
+    const child = spawn(process.execPath, [DAMNIT_BIN, "extract", String(PROPOSAL), "1", "raw", "--mock"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr!.on("data", (d) => (stderr += d));
+    const deadline = Date.now() + 30_000;
+    while (!stderr.includes("Using 1 variables")) {
+      if (Date.now() > deadline) throw new Error(`the job never started: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const runners = childPids(child.pid!);
+    expect(runners.length).toBe(1);
+    child.kill("SIGKILL");
+    const gone = Date.now() + 10_000;
+    while (runners.some(alive)) {
+      if (Date.now() > gone) throw new Error("the runner outlived its job process");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+
+  it("reloads changed helper modules and ignores a late process.exit()", () => {
+    const dir = database(`import { Variable } from "damnit/context";
+import { version } from "./helper.ts";
+import { writeFileSync } from "node:fs";
+export const v = Variable(() => {
+  // The next run must see the new helper (a fresh runner evaluates it); a late process.exit() is only logged.
+  writeFileSync("helper.ts", \`export const version = \${version + 1};\\n\`);
+  setTimeout(() => process.exit(3), 5);
+  return version;
 });
+`);
+    writeFileSync(join(dir, "helper.ts"), "export const version = 1;\n");
+    const result = damnit(["reprocess", "1-3", "--dir", dir, "--mock", "--concurrency", "1"]);
+    expect(result.stderr).not.toMatch(/EPIPE|unexpected error/);
+    expect(result.status).toBe(0);
+    expect([1, 2, 3].map((run) => stored(dir, run).get("v")?.value)).toEqual([1, 2, 3]);
+  });
+
+  it("records unstorable values as that variable's error and blames a time-out on the right variable", () => {
+    const dir = database(
+      `import { Cell, Variable, labelled } from "damnit/context";
+export const nul = Variable(() => "a\\0b");
+export const too_big = Variable(() => 2n ** 64n - 1n);
+export const bad_dims = Variable(() => labelled([[1, 2], [3, 4]], { dims: ["x", "x"] }));
+export const slash_dim = Variable(() => labelled([1, 2], { dims: ["a/b"] }));
+export const big_summary = Variable(() => new Cell(1, { summaryValue: new Float64Array(1 << 21) }));
+export const hangs = Variable({ deps: { b: "var#big_summary" } }, () => { for (;;) {} });
+export const fine = Variable(() => 3);
+`,
+      { variable_timeout: "3" },
+    );
+    const result = extract(dir);
+    expect(result.status).toBe(0);
+    const rows = stored(dir);
+    expect(rows.get("fine")!.value).toBe(3);
+    expect(errorOf(rows.get("nul"))).toEqual({ error_cls: "Error", error: "variable nul summary: HDF5 strings cannot contain NUL characters" });
+    expect(errorOf(rows.get("too_big"))!.error).toMatch(/does not fit in SQLite's 64-bit INTEGER/);
+    expect(errorOf(rows.get("bad_dims"))!.error).toMatch(/repeated dimension names x, x/);
+    expect(errorOf(rows.get("slash_dim"))!.error).toMatch(/"a\/b" cannot be an HDF5 name/);
+    expect(rows.get("big_summary")!.attributes?.error).toBeUndefined();
+    expect(errorOf(rows.get("hangs"))).toEqual({ error_cls: "TimeoutError", error: "hangs did not finish within 3 s and was stopped" });
+  });
+
+  it("leaves DAMNIT's own fragments alone and cuts job output at the end marker", () => {
+    const dir = database(`import { Variable } from "damnit/context";
+export const chatty = Variable(() => { process.stdout.write("x".repeat(65500)); return 1; });
+`);
+    mkdirSync(join(dir, "extracted_data"), { recursive: true });
+    const fragment = join(dir, "extracted_data", `p${PROPOSAL}_r1.5f2a9c1e0b.writing.h5`);
+    writeFileSync(fragment, "DAMNIT is writing this");
+    const started = Date.now();
+    const result = extract(dir);
+    expect(result.status).toBe(0);
+    expect(Date.now() - started).toBeLessThan(20_000);
+    expect(existsSync(fragment)).toBe(true);
+    expect(result.stderr).toContain("x".repeat(65500));
+    expect(result.stderr).not.toContain("\u0000");
+    expect(result.stderr).not.toContain("damnit-job-end");
+  });
+
+  it("stops a context that hangs at load in read-context", () => {
+    const dir = database(`import { Variable } from "damnit/context";
+for (;;) {}
+export const a = Variable(() => 1);
+`, { variable_timeout: "2" });
+    const started = Date.now();
+    const result = damnit(["read-context", dir]);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/loading the context file did not finish within 2 s/);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});
+
+function childPids(pid: number): number[] {
+  const out = spawnSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" }).stdout;
+  return out.split("\n").map((l) => Number(l.trim())).filter((n) => n > 0);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/status`, "utf8").includes("State:\tZ");
+  } catch {
+    return false;
+  }
+}

@@ -70,13 +70,15 @@ export const u = Variable({ deps: { h: "var#hidden" } }, () => 1);
 export const ok = Variable({ deps: { h: { from: "var#hidden", default: 5 } } }, (_r, { h }) => h);
 `);
     expect(errors.get("a")).toEqual({ error: "no good\nsecond line", error_cls: "TypeError" });
-    expect(errors.get("b")).toEqual({ error: "Skipped due to missing dependency:\n└ (a) failed: TypeError: no good", error_cls: "DependencyError" });
+    // DAMNIT's text: further lines of a message are indented under it.
+    expect(errors.get("b")).toEqual({ error: "Skipped due to missing dependency:\n└ (a) failed: TypeError: no good\n   second line", error_cls: "DependencyError" });
     expect(errors.get("c")).toEqual({
-      error: ["Skipped due to missing dependency:", "├ (b) skipped", "│  └ (a) failed: TypeError: no good", "└ (e) failed: Error"].join("\n"),
+      error: ["Skipped due to missing dependency:", "├ (b) skipped", "│  └ (a) failed: TypeError: no good", "│     second line", "└ (e) failed: Error"].join("\n"),
       error_cls: "DependencyError",
     });
     expect(errors.get("s")).toEqual({ error: "not this run", error_cls: "Skip" });
-    expect(errors.get("t")).toEqual({ error: "Skipped due to missing dependency:\n└ (s) skipped: not this run", error_cls: "Skip" });
+    // Only skips below: the dependent is a Skip too, and DAMNIT writes a Skip as "failed: Skip: …".
+    expect(errors.get("t")).toEqual({ error: "Skipped due to missing dependency:\n└ (s) failed: Skip: not this run", error_cls: "Skip" });
     // A transient variable's error is not stored, but shows in its dependents' trees.
     expect(errors.has("hidden")).toBe(false);
     expect(variables).not.toContain("hidden");

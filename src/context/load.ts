@@ -5,10 +5,10 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { register } from "node:module";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DamnitError } from "../db/errors.js";
-import { CONTEXT_REGISTRY, errorLine } from "./registry.js";
+import { CONTEXT_REGISTRY, errorLocation } from "./registry.js";
 import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
 import type { ContextProblem, LoadedContext } from "./variables.js";
 
@@ -103,8 +103,8 @@ function importProblem(err: unknown, file: string, source: string): ContextProbl
   if (missingExport) {
     return { file, line: lineMentioning(source, missingExport[1]!), message: `${error.name}: ${error.message}` };
   }
-  const line = errorLine(error, file);
-  return { file, line, message: `error while evaluating the context file: ${error.name}: ${error.message}` };
+  const where = errorLocation(error, dirname(file));
+  return { file: where?.file ?? file, line: where?.line, message: `error while evaluating the context file: ${error.name}: ${error.message}` };
 }
 
 function lineMentioning(source: string, text: string): number | undefined {

@@ -37,14 +37,18 @@ export function callSite(): CallSite {
   return {};
 }
 
-/** The line of `file` where `err` was raised, from its (source-mapped) stack, if it passed through that file. */
-export function errorLine(err: unknown, file: string): number | undefined {
+/**
+ * Where `err` was raised in the user's code, from its (source-mapped) stack: the first frame in a file under `dir`
+ * that is not in node_modules (the context file or one of its helper modules).
+ */
+export function errorLocation(err: unknown, dir: string): { file: string; line: number } | undefined {
   const stack = err instanceof Error ? (err.stack ?? "") : "";
+  const prefix = dir.endsWith("/") ? dir : `${dir}/`;
   for (const line of stack.split("\n")) {
     const match = FRAME.exec(line.trim());
     if (!match) continue;
     const frameFile = match[1]!.startsWith("file://") ? fileURLToPath(match[1]!.replace(/\?.*$/, "")) : match[1]!;
-    if (frameFile === file) return Number(match[2]);
+    if (frameFile.startsWith(prefix) && !frameFile.includes("/node_modules/")) return { file: frameFile, line: Number(match[2]) };
   }
   return undefined;
 }

@@ -46,13 +46,14 @@ export class RunDatabase {
   /**
    * Run `fn` holding the database's write lock (one BEGIN IMMEDIATE transaction, committed when `fn` resolves,
    * rolled back if it throws). Other processes wait, so it also serialises work outside SQLite that must stay
-   * consistent with it (rewriting a run's HDF5 file). Calls in this process queue one after the other. Write
-   * methods called inside join the transaction.
+   * consistent with it (rewriting a run's HDF5 file). Calls in this process queue one after the other; write
+   * methods called inside join the transaction. While another process holds the lock, this waits without blocking
+   * the event loop (SQLite's busy timeout would), for up to `waitSeconds` (default 600), telling `onWait` every 30 s.
    */
-  withWriteLock<T>(fn: () => Promise<T> | T): Promise<T> {
+  withWriteLock<T>(fn: () => Promise<T> | T, opts: { waitSeconds?: number; onWait?: (seconds: number) => void } = {}): Promise<T> {
     const db = this.writable("write");
     const next = this.lockQueue.then(async () => {
-      db.prepare("BEGIN IMMEDIATE").run();
+      await this.beginImmediate(opts.waitSeconds ?? 600, opts.onWait);
       try {
         const result = await fn();
         db.prepare("COMMIT").run();
@@ -64,6 +65,38 @@ export class RunDatabase {
     });
     this.lockQueue = next.catch(() => undefined);
     return next;
+  }
+
+  /** BEGIN IMMEDIATE, retried asynchronously while another connection holds the write lock. */
+  private async beginImmediate(waitSeconds: number, onWait?: (seconds: number) => void): Promise<void> {
+    const db = this.sqlite;
+    const timeout = Number(db.pragma("busy_timeout", { simple: true }));
+    const started = Date.now();
+    let nextReport = 30;
+    let delay = 20;
+    db.pragma("busy_timeout = 50");
+    try {
+      for (;;) {
+        try {
+          db.prepare("BEGIN IMMEDIATE").run();
+          return;
+        } catch (err) {
+          if ((err as { code?: string }).code !== "SQLITE_BUSY") throw err;
+        }
+        const waited = (Date.now() - started) / 1000;
+        if (waited > waitSeconds) {
+          throw new DamnitError("BUSY", `${this.path} stayed locked by another process for ${Math.round(waited)} s; try again`);
+        }
+        if (waited >= nextReport) {
+          onWait?.(Math.round(waited));
+          nextReport += 30;
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, 1000);
+      }
+    } finally {
+      db.pragma(`busy_timeout = ${timeout}`);
+    }
   }
 
   // --- settings (metameta)

@@ -137,6 +137,11 @@ function prepareRows(rows: Record<string, VariableRow>) {
   });
 }
 
+/** Throw (DamnitError BAD_VALUE naming the variable) if any row cannot be stored; writes nothing. */
+export function checkVariableRows(rows: Record<string, VariableRow>): void {
+  prepareRows(rows);
+}
+
 export interface RunValues {
   proposal: number;
   run: number;

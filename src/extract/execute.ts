@@ -8,6 +8,7 @@ import type { ContextVariable, LoadedContext } from "../context/variables.js";
 import { ndarray } from "../db/ndarray.js";
 import { cellParts, dependencyValue } from "./normalise.js";
 import type { VariableError, VariableOutput } from "./output.js";
+import { checkStorable } from "./store.js";
 import { summarise } from "./summary.js";
 
 export interface RunMeta {
@@ -34,8 +35,8 @@ export interface ExecutionInput {
 }
 
 export interface ExecutionEvents {
-  /** a variable is about to run (the caller's time limit starts) */
-  start(name: string): void;
+  /** a variable is about to run (the caller's time limit starts); awaited before the variable runs */
+  start(name: string): void | Promise<void>;
   /** something to store for one variable (also for failures and skips) */
   output(output: VariableOutput): void;
   log(level: "info" | "warn" | "error", message: string): void;
@@ -78,7 +79,7 @@ export async function executeRun(input: ExecutionInput, events: ExecutionEvents)
       continue;
     }
 
-    events.start(name);
+    await events.start(name);
     const started = performance.now();
     let result: unknown;
     try {
@@ -170,18 +171,40 @@ function resolveArguments(
   return { skip: { error: { cls: "Skip", message }, causes: [] } };
 }
 
-/** `├ (dep) failed: Class: message` / `└ (dep) skipped`, children indented by "│  " or three spaces. */
-function treeLines(items: ReadonlyArray<readonly [string, Failure]>): string[] {
+/**
+ * DAMNIT's dependency-error tree (`damnit_exceptions._format_dependency_errors`): a dependency skipped for its own
+ * dependencies is `(dep) skipped` with its causes nested below; anything else is `(dep) failed: Class: first line`
+ * with further lines of the message indented below. Children are indented by "│  " or three spaces.
+ */
+function treeLines(items: ReadonlyArray<readonly [string, Failure]>, prefix = ""): string[] {
   const lines: string[] = [];
   items.forEach(([name, failure], i) => {
     const last = i === items.length - 1;
+    const head = `${prefix}${last ? "└ " : "├ "}`;
+    const childPrefix = `${prefix}${last ? "   " : "│  "}`;
     const { cls, message } = failure.error;
-    const skipped = failure.causes.length > 0 || cls === "DependencyError";
-    const firstLine = message.split("\n")[0] ?? "";
-    const text = skipped ? "skipped" : cls === "Skip" ? `skipped: ${firstLine}` : firstLine ? `failed: ${cls}: ${firstLine}` : `failed: ${cls}`;
-    lines.push(`${last ? "└" : "├"} (${name}) ${text}`);
-    for (const child of treeLines(failure.causes)) lines.push(`${last ? "   " : "│  "}${child}`);
+    if (cls === "DependencyError") {
+      lines.push(`${head}(${name}) skipped`);
+      if (failure.causes.length === 0) lines.push(`${childPrefix}<no details>`);
+      else lines.push(...treeLines(failure.causes, childPrefix));
+      return;
+    }
+    const messageLines = splitLines(message);
+    if (messageLines.length === 0) {
+      lines.push(`${head}(${name}) failed: ${cls}`);
+      return;
+    }
+    lines.push(`${head}(${name}) failed: ${cls}: ${messageLines[0]}`);
+    for (const more of messageLines.slice(1)) lines.push(`${childPrefix}${more}`);
   });
+  return lines;
+}
+
+/** Python's str.splitlines for the usual line ends: no empty last line for a trailing newline. */
+function splitLines(text: string): string[] {
+  if (text === "") return [];
+  const lines = text.split(/\r\n|\r|\n/);
+  if (lines.at(-1) === "") lines.pop();
   return lines;
 }
 
@@ -198,7 +221,7 @@ function makeOutput(variable: ContextVariable, result: unknown, limitBytes: numb
   for (const warning of warnings) events.log("error", warning);
   if (parts.data === undefined && summary === undefined && parts.preview === undefined) return undefined;
   const units = parts.units ?? variable.units ?? undefined;
-  return {
+  const output: VariableOutput = {
     name: variable.name,
     data: parts.data,
     summary,
@@ -210,18 +233,21 @@ function makeOutput(variable: ContextVariable, result: unknown, limitBytes: numb
       ...(units ? { units } : {}),
     },
   };
+  checkStorable(output);
+  return output;
 }
 
 /** Class name and message of anything thrown; run-data errors get EXtra-data's class names. */
 export function errorInfo(err: unknown): VariableError {
-  if (!(err instanceof Error)) return { cls: "Error", message: String(err) };
+  if (!(err instanceof Error)) return { cls: "Error", message: String(err).replaceAll("\0", "\\0") };
   let cls = err.name;
   if (cls === "Error" && err.constructor.name && err.constructor.name !== "Error") cls = err.constructor.name;
   const code = (err as { code?: unknown }).code;
   if (cls === "DamnitError") {
     cls = code === "UNKNOWN_SOURCE" ? "SourceNameError" : code === "UNKNOWN_KEY" ? "PropertyNameError" : "DataError";
   }
-  return { cls, message: err.message };
+  // NUL cannot be stored in HDF5 strings; show it rather than lose the error.
+  return { cls: cls.replaceAll("\0", "\\0"), message: err.message.replaceAll("\0", "\\0") };
 }
 
 /** The traceback a scientist needs: their code and the data reader, without the runner's own frames. */

@@ -13,15 +13,15 @@
  * LabelledArrays.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, renameSync, rmSync, statSync } from "node:fs";
+import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { File as H5File } from "h5wasm/node";
 import { type H5Lib, loadH5, openH5File } from "../exdf/h5.js";
 import { copyAttributes, copyObject, finishScales, newScaleBook, type ScaleBook } from "./h5-copy.js";
 import { attributeNames, attributeValue, childNames, children, objectKind, readStrings, stringAttribute } from "./h5-read.js";
-import { readStored, writeStored } from "./h5-values.js";
+import { checkArray, readStored, writeStored } from "./h5-values.js";
 import { BOOL_ENUM, H5Writer } from "./h5-writer.js";
-import { OBJTYPE_ATTR, isDataArrayGroup, readLabelled, writeLabelled } from "./netcdf.js";
+import { OBJTYPE_ATTR, checkLabelledArray, isDataArrayGroup, readLabelled, writeLabelled } from "./netcdf.js";
 import type { DataValue, LabelledArray, SummaryAttrs, VariableOutput } from "./output.js";
 
 export const SPECIAL_GROUPS = [".reduced", ".preview", ".errors"] as const;
@@ -31,15 +31,61 @@ export const DEFAULT_PROVENANCE = "context.py";
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
+ * Throw (naming the variable and the problem) unless `output` can be written: the checks writing does, without
+ * writing, so that a result that cannot be stored becomes that variable's error instead of failing the run's write.
+ */
+export function checkOutput(output: VariableOutput): void {
+  const where = `variable ${output.name}`;
+  checkVariableName(output.name);
+  const checkString = (text: string, what: string) => {
+    if (text.includes("\0")) throw new Error(`${what}: HDF5 strings cannot contain NUL characters`);
+  };
+  const checkValue = (value: unknown, what: string, labelledAllowed: boolean) => {
+    if (typeof value === "string") checkString(value, what);
+    else if (labelledAllowed && isLabelled(value as DataValue)) checkLabelledArray(value as LabelledArray, what);
+    else checkArray(value, what);
+  };
+  if (output.summary !== undefined) checkValue(output.summary, `${where} summary`, false);
+  if (output.preview !== undefined) checkValue(output.preview, `${where} preview`, true);
+  if (output.data !== undefined) checkValue(output.data, `${where} data`, true);
+  for (const key of ["summary_method", "summary_type", "units"] as const) {
+    const value = output.attrs[key];
+    if (value === undefined) continue;
+    if (typeof value !== "string") throw new TypeError(`${where}: attribute ${key} must be a string`);
+    checkString(value, `${where} attribute ${key}`);
+  }
+  if (output.error) {
+    checkString(output.error.cls, `${where} error class`);
+    checkString(output.error.message, `${where} error message`);
+  }
+}
+
+/** Temporary files of run-file writes end like this (DAMNIT's own fragments end `.writing.h5`: not ours to touch). */
+export const TEMP_SUFFIX = ".damnit-writing.h5";
+
+/**
  * Merge `outputs` into the run file `file` (which may not exist yet) and replace it atomically:
  * every variable named in `outputs` is replaced completely (its top-level group and its entries in .reduced,
  * .preview and .errors are dropped, then whatever the output has is written); every other variable already in the
- * file is kept with identical values, dtypes, shapes and attributes. The new file is written to
- * `<dir>/p<P>_r<R>.<random>.writing.h5` (same directory), then renamed over `file`; mode 0666 (chmod, umask-proof).
- * On any error the temporary file is removed and `file` is untouched. `.reduced`, `.preview`, `.errors` always exist.
+ * file is kept with identical values, dtypes, shapes and attributes. `.reduced`, `.preview`, `.errors` always exist.
  * The caller holds a lock so no two merges of one file run at once; you don't lock.
  */
 export async function writeRunOutput(file: string, outputs: readonly VariableOutput[], opts: { provenance?: string } = {}): Promise<void> {
+  const tmp = await prepareRunOutput(file, outputs, opts);
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * The first half of writeRunOutput: write the merged file as `<dir>/p<P>_r<R>.<random>.damnit-writing.h5` (mode 0666,
+ * synced to disk) and return its path; renaming it over `file` is the caller's, so that the rename can be the last
+ * step before committing the database rows. On any error the temporary file is removed.
+ */
+export async function prepareRunOutput(file: string, outputs: readonly VariableOutput[], opts: { provenance?: string } = {}): Promise<string> {
   const replaced = new Set<string>();
   for (const output of outputs) {
     checkVariableName(output?.name);
@@ -47,7 +93,7 @@ export async function writeRunOutput(file: string, outputs: readonly VariableOut
     replaced.add(output.name);
   }
   const lib = await loadH5();
-  const tmp = join(dirname(file), `${basename(file).replace(/\.h5$/, "")}.${randomBytes(4).toString("hex")}.writing.h5`);
+  const tmp = join(dirname(file), `${basename(file).replace(/\.h5$/, "")}.${randomBytes(4).toString("hex")}${TEMP_SUFFIX}`);
   let writer: H5Writer | undefined;
   try {
     writer = new H5Writer(lib, tmp);
@@ -68,7 +114,14 @@ export async function writeRunOutput(file: string, outputs: readonly VariableOut
     for (const output of outputs) writeOutput(writer, output, book);
     writer.close();
     chmodSync(tmp, 0o666);
-    renameSync(tmp, file);
+    // On disk before it replaces the old file: a machine crash must not leave an empty run file behind.
+    const fd = openSync(tmp, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    return tmp;
   } catch (err) {
     if (writer) {
       // Only a file this call created: the constructor fails, creating nothing, if the name is taken.

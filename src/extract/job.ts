@@ -8,6 +8,7 @@ import { hostname, totalmem, userInfo } from "node:os";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { findContextFile } from "../context/load.js";
+import { contextStamp } from "../context/stamp.js";
 import { formatProblem, type VariableInfo } from "../context/variables.js";
 import type { RunDatabase } from "../db/run-database.js";
 import type { VariableError, VariableOutput } from "./output.js";
@@ -70,6 +71,20 @@ export function banner(proposal: number, run: number): string {
 }
 
 export async function extractRun(db: RunDatabase, request: ExtractRequest, runners: RunnerPool, log: RunLog): Promise<ExtractResult> {
+  try {
+    return await extractRunOnce(db, request, runners, log);
+  } catch (err) {
+    // The runner holding the results died before writing them (e.g. killed from outside): compute them again, once.
+    if (!(err instanceof RunnerGoneError)) throw err;
+    log.logger.warn(`${err.message}; computing the run again in a fresh context runner`);
+    return extractRunOnce(db, request, runners, log);
+  }
+}
+
+/** Storing failed because the context runner holding the results is gone. */
+class RunnerGoneError extends Error {}
+
+async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners: RunnerPool, log: RunLog): Promise<ExtractResult> {
   const started = performance.now();
   const logger: Logger = log.logger;
   log.raw(`${banner(request.proposal, request.run)}\n`);
@@ -78,6 +93,7 @@ export async function extractRun(db: RunDatabase, request: ExtractRequest, runne
   /** what the database stores of each result (the runner keeps the data until it writes the HDF5 file) */
   const rows = new Map<string, VariableOutput>();
   const prefailed: Array<[string, VariableError]> = [];
+  const retried = new Set<string>();
   let infos: VariableInfo[] | undefined;
   let clusterFollowUp = false;
   const failed = (message: string): ExtractResult => ({
@@ -90,7 +106,8 @@ export async function extractRun(db: RunDatabase, request: ExtractRequest, runne
   });
 
   // Each pass runs the job in a runner; a pass ends early when a variable is stopped, and the next pass skips it.
-  let runner = await runners.acquire();
+  const stamp = contextStamp(db.dir);
+  let runner = await runners.acquire(stamp);
   let jobId = "";
   try {
     for (let attempt = 0; ; attempt++) {
@@ -132,22 +149,30 @@ export async function extractRun(db: RunDatabase, request: ExtractRequest, runne
         return failed(details ? `${result.message}:\n${details}` : result.message);
       }
       if (result.kind === "done") break;
-      // Interrupted: the runner is gone; the next pass starts a new one and skips the variable.
-      if (!result.variable) {
+      // Interrupted: the runner is gone; the next pass starts a new one. A runner that had served earlier runs
+      // gets the benefit of the doubt once (it may have died between jobs, or carried their memory): the same
+      // pass is tried again in a fresh runner. Otherwise the variable that was running is recorded as failed.
+      const reused = runner.jobsStarted > 1;
+      const retryKey = result.variable ?? "";
+      if (reused && !retried.has(retryKey) && (result.variable === undefined || result.error.cls === "MemoryError" || result.error.cls === "RunnerCrash")) {
+        retried.add(retryKey);
+        logger.warn(`The context runner stopped (${result.error.message}); trying again in a fresh one`);
+      } else if (!result.variable) {
         logger.error(result.error.message);
         return failed(result.error.message);
+      } else {
+        logger.error(`${result.variable}: ${result.error.cls}: ${result.error.message}`);
+        prefailed.push([result.variable, result.error]);
       }
-      logger.error(`${result.variable}: ${result.error.cls}: ${result.error.message}`);
-      prefailed.push([result.variable, result.error]);
-      if (attempt > (infos?.length ?? 0)) return failed("the context runner kept failing; giving up");
+      if (attempt > (infos?.length ?? 0) + 1) return failed("the context runner kept failing; giving up");
       runners.release(runner);
-      runner = await runners.acquire();
+      runner = await runners.acquire(stamp);
     }
 
     if ((request.updateVars ?? true) && infos) {
-      db.updateComputedVariables(
-        infos.filter((v) => !v.transient).map((v) => ({ name: v.name, title: v.title, description: v.description, tags: v.tags })),
-      );
+      const refreshed = infos.filter((v) => !v.transient).map((v) => ({ name: v.name, title: v.title, description: v.description, tags: v.tags }));
+      // Through the lock: another run's store may hold this connection's transaction open meanwhile.
+      await db.withWriteLock(() => db.updateComputedVariables(refreshed));
     }
     // Variables stopped in an earlier pass: their errors are stored like any other result.
     const transient = new Set(infos?.filter((v) => v.transient).map((v) => v.name));
@@ -156,8 +181,20 @@ export async function extractRun(db: RunDatabase, request: ExtractRequest, runne
     const computed = performance.now();
     const finalRunner = runner;
     const finalJob = jobId;
-    await commitRunResults(db, request.proposal, request.run, [...rows.values()], (file, provenance) =>
-      finalRunner.store({ jobId: finalJob, file, extra, provenance }),
+    await commitRunResults(
+      db,
+      request.proposal,
+      request.run,
+      [...rows.values()],
+      async (file, provenance) => {
+        try {
+          return await finalRunner.store({ jobId: finalJob, file, extra, provenance });
+        } catch (err) {
+          if (!finalRunner.alive) throw new RunnerGoneError((err as Error).message);
+          throw err;
+        }
+      },
+      { onWait: (seconds) => logger.warn(`Waiting for the database's write lock (another process holds it) for ${seconds} s`) },
     );
     const stored = [...rows.values()];
     const errors = stored.filter((o) => o.error).map((o) => [o.name, o.error!] as const);

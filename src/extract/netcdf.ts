@@ -108,13 +108,22 @@ function writeInt32Attribute(w: H5Writer, path: string, name: string, values: re
   w.writeAttribute(path, name, { class: "int", size: 4, signed: true }, scalar ? [] : [values.length], Int32Array.from(values));
 }
 
-/** Write `arr` as a NetCDF4 group at `path` (which must not exist). */
-export function writeLabelled(w: H5Writer, path: string, arr: LabelledArray, book: ScaleBook, where: string): void {
+/** Throw (naming `where`) unless writeLabelled can write `arr`; returns the array's dataset name. */
+export function checkLabelledArray(arr: LabelledArray, where: string): string {
   checkLabelled(arr, where);
   const clash = arr.name !== undefined && arr.dims.includes(arr.name);
   const varName = arr.name === undefined || clash ? DATAARRAY_VARIABLE : arr.name.replaceAll("/", "_");
   checkLinkName(varName, `${where} name`);
   if (arr.dims.includes(varName)) throw new Error(`${where}: a dimension cannot be called ${varName}`);
+  for (const [key, value] of Object.entries(arr.attrs ?? {})) {
+    if (typeof value === "string" && value.includes("\0")) throw new Error(`${where}: attribute ${key}: HDF5 strings cannot contain NUL characters`);
+  }
+  return varName;
+}
+
+/** Write `arr` as a NetCDF4 group at `path` (which must not exist). */
+export function writeLabelled(w: H5Writer, path: string, arr: LabelledArray, book: ScaleBook, where: string): void {
+  const varName = checkLabelledArray(arr, where);
 
   w.createGroup(path);
   const ids: number[] = [];
@@ -144,7 +153,7 @@ export function writeLabelled(w: H5Writer, path: string, arr: LabelledArray, boo
     else writeNumberAttribute(w, varPath, key, value);
   }
 
-  if (clash) w.writeStringAttribute(path, DATAARRAY_NAME, arr.name!);
+  if (arr.name !== undefined && arr.dims.includes(arr.name)) w.writeStringAttribute(path, DATAARRAY_NAME, arr.name);
   w.writeStringAttribute(path, OBJTYPE_ATTR, "dataarray");
 }
 

@@ -68,6 +68,8 @@ export function cellParts(result: unknown, limitBytes: number): CellParts {
     if (result.background !== undefined) parts.background = result.background;
     if (result.units !== undefined) parts.units = result.units;
   }
+  checkSize(parts.summaryValue, limitBytes);
+  checkSize(parts.preview, limitBytes);
   if (parts.units === undefined && data !== undefined && typeof data !== "string" && data.kind === "labelled") {
     const units = data.attrs?.units;
     if (typeof units === "string" && units !== "") parts.units = units;
@@ -75,7 +77,8 @@ export function cellParts(result: unknown, limitBytes: number): CellParts {
   return parts;
 }
 
-function checkSize(value: DataValue, limitBytes: number): void {
+function checkSize(value: DataValue | undefined, limitBytes: number): void {
+  if (value === undefined) return;
   if (typeof value === "string") return;
   const array = value.kind === "labelled" ? value.data : value;
   const bytes = array.data.byteLength;
@@ -201,8 +204,14 @@ function nestedArray(value: unknown[], what: string): NdArray {
     for (const child of item) walk(child, depth + 1);
   };
   walk(value, 0);
+  if (flat.length === 0) return ndarray("float64", shape, new Float64Array(0));
   if (flat.every((v) => typeof v === "boolean")) return ndarray("bool", shape, Uint8Array.from(flat as boolean[], (b) => (b ? 1 : 0)));
-  if (flat.every((v) => typeof v === "bigint")) return ndarray("int64", shape, BigInt64Array.from(flat as bigint[]));
+  if (flat.every((v) => typeof v === "bigint")) {
+    const big = flat as bigint[];
+    if (big.every((v) => v >= INT64_MIN && v <= INT64_MAX)) return ndarray("int64", shape, BigInt64Array.from(big));
+    if (big.every((v) => v >= 0n && v <= UINT64_MAX)) return ndarray("uint64", shape, BigUint64Array.from(big));
+    throw new RangeError(`${what} holds integers that do not fit in 64 bits`);
+  }
   if (!flat.every((v) => typeof v === "number")) {
     const odd = flat.find((v) => typeof v !== "number");
     throw new TypeError(`${what} is an array holding ${typeof odd === "string" ? "strings" : typeof odd}, which cannot be saved; arrays must be numeric or boolean`);

@@ -5,7 +5,9 @@
 import { RunnerProcess, type RunnerLimits } from "./runner-process.js";
 
 export class RunnerPool {
-  private readonly idle: RunnerProcess[] = [];
+  /** idle runners with the context code stamp they last evaluated */
+  private readonly idle: Array<{ runner: RunnerProcess; stamp: string }> = [];
+  private readonly stamps = new Map<RunnerProcess, string>();
   private readonly all = new Set<RunnerProcess>();
 
   constructor(
@@ -13,29 +15,37 @@ export class RunnerPool {
     readonly limits: RunnerLimits,
   ) {}
 
-  async acquire(): Promise<RunnerProcess> {
+  /**
+   * A runner for a job on context code with fingerprint `stamp` (see contextStamp): an idle one that last ran
+   * the same code, else a new one. Runners of other code are stopped (modules cannot be re-evaluated in place).
+   */
+  async acquire(stamp = ""): Promise<RunnerProcess> {
     while (this.idle.length > 0) {
-      const runner = this.idle.pop()!;
-      if (runner.alive) return runner;
+      const { runner, stamp: last } = this.idle.pop()!;
+      if (runner.alive && last === stamp) {
+        this.stamps.set(runner, stamp);
+        return runner;
+      }
+      runner.close();
       this.all.delete(runner);
     }
     const runner = await RunnerProcess.start(this.cwd, this.limits);
     this.all.add(runner);
+    this.stamps.set(runner, stamp);
     return runner;
   }
 
+  /**
+   * Return a runner after a job. One that holds more than half the memory limit is retired: what earlier runs
+   * left behind (the HDF5 library's grown heap, garbage) would count against the next run's limit.
+   */
   release(runner: RunnerProcess): void {
-    if (runner.alive) this.idle.push(runner);
-    else this.all.delete(runner);
-  }
-
-  /** Start `count` runners ahead of need, so their start overlaps other work. */
-  async warm(count: number): Promise<void> {
-    const started = await Promise.all(Array.from({ length: count }, () => RunnerProcess.start(this.cwd, this.limits)));
-    for (const r of started) {
-      this.all.add(r);
-      this.idle.push(r);
+    if (runner.alive && runner.rssMb() <= this.limits.memoryLimitMb / 2) {
+      this.idle.push({ runner, stamp: this.stamps.get(runner) ?? "" });
+      return;
     }
+    runner.close();
+    this.all.delete(runner);
   }
 
   /** The largest peak resident memory (MiB) of the runners still alive. */

@@ -48,11 +48,14 @@ interface ActiveJob {
 export class RunnerProcess {
   private active: ActiveJob | undefined;
   private describing: ((m: Extract<FromRunner, { type: "described" }>) => void) | undefined;
-  private storing: ((error: string | undefined) => void) | undefined;
+  private storing: ((result: { tempFile?: string; error?: string }) => void) | undefined;
   private exited = false;
   private exitReason = "";
   private stderrTail = "";
   private memoryTimer: NodeJS.Timeout | undefined;
+  private jobCount = 0;
+  /** Text held back per stream because it may be the start of an end marker split across chunks. */
+  private readonly carry = { stdout: "", stderr: "" };
 
   private constructor(
     private readonly child: ChildProcess,
@@ -83,8 +86,24 @@ export class RunnerProcess {
     });
   }
 
+  /** Running and reachable (a runner whose channel broke is as good as gone). */
   get alive(): boolean {
-    return !this.exited;
+    return !this.exited && this.child.connected;
+  }
+
+  /** Jobs this runner has been given (a reused runner carries the memory of earlier runs). */
+  get jobsStarted(): number {
+    return this.jobCount;
+  }
+
+  /** Current resident memory, MiB (0 once exited). */
+  rssMb(): number {
+    if (this.exited || !this.child.pid) return 0;
+    try {
+      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${this.child.pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+    } catch {
+      return 0;
+    }
   }
 
   get pid(): number | undefined {
@@ -107,10 +126,14 @@ export class RunnerProcess {
       if (message.type === "ready") onReady();
       else this.onMessage(message);
     });
-    this.child.stdout!.setEncoding("utf8").on("data", (text: string) => this.onOutput(text));
+    this.child.stdout!.setEncoding("utf8").on("data", (text: string) => this.onOutput("stdout", text));
     this.child.stderr!.setEncoding("utf8").on("data", (text: string) => {
       this.stderrTail = (this.stderrTail + text).slice(-4000);
-      this.onOutput(text);
+      this.onOutput("stderr", text);
+    });
+    // A runner that dies is handled by "exit"; failures to reach it (EPIPE) must not become uncaught errors here.
+    this.child.on("error", () => {
+      if (!this.exited) this.kill();
     });
     this.child.on("exit", (code, signal) => {
       this.exited = true;
@@ -128,19 +151,31 @@ export class RunnerProcess {
         };
         job.finish({ kind: "interrupted", variable: job.current, error });
       }
-      this.describing?.({ type: "described", problems: [{ file: "", message: `the context runner stopped (${this.exitReason}) while loading the context file` }] });
-      this.storing?.(`the context runner stopped (${this.exitReason}) while writing the results`);
+      this.describing?.({ type: "described", problems: [{ file: this.describingFile, message: `the context runner stopped (${this.exitReason}) while loading the context file` }] });
+      this.storing?.({ error: `the context runner stopped (${this.exitReason}) while writing the results` });
     });
   }
 
-  /** Load a context file in the runner and describe its variables. */
+  private describingFile = "";
+
+  /** Load a context file in the runner and describe its variables (within the time limit for a variable). */
   describe(contextFile: string): Promise<{ variables?: VariableInfo[]; problems: ContextProblem[] }> {
     return new Promise((resolve) => {
+      this.describingFile = contextFile;
+      const timer = setTimeout(() => {
+        this.describing?.({
+          type: "described",
+          problems: [{ file: contextFile, message: `loading the context file did not finish within ${this.limits.variableTimeout} s (does it run something at load?)` }],
+        });
+        this.kill();
+      }, this.limits.variableTimeout * 1000);
       this.describing = (m) => {
         this.describing = undefined;
+        clearTimeout(timer);
         resolve(m);
       };
-      this.send({ type: "describe", contextFile });
+      if (this.exited) this.describing({ type: "described", problems: [{ file: contextFile, message: `the context runner is not running (${this.exitReason})` }] });
+      else this.send({ type: "describe", contextFile });
     });
   }
 
@@ -170,26 +205,28 @@ export class RunnerProcess {
       };
       (active as { complete?: () => void }).complete = complete;
       this.active = active;
+      this.jobCount++;
       this.watch(active, "loading the context file and opening the run");
       this.watchMemory();
-      this.send({ type: "run", job });
+      if (this.exited) active.finish({ kind: "interrupted", error: { cls: "RunnerCrash", message: `the context runner is not running (${this.exitReason})` } });
+      else this.send({ type: "run", job });
     });
   }
 
-  /** Have the runner write the results of its last job into the run file `request.file`; rejects on failure. */
-  store(request: StoreRequest, timeoutSeconds = 600): Promise<void> {
+  /** Have the runner write its last job's results merged with the run file; resolves to the temporary file. */
+  store(request: StoreRequest, timeoutSeconds = 600): Promise<string> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
+        this.storing?.({ error: `writing the results did not finish within ${timeoutSeconds} s` });
         this.kill();
-        this.storing?.(`writing the results did not finish within ${timeoutSeconds} s`);
       }, timeoutSeconds * 1000);
-      this.storing = (error) => {
+      this.storing = (result) => {
         this.storing = undefined;
         clearTimeout(timer);
-        if (error === undefined) resolve();
-        else reject(new Error(error));
+        if (result.tempFile !== undefined && result.error === undefined) resolve(result.tempFile);
+        else reject(new Error(result.error ?? "the context runner wrote no file"));
       };
-      if (this.exited) this.storing(`the context runner is not running (${this.exitReason})`);
+      if (this.exited) this.storing({ error: `the context runner is not running (${this.exitReason})` });
       else this.send({ type: "store", request });
     });
   }
@@ -207,9 +244,15 @@ export class RunnerProcess {
     setTimeout(() => this.kill(), graceMs).unref();
   }
 
+  /** Send to the runner; if it cannot be reached, it is stopped, and its "exit" ends whatever waited for it. */
   private send(message: ToRunner): void {
-    if (this.exited) throw new Error(`the context runner is not running (${this.exitReason})`);
-    this.child.send(message);
+    try {
+      this.child.send(message, (err) => {
+        if (err) this.kill();
+      });
+    } catch {
+      this.kill();
+    }
   }
 
   /** (Re)start the time limit for what the runner does now. */
@@ -253,7 +296,7 @@ export class RunnerProcess {
       return;
     }
     if (message.type === "stored") {
-      this.storing?.(message.error);
+      this.storing?.(message);
       return;
     }
     const job = this.active;
@@ -286,22 +329,33 @@ export class RunnerProcess {
     }
   }
 
-  /** Route printed text to the active job, cutting at its end marker. */
-  private onOutput(text: string): void {
+  /**
+   * Route printed text to the active job, cutting at its end markers. A marker may arrive split over two chunks:
+   * a tail that could be the start of one is held back until the next chunk.
+   */
+  private onOutput(stream: "stdout" | "stderr", chunk: string): void {
     const job = this.active;
+    let text = this.carry[stream] + chunk;
+    this.carry[stream] = "";
     if (!job) {
-      if (text.trim()) process.stderr.write(text.replaceAll(/\u0000damnit-job-end \S+\n/g, ""));
+      // Between jobs (e.g. a timer of user code firing late): nobody's log; keep it visible.
+      const clean = text.replaceAll(/\u0000damnit-job-end \S+\n/g, "");
+      if (clean.trim()) process.stderr.write(clean);
       return;
     }
     const marker = endMarker(job.jobId);
-    let rest = text;
     let index: number;
-    while ((index = rest.indexOf(marker)) >= 0) {
-      if (index > 0) job.handlers.userOutput(rest.slice(0, index));
-      rest = rest.slice(index + marker.length);
+    while ((index = text.indexOf(marker)) >= 0) {
+      if (index > 0) job.handlers.userOutput(text.slice(0, index));
+      text = text.slice(index + marker.length);
       job.markers++;
     }
-    if (rest) job.handlers.userOutput(rest.replaceAll(/\u0000damnit-job-end \S+\n/g, ""));
+    const nul = text.lastIndexOf("\u0000");
+    if (nul >= 0 && marker.startsWith(text.slice(nul))) {
+      this.carry[stream] = text.slice(nul);
+      text = text.slice(0, nul);
+    }
+    if (text) job.handlers.userOutput(text.replaceAll(/\u0000damnit-job-end \S+\n/g, ""));
     if (job.markers >= 2 && job.done) (job as { complete?: () => void }).complete?.();
   }
 }

@@ -26,8 +26,8 @@ export interface RunJob {
 }
 
 /**
- * After a job, the runner still holds its full results (data arrays, previews); `store` has it write them into
- * the run's HDF5 file while the parent holds the database's write lock. `extra` adds results the parent made
+ * After a job, the runner still holds its full results (data arrays, previews); `store` has it write them, merged
+ * with the run's HDF5 file, to a temporary file while the parent holds the database's write lock. `extra` adds results the parent made
  * (errors of variables stopped in an earlier attempt).
  */
 export interface StoreRequest {
@@ -58,7 +58,8 @@ export type FromRunner =
   | { readonly type: "output"; readonly output: VariableOutput }
   | { readonly type: "log"; readonly level: "info" | "warn" | "error"; readonly message: string }
   | { readonly type: "done"; readonly jobId: string }
-  | { readonly type: "stored"; readonly jobId: string; readonly error?: string }
+  /** the merged run file is written as `tempFile`; the parent renames it into place */
+  | { readonly type: "stored"; readonly jobId: string; readonly tempFile?: string; readonly error?: string }
   /** the job could not run at all: the context has problems, or the run cannot be opened */
   | { readonly type: "failed"; readonly jobId: string; readonly problems?: ContextProblem[]; readonly message: string };
 

@@ -4,19 +4,46 @@
  * time over IPC (see runner-protocol.ts) and may serve many runs in a row (reprocessing).
  */
 import { statSync } from "node:fs";
+import { Worker } from "node:worker_threads";
 import { DamnitError } from "../db/errors.js";
 import { describeVariables } from "../context/variables.js";
 import { loadContext } from "../context/load.js";
 import { hasClusterFollowUp, selectVariables, type Selection } from "../context/select.js";
 import { executeRun } from "./execute.js";
-import { writeRunOutput } from "./h5-output.js";
+import { prepareRunOutput } from "./h5-output.js";
 import type { VariableOutput } from "./output.js";
 import { endMarker, type FromRunner, type RunJob, type StoreRequest, type ToRunner } from "./runner-protocol.js";
 import { openRunData } from "./run-data.js";
 import { loadH5wasm } from "../h5/h5wasm.js";
 
+/** The real exit; context code gets one that throws (below). */
+const exit = process.exit.bind(process);
+
+/**
+ * Send to the parent. Never rejects: if the channel is gone, the parent is gone, and so must we (a runner left
+ * behind would keep computing for nobody).
+ */
 function send(message: FromRunner): Promise<void> {
-  return new Promise((resolve, reject) => process.send!(message, undefined, {}, (err) => (err ? reject(err) : resolve())));
+  if (!process.connected) return Promise.resolve();
+  return new Promise((resolve) =>
+    process.send!(message, undefined, {}, (err) => {
+      if (err) exit(0);
+      resolve();
+    }),
+  );
+}
+
+/**
+ * A thread that ends the runner when its parent dies, even while user code keeps the main thread busy (the IPC
+ * channel's "disconnect" event cannot be handled then).
+ */
+function watchParent(): void {
+  const watcher = new Worker(
+    `const { workerData } = require("node:worker_threads");
+     setInterval(() => { if (process.ppid !== workerData.parent) process.kill(process.pid, "SIGKILL"); }, 500);`,
+    { eval: true, workerData: { parent: process.ppid } },
+  );
+  watcher.unref();
 }
 
 async function describe(contextFile: string): Promise<void> {
@@ -53,9 +80,9 @@ async function store(request: StoreRequest): Promise<void> {
     if (!held || held.jobId !== request.jobId) throw new Error(`no results held for job ${request.jobId}`);
     const outputs = new Map(held.outputs);
     for (const extra of request.extra) outputs.set(extra.name, extra);
-    await writeRunOutput(request.file, [...outputs.values()], { provenance: request.provenance });
+    const tempFile = await prepareRunOutput(request.file, [...outputs.values()], { provenance: request.provenance });
     held = undefined;
-    await send({ type: "stored", jobId: request.jobId });
+    await send({ type: "stored", jobId: request.jobId, tempFile });
   } catch (err) {
     await send({ type: "stored", jobId: request.jobId, error: (err as Error).message });
   }
@@ -96,7 +123,7 @@ async function run(job: RunJob): Promise<void> {
     const names = context.order.filter((n) => selected.has(n));
     const clusterFollowUp = !job.clusterJob && hasClusterFollowUp(context, selection);
     await send({ type: "selected", variables: describeVariables(context), names, total: context.variables.size, clusterFollowUp });
-    const pending: Array<Promise<void>> = [];
+    let pending: Array<Promise<void>> = [];
     await executeRun(
       {
         context,
@@ -109,7 +136,13 @@ async function run(job: RunJob): Promise<void> {
         resultLimitBytes: job.resultLimitBytes,
       },
       {
-        start: (name) => pending.push(send({ type: "start", name })),
+        // Everything before this variable is out, and the parent knows it started, before user code can block us:
+        // otherwise a hanging variable would hold back messages and its time-out be blamed on the one before.
+        start: async (name) => {
+          await Promise.all(pending);
+          pending = [];
+          await send({ type: "start", name });
+        },
         output: (output) => {
           held!.outputs.set(output.name, output);
           pending.push(send({ type: "output", output: rowPart(output) }));
@@ -144,16 +177,24 @@ async function handle(message: ToRunner): Promise<void> {
 process.umask(0);
 // A promise or timer of user code failing after its variable finished must not end the runner.
 process.on("unhandledRejection", (reason) => {
+  if (!process.connected) exit(0);
   void send({ type: "log", level: "error", message: `Unhandled rejection in context code: ${(reason as Error)?.stack ?? String(reason)}` });
 });
 process.on("uncaughtException", (err) => {
+  if (!process.connected) exit(0);
   void send({ type: "log", level: "error", message: `Uncaught exception in context code: ${err.stack ?? String(err)}` });
 });
+watchParent();
+// Context code calling process.exit() (from a variable, or a timer after its job) would lose the run's results:
+// it gets an error instead, recorded as the variable's error or logged.
+process.exit = ((code?: number | string | null) => {
+  throw new Error(`process.exit(${code ?? ""}) was called by context code; a variable should return or throw instead`);
+}) as typeof process.exit;
 // Compiling the HDF5 library takes a while; start now, while the parent prepares the job.
 void loadH5wasm().catch(() => {});
 let queue = Promise.resolve();
 process.on("message", (message: ToRunner) => {
   queue = queue.then(() => handle(message));
 });
-process.on("disconnect", () => process.exit(0));
+process.on("disconnect", () => exit(0));
 void send({ type: "ready" });

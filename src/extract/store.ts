@@ -4,16 +4,16 @@
  * therefore merge one after the other and neither drops the other's variables. The HDF5 file is replaced by
  * rename and the rows by one transaction, so a job killed at any moment leaves the previous results readable.
  */
-import { chmodSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { isPng } from "../db/png-info.js";
 import type { RunDatabase } from "../db/run-database.js";
-import type { VariableRow } from "../db/run-variables.js";
+import { checkVariableRows, type VariableRow } from "../db/run-variables.js";
 import type { VariableValue } from "../db/values.js";
 import type { VariableAttributes } from "../db/attributes.js";
 import type { NdArray } from "../db/ndarray.js";
 import { START_TIME } from "../context/validate.js";
-import { writeRunOutput } from "./h5-output.js";
+import { checkOutput, prepareRunOutput, TEMP_SUFFIX } from "./h5-output.js";
 import type { StoredValue, VariableOutput } from "./output.js";
 
 /**
@@ -43,25 +43,37 @@ export function ensureExtractedDataDir(dbDir: string): string {
 }
 
 /**
- * Store one run's results: `writeFile(path)` writes the run's HDF5 file (the context runner does it, since it holds
- * the data) and `rows` become the `run_variables` rows, both under the database's write lock.
+ * Store one run's results under the database's write lock: `prepareFile(path)` writes the merged run file to a
+ * temporary file and returns its name (the context runner does it, since it holds the data); the rows are written
+ * in the lock's transaction; the temporary file is renamed over the run file last, just before the commit. A job
+ * killed before the rename leaves the old file and rows; killed between rename and commit (microseconds), the new
+ * file with the old rows, which the next job repairs.
  */
 export async function commitRunResults(
   db: RunDatabase,
   proposal: number,
   run: number,
   rows: readonly VariableOutput[],
-  writeFile: (file: string, provenance: string) => Promise<void>,
-  opts: { provenance?: string } = {},
+  prepareFile: (file: string, provenance: string) => Promise<string>,
+  opts: { provenance?: string; onWait?: (seconds: number) => void } = {},
 ): Promise<void> {
   const provenance = opts.provenance ?? CONTEXT_PROVENANCE;
   const { values, startTime } = rowsFromOutputs(rows);
+  // Refuse a value SQLite cannot hold before anything is written.
+  checkVariableRows(values);
   ensureExtractedDataDir(db.dir);
+  const file = runOutputFile(db.dir, proposal, run);
   await db.withWriteLock(async () => {
     removeAbandonedWrites(db.dir, proposal, run);
-    await writeFile(runOutputFile(db.dir, proposal, run), provenance);
-    db.setVariables(proposal, run, values, { provenance, startTime });
-  });
+    const tmp = await prepareFile(file, provenance);
+    try {
+      db.setVariables(proposal, run, values, { provenance, startTime });
+      renameSync(tmp, file);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+  }, { onWait: opts.onWait });
 }
 
 /** Store results held here (external submissions, tests): the HDF5 file is written in this process. */
@@ -72,7 +84,7 @@ export async function storeRunResults(
   outputs: readonly VariableOutput[],
   opts: { provenance?: string } = {},
 ): Promise<void> {
-  await commitRunResults(db, proposal, run, outputs, (file, provenance) => writeRunOutput(file, outputs, { provenance }), opts);
+  await commitRunResults(db, proposal, run, outputs, (file, provenance) => prepareRunOutput(file, outputs, { provenance }), opts);
 }
 
 /**
@@ -83,8 +95,17 @@ function removeAbandonedWrites(dbDir: string, proposal: number, run: number): vo
   const dir = extractedDataDir(dbDir);
   const prefix = `p${proposal}_r${run}.`;
   for (const name of readdirSync(dir)) {
-    if (name.startsWith(prefix) && name.endsWith(".writing.h5")) rmSync(join(dir, name), { force: true });
+    if (name.startsWith(prefix) && name.endsWith(TEMP_SUFFIX)) rmSync(join(dir, name), { force: true });
   }
+}
+
+/**
+ * Throw unless `output` can be stored both in the HDF5 file and as a database row: called for each variable as it is
+ * computed, so that one unstorable value is that variable's error rather than a failed run.
+ */
+export function checkStorable(output: VariableOutput): void {
+  checkOutput(output);
+  checkVariableRows(rowsFromOutputs([output]).values);
 }
 
 /** The `run_variables` rows for outputs (DAMNIT's "reduced data" → `add_to_db`), and the run's start time. */

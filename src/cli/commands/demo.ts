@@ -1,4 +1,4 @@
-import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync } from "node:fs";
+import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
@@ -38,6 +38,7 @@ export const demoCommand: CommandModule<object, Args> = {
       throw new DamnitError("BAD_ARGUMENT", `--proposal must be 1 to 999999, not ${argv.proposal}`);
     }
     const dir = resolve(argv.dir);
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new DamnitError("BAD_ARGUMENT", `${dir} exists and is not a directory`);
     if (existsSync(dir) && readdirSync(dir).length > 0 && !argv.force) {
       throw new DamnitError("BAD_ARGUMENT", `${dir} is not empty; choose another directory or add --force to reuse it`);
     }

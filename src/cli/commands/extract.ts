@@ -38,7 +38,7 @@ export const extractCommand: CommandModule<object, Args> = {
       .example("$0 extract 1234 5 raw", "process run 5 of proposal 1234 with the context file here") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
     for (const [name, value] of [["proposal", argv.proposal], ["run", argv.run]] as const) {
-      if (!Number.isSafeInteger(value) || value < 0) throw new DamnitError("BAD_ARGUMENT", `${name} must be a whole number, not ${value}`);
+      if (!Number.isSafeInteger(value) || value < 0) throw new DamnitError("BAD_ARGUMENT", `${name} must be a whole number ≥ 0, not ${value}`);
     }
     const db = await openForCommand(argv.dir);
     try {

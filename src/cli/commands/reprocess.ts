@@ -56,6 +56,7 @@ export const reprocessCommand: CommandModule<object, Args> = {
       .example("$0 reprocess all", "recompute every run in the database")
       .example("$0 reprocess 10-20 --match xgm", "recompute the XGM variables of runs 10 to 20") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
+    if (!argv.local) throw new DamnitError("BAD_ARGUMENT", "submitting to Slurm is not available yet (it comes with the listener); runs are processed here");
     const wanted = parseRuns(argv.runs);
     if (argv.concurrency !== undefined && (!Number.isInteger(argv.concurrency) || argv.concurrency < 1)) {
       throw new DamnitError("BAD_ARGUMENT", `--concurrency must be a whole number ≥ 1, not ${argv.concurrency}`);
@@ -114,7 +115,9 @@ export function summarise(results: ReadonlyMap<RunToProcess, ExtractResult>, sec
   // Group variable errors by variable and first line, so 100 runs failing alike read as one line.
   const groups = new Map<string, number[]>();
   for (const { run, name, e } of errors) {
-    const key = `${name}: ${e.cls}: ${e.message.split("\n")[0]}`;
+    // The whole message on one line (a dependency tree's first line alone says nothing), cut to fit.
+    const flat = e.message.replaceAll(/\s*\n\s*/g, " ");
+    const key = `${name}: ${e.cls}: ${flat.length > 160 ? `${flat.slice(0, 159)}…` : flat}`;
     groups.set(key, [...(groups.get(key) ?? []), run]);
   }
   for (const [key, runs] of groups) lines.push(`  ${key} (run${runs.length === 1 ? "" : "s"} ${runs.join(", ")})`);
