@@ -17,6 +17,7 @@
  */
 
 import { DTYPES, HOST_BIG_ENDIAN, ndarray, sizeOf, type DType, type NdArray, type TypedArray } from "../db/ndarray.js";
+import { selectInPlace } from "../summary/select.js";
 
 /** Names accepted by a variable's `summary` option (numpy reductions). */
 export const REDUCTIONS: readonly string[] = Object.freeze([
@@ -468,37 +469,6 @@ function varianceOf(a: TypedArray, n: number, f32: boolean, skipNaN: boolean): n
   return f32 ? Math.fround(total / count) : total / count;
 }
 
-/** Rearrange `a[lo..hi]` so that `a[k]` holds the value it would have if sorted (Hoare's FIND). Returns `a[k]`. */
-function select(a: Float64Array, k: number, lo: number, hi: number): number {
-  while (hi > lo) {
-    const mid = (lo + hi) >>> 1;
-    if (a[mid]! < a[lo]!) swap(a, mid, lo);
-    if (a[hi]! < a[lo]!) swap(a, hi, lo);
-    if (a[hi]! < a[mid]!) swap(a, hi, mid);
-    const pivot = a[mid]!;
-    let i = lo;
-    let j = hi;
-    while (i <= j) {
-      while (a[i]! < pivot) i++;
-      while (a[j]! > pivot) j--;
-      if (i <= j) {
-        swap(a, i, j);
-        i++;
-        j--;
-      }
-    }
-    if (k <= j) hi = j;
-    else if (k >= i) lo = i;
-    else break;
-  }
-  return a[k]!;
-}
-
-function swap(a: Float64Array, i: number, j: number): void {
-  const t = a[i]!;
-  a[i] = a[j]!;
-  a[j] = t;
-}
 
 /** numpy's median (NaN if any element is NaN; nanmedian drops NaNs first). */
 function medianOf(data: TypedArray, n: number, f32: boolean, skipNaN: boolean): number {
@@ -525,7 +495,7 @@ function medianOf(data: TypedArray, n: number, f32: boolean, skipNaN: boolean): 
   // Empty, or all NaN for nanmedian: numpy warns and returns NaN.
   if (m === 0) return NaN;
   const half = m >>> 1;
-  const upper = select(values, half, 0, m - 1);
+  const upper = selectInPlace(values, half, 0, m - 1);
   if (m % 2 === 1) return 0 + upper;
   // values[0..half) are all ≤ upper; the lower middle is their maximum.
   let lower = values[0]!;
