@@ -27,8 +27,7 @@ export interface ExecutionInput {
   /** run start, epoch seconds */
   readonly startTime: number;
   readonly params?: Readonly<Record<string, unknown>>;
-  /** results of an earlier attempt at this run (kept when the runner was restarted after a time-out) */
-  readonly precomputed?: ReadonlyMap<string, unknown>;
+  /** variables stopped in an earlier attempt at this run (time-out, crash): recorded as failed, not run again */
   readonly prefailed?: ReadonlyMap<string, VariableError>;
   /** largest result a variable may return, in bytes */
   readonly resultLimitBytes: number;
@@ -64,11 +63,6 @@ export async function executeRun(input: ExecutionInput, events: ExecutionEvents)
     const previous = input.prefailed?.get(name);
     if (previous) {
       failures.set(name, { error: previous, causes: [] });
-      continue;
-    }
-    if (input.precomputed?.has(name)) {
-      const value = input.precomputed.get(name);
-      if (value !== null && value !== undefined) values.set(name, value);
       continue;
     }
 

@@ -112,6 +112,8 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
   try {
     for (let attempt = 0; ; attempt++) {
       jobId = randomUUID();
+      // Each pass computes (and the runner holds) everything again: rows must come from the same pass.
+      rows.clear();
       const result = await runner.run(
         {
           jobId,

@@ -194,7 +194,10 @@ process.exit = ((code?: number | string | null) => {
 void loadH5wasm().catch(() => {});
 let queue = Promise.resolve();
 process.on("message", (message: ToRunner) => {
-  queue = queue.then(() => handle(message));
+  // One message at a time; a failure of one (our bug) is reported and does not stop the ones after it.
+  queue = queue
+    .then(() => handle(message))
+    .catch((err: unknown) => send({ type: "log", level: "error", message: `The context runner failed: ${(err as Error)?.stack ?? String(err)}` }));
 });
 process.on("disconnect", () => exit(0));
 void send({ type: "ready" });
