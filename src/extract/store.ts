@@ -13,7 +13,7 @@ import type { VariableValue } from "../db/values.js";
 import type { VariableAttributes } from "../db/attributes.js";
 import type { NdArray } from "../db/ndarray.js";
 import { START_TIME } from "../context/validate.js";
-import { checkOutput, prepareRunOutput, TEMP_SUFFIX } from "./h5-output.js";
+import { checkOutput, TEMP_SUFFIX } from "./h5-output.js";
 import type { StoredValue, VariableOutput } from "./output.js";
 
 /**
@@ -74,17 +74,6 @@ export async function commitRunResults(
       throw err;
     }
   }, { onWait: opts.onWait });
-}
-
-/** Store results held here (external submissions, tests): the HDF5 file is written in this process. */
-export async function storeRunResults(
-  db: RunDatabase,
-  proposal: number,
-  run: number,
-  outputs: readonly VariableOutput[],
-  opts: { provenance?: string } = {},
-): Promise<void> {
-  await commitRunResults(db, proposal, run, outputs, (file, provenance) => prepareRunOutput(file, outputs, { provenance }), opts);
 }
 
 /**
