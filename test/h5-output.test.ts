@@ -490,7 +490,11 @@ print("{}")
 
 /** xarray with both NetCDF engines (h5netcdf and netCDF-C), as DAMNIT's users and combiner read these groups. */
 function xarrayAvailable(): boolean {
-  return h5pyAvailable() && spawnSync("/usr/bin/python3", ["-c", "import xarray, h5netcdf, netCDF4"], { timeout: 60_000 }).status === 0;
+  const available = h5pyAvailable() && spawnSync("/usr/bin/python3", ["-c", "import xarray, h5netcdf, netCDF4"], { timeout: 60_000 }).status === 0;
+  if (!available && process.env.REQUIRE_XARRAY === "1") {
+    throw new Error("REQUIRE_XARRAY=1 but /usr/bin/python3 cannot import xarray, h5netcdf and netCDF4 (apt-get install python3-xarray python3-h5netcdf python3-netcdf4)");
+  }
+  return available;
 }
 
 describe.runIf(xarrayAvailable())("xarray reads and extends run output files", () => {
