@@ -8,6 +8,7 @@ import type { Dataset, File as H5File } from "h5wasm/node";
 import { DamnitError } from "../db/errors.js";
 import type { DType } from "../db/ndarray.js";
 import { loadH5wasm } from "../h5/h5wasm.js";
+import { H5T_COMPOUND, H5T_ENUM, H5T_FLOAT, H5T_INTEGER, H5T_STRING, numericDType } from "../h5/type-classes.js";
 
 type H5wasm = Awaited<ReturnType<typeof loadH5wasm>>;
 type H5Module = Awaited<H5wasm["ready"]>;
@@ -101,19 +102,6 @@ export interface DatasetInfo {
   readonly filters: ReadonlyArray<{ id: number; name: string }>;
 }
 
-const H5T_INTEGER = 0;
-const H5T_FLOAT = 1;
-const H5T_STRING = 3;
-const H5T_COMPOUND = 6;
-const H5T_ENUM = 8;
-
-function numericType(klass: number, size: number, signed: boolean): DType | undefined {
-  if (klass === H5T_FLOAT) return size === 4 ? "float32" : size === 8 ? "float64" : undefined;
-  if (klass !== H5T_INTEGER) return undefined;
-  const bits = size * 8;
-  if (![8, 16, 32, 64].includes(bits)) return undefined;
-  return `${signed ? "int" : "uint"}${bits}` as DType;
-}
 
 function elementType(meta: H5Metadata, where: string): ElementType {
   if (meta.type === H5T_STRING) return "string";
@@ -121,10 +109,10 @@ function elementType(meta: H5Metadata, where: string): ElementType {
   if (meta.type === H5T_ENUM) {
     const names = Object.keys(meta.enum_type?.members ?? {}).sort().join(",");
     if (names === "FALSE,TRUE" && meta.size === 1) return "bool";
-    const base = numericType(H5T_INTEGER, meta.size, meta.signed);
+    const base = numericDType(H5T_INTEGER, meta.size, meta.signed);
     if (base) return base;
   }
-  const numeric = numericType(meta.type, meta.size, meta.signed);
+  const numeric = numericDType(meta.type, meta.size, meta.signed);
   if (numeric) return numeric;
   const kind = meta.type === H5T_FLOAT ? `float${meta.size * 8}` : `HDF5 type class ${meta.type} of ${meta.size} bytes`;
   throw new DamnitError("UNSUPPORTED_DATA", `${where}: element type ${kind} is not supported by this reader`);

@@ -27,6 +27,7 @@ import {
   withDatasetBytes,
 } from "./h5-read.js";
 import type { H5Writer } from "./h5-writer.js";
+import { H5T_REFERENCE, H5T_VLEN } from "../h5/type-classes.js";
 
 /**
  * Dimension scales to re-create once all objects are copied, and the largest netCDF dimension id seen. Scales are
@@ -153,8 +154,6 @@ export function copyAttributes(
 }
 
 const refKey = (bytes: ArrayLike<number>): string => `ref:${Buffer.from(Uint8Array.from(bytes)).toString("hex")}`;
-const H5T_VLEN = 9;
-const H5T_REFERENCE = 7;
 
 /**
  * Keys of the scales attached to each dimension of `path`. DIMENSION_LIST is read directly: its object references

@@ -6,6 +6,7 @@ import type { File as H5File } from "h5wasm/node";
 import type { H5Lib } from "../exdf/h5.js";
 import { DTYPES, type DType, type NdArray, sizeOf } from "../db/ndarray.js";
 import type { ElementType } from "./h5-writer.js";
+import { H5T_COMPOUND, H5T_ENUM, H5T_FLOAT, H5T_INTEGER, H5T_STRING, numericDType } from "../h5/type-classes.js";
 
 type H5Module = H5Lib["module"];
 
@@ -25,11 +26,6 @@ export interface H5Meta {
   enum_type?: { members: Record<string, number>; nmembers: number; type: number };
 }
 
-export const H5T_INTEGER = 0;
-export const H5T_FLOAT = 1;
-export const H5T_STRING = 3;
-export const H5T_COMPOUND = 6;
-export const H5T_ENUM = 8;
 
 const CLASS_NAMES: Record<number, string> = {
   2: "time",
@@ -146,17 +142,14 @@ export function elementTypeOf(meta: H5Meta, where: string): ElementType {
 
 /** The NdArray dtype of a dataset's elements, or undefined when it has none (strings, other records, …). */
 export function dtypeOf(meta: H5Meta): DType | undefined {
-  const intType = (size: number, signed: boolean): DType | undefined =>
-    [1, 2, 4, 8].includes(size) ? (`${signed ? "int" : "uint"}${size * 8}` as DType) : undefined;
   switch (meta.type) {
     case H5T_INTEGER:
-      return intType(meta.size, meta.signed);
     case H5T_FLOAT:
-      return meta.size === 4 ? "float32" : meta.size === 8 ? "float64" : undefined;
+      return numericDType(meta.type, meta.size, meta.signed);
     case H5T_ENUM: {
       const names = Object.keys(meta.enum_type?.members ?? {}).sort().join(",");
       if (names === "FALSE,TRUE" && meta.size === 1) return "bool";
-      return meta.enum_type?.type === H5T_INTEGER ? intType(meta.size, meta.signed) : undefined;
+      return meta.enum_type?.type === H5T_INTEGER ? numericDType(H5T_INTEGER, meta.size, meta.signed) : undefined;
     }
     case H5T_COMPOUND: {
       // numpy complex numbers as h5py stores them: {r, i} of two floats

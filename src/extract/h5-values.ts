@@ -5,7 +5,8 @@
 import type { File as H5File } from "h5wasm/node";
 import type { H5Lib } from "../exdf/h5.js";
 import { DTYPES, type DType, type NdArray, isNdArray, shapeText, sizeOf } from "../db/ndarray.js";
-import { H5T_STRING, datasetMeta, readNdArray, readStrings } from "./h5-read.js";
+import { H5T_STRING } from "../h5/type-classes.js";
+import { datasetMeta, readNdArray, readStrings } from "./h5-read.js";
 import { BOOL_ENUM, type DatasetOptions, type ElementType, type H5Writer } from "./h5-writer.js";
 import type { StoredValue } from "./output.js";
 

@@ -17,6 +17,7 @@ import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import type { File as H5File } from "h5wasm/node";
 import { type H5Lib, hdf5Reason } from "../exdf/h5.js";
+import { H5T_COMPOUND, H5T_CSET_ASCII, H5T_CSET_UTF8, H5T_FLOAT, H5T_INTEGER, H5T_STRING } from "../h5/type-classes.js";
 
 type H5Module = H5Lib["module"];
 type WriteMetadata = Parameters<H5Module["create_dataset"]>[3];
@@ -56,12 +57,6 @@ export interface DatasetOptions {
 
 const H5S_UNLIMITED = 18446744073709551615n;
 
-const H5T_INTEGER = 0;
-const H5T_FLOAT = 1;
-const H5T_STRING = 3;
-const H5T_COMPOUND = 6;
-const H5T_CSET_ASCII = 0;
-const H5T_CSET_UTF8 = 1;
 
 /** h5wasm's description of an element type (enums excluded: they are written as stand-ins). */
 function typeMetadata(type: ElementType): Record<string, unknown> {
