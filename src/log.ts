@@ -12,7 +12,15 @@ export type LogFormat = "auto" | "json" | "pretty";
 
 let logger: Logger | undefined;
 
-export function configureLogger(opts: { format?: LogFormat; level?: string } = {}): Logger {
+let lastOptions: { format?: LogFormat; level?: string } = {};
+
+/** Also write the log, as JSON lines, to `file` (appended; the listener's damnit.log). */
+export function logAlsoTo(file: string): Logger {
+  return configureLogger({ ...lastOptions, file });
+}
+
+export function configureLogger(opts: { format?: LogFormat; level?: string; file?: string } = {}): Logger {
+  lastOptions = { format: opts.format, level: opts.level };
   const envFormat = process.env.DAMNIT_LOG_FORMAT as LogFormat | undefined;
   const format = opts.format && opts.format !== "auto" ? opts.format : (envFormat ?? "auto");
   const usePretty = format === "pretty" || (format === "auto" && process.stderr.isTTY === true);
@@ -28,13 +36,18 @@ export function configureLogger(opts: { format?: LogFormat; level?: string } = {
       translateTime: "SYS:HH:MM:ss",
       hideObject: level !== "debug",
     });
-    logger = pino({ level }, stream);
+    logger = opts.file ? pino({ level }, pino.multistream([{ level, stream }, { level, stream: fileStream(opts.file) }])) : pino({ level }, stream);
   } else {
-    logger = pino({ level, base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+    const stderr = pino.destination({ dest: 2, sync: true });
+    logger = pino({ level, base: { pid: process.pid } }, opts.file ? pino.multistream([{ level, stream: stderr }, { level, stream: fileStream(opts.file) }]) : stderr);
   }
   return logger;
 }
 
 export function log(): Logger {
   return logger ?? configureLogger();
+}
+
+function fileStream(file: string) {
+  return pino.destination({ dest: file, append: true, sync: true, mkdir: true });
 }

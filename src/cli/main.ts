@@ -13,6 +13,9 @@ import { newIdCommand } from "./commands/new-id.js";
 import { proposalCommand } from "./commands/proposal.js";
 import { showCommand } from "./commands/show.js";
 import { synthCommand } from "./commands/synth.js";
+import { listenCommand } from "./commands/listen.js";
+import { listenerCommand } from "./commands/listener.js";
+import { runTaskCommand } from "./commands/run-task.js";
 import { EXIT_USAGE, reportError } from "./errors.js";
 
 export async function main(argv: string[]): Promise<number> {
@@ -37,6 +40,9 @@ export async function main(argv: string[]): Promise<number> {
     .command(extractCommand)
     .command(reprocessCommand)
     .command(demoCommand)
+    .command(listenCommand)
+    .command(listenerCommand)
+    .command(runTaskCommand)
     .demandCommand(1, "Give a command; 'damnit --help' lists them.")
     .strict()
     .recommendCommands()

@@ -21,6 +21,9 @@ export const METAMETA_SETTINGS = {
   noncluster_mem: { default: "25G", stored: false, meaning: "sbatch --mem for normal jobs" },
   slurm_reservation: { default: "", stored: false, meaning: "sbatch --reservation for cluster jobs (wins over partition)" },
   slurm_partition: { default: "", stored: false, meaning: "sbatch --partition for cluster jobs" },
+  noncluster_partition: { default: "", stored: false, meaning: "sbatch --partition for normal jobs (default: the cluster's default)" },
+  noncluster_slurm_cluster: { default: "", stored: false, meaning: "sbatch --clusters for normal jobs (DAMNIT: solaris; default: the local cluster)" },
+  cluster_slurm_cluster: { default: "", stored: false, meaning: "sbatch --clusters for cluster-variable jobs (DAMNIT: maxwell; default: the local cluster)" },
   data_root: {
     default: "",
     stored: false,

@@ -30,6 +30,15 @@ export interface ExtractRequest {
   /** refresh the `variables` table from the context (default true) */
   readonly updateVars?: boolean;
   readonly dataRoot?: string;
+  /** told what was written, e.g. to send update messages (the job knows nothing of Kafka) */
+  readonly events?: ExtractEvents;
+}
+
+export interface ExtractEvents {
+  /** the `variables` table was refreshed with these */
+  variablesUpdated?(variables: ReadonlyArray<{ name: string; title: string | null; description: string | null; tags: readonly string[] }>): void;
+  /** a run's results were committed: the names written (values, errors and start_time) */
+  valuesStored?(proposal: number, run: number, names: readonly string[]): void;
 }
 
 export interface ExtractResult {
@@ -175,6 +184,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
       const refreshed = infos.filter((v) => !v.transient).map((v) => ({ name: v.name, title: v.title, description: v.description, tags: v.tags }));
       // Through the lock: another run's store may hold this connection's transaction open meanwhile.
       await db.withWriteLock(() => db.updateComputedVariables(refreshed));
+      request.events?.variablesUpdated?.(refreshed);
     }
     // Variables stopped in an earlier pass: their errors are stored like any other result.
     const transient = new Set(infos?.filter((v) => v.transient).map((v) => v.name));
@@ -199,6 +209,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
       { onWait: (seconds) => logger.warn(`Waiting for the database's write lock (another process holds it) for ${seconds} s`) },
     );
     const stored = [...rows.values()];
+    request.events?.valuesStored?.(request.proposal, request.run, stored.map((o) => o.name));
     const errors = stored.filter((o) => o.error).map((o) => [o.name, o.error!] as const);
     const seconds = (performance.now() - started) / 1000;
     logger.info(

@@ -4,8 +4,8 @@
  * `process_logs/r<R>-p<P>.out` as a Slurm job's would be. A run's cluster variables follow in the same place.
  */
 import { availableParallelism } from "node:os";
-import { chmodSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { chmodSync } from "node:fs";
+import { processLogFile } from "../process-logs.js";
 import type { RunDatabase } from "../db/run-database.js";
 import { extractRun, runnerLimits, type ExtractRequest, type ExtractResult } from "./job.js";
 import { openRunLog, type RunLog } from "./run-log.js";
@@ -25,17 +25,15 @@ export interface LocalOptions extends Omit<ExtractRequest, "proposal" | "run"> {
   readonly onRun?: (run: RunToProcess, result: ExtractResult) => void;
   /** called with the runners' largest peak memory (MiB) before they are stopped */
   readonly onRunnerPeakRss?: (mb: number | undefined) => void;
-}
-
-export function processLogFile(dbDir: string, proposal: number, run: number): string {
-  const dir = join(dbDir, "process_logs");
-  mkdirSync(dir, { recursive: true });
-  try {
-    chmodSync(dir, 0o777);
-  } catch {
-    // created by someone else
-  }
-  return join(dir, `r${run}-p${proposal}.out`);
+  /** runners kept by the caller between calls (the listener's); default: a pool for this call only */
+  readonly pool?: RunnerPool;
+  /** command wrapping the context runners (a sandbox) */
+  readonly wrapper?: readonly string[];
+  /**
+   * A run's cluster variables: hand them on (e.g. submit a Slurm job) and resolve true, or false to compute them
+   * here afterwards. Default: here.
+   */
+  readonly onClusterFollowUp?: (run: RunToProcess, log: RunLog) => Promise<boolean>;
 }
 
 /** The database's data root setting, if any (else the reader's default). */
@@ -45,8 +43,7 @@ export function dataRootOf(db: RunDatabase): string | undefined {
 }
 
 export async function processRunsLocally(db: RunDatabase, runs: readonly RunToProcess[], opts: LocalOptions): Promise<Map<RunToProcess, ExtractResult>> {
-  const limits = runnerLimits(db);
-  const pool = new RunnerPool(db.dir, limits);
+  const pool = opts.pool ?? new RunnerPool(db.dir, { ...runnerLimits(db), wrapper: opts.wrapper });
   const concurrency = Math.max(1, Math.min(opts.concurrency ?? availableParallelism(), runs.length));
   const results = new Map<RunToProcess, ExtractResult>();
   const queue = [...runs];
@@ -58,7 +55,7 @@ export async function processRunsLocally(db: RunDatabase, runs: readonly RunToPr
         try {
           const request: ExtractRequest = { ...opts, proposal: next.proposal, run: next.run, dataRoot };
           let result = await extractRun(db, request, pool, log);
-          if (result.ok && result.clusterFollowUp && !opts.clusterJob) {
+          if (result.ok && result.clusterFollowUp && !opts.clusterJob && !(await opts.onClusterFollowUp?.(next, log))) {
             log.logger.info(`Computing the cluster variables of r${next.run} here (locally)`);
             const cluster = await extractRun(db, { ...request, clusterJob: true, updateVars: false }, pool, log);
             result = mergeResults(result, cluster);
@@ -78,7 +75,7 @@ export async function processRunsLocally(db: RunDatabase, runs: readonly RunToPr
     await Promise.all(Array.from({ length: concurrency }, worker));
   } finally {
     opts.onRunnerPeakRss?.(pool.peakRssMb());
-    pool.close();
+    if (!opts.pool) pool.close();
   }
   return results;
 }

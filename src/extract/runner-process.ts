@@ -2,7 +2,7 @@
  * The parent's handle on one context runner process: starts it, sends it jobs, enforces the time limit per
  * variable and the memory limit, and routes everything it prints to the job it belongs to.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ContextProblem, VariableInfo } from "../context/variables.js";
@@ -16,6 +16,8 @@ export interface RunnerLimits {
   readonly variableTimeout: number;
   /** resident memory of the runner, MiB */
   readonly memoryLimitMb: number;
+  /** command wrapping the runner, e.g. a sandbox: `<wrapper…> node runner.js` (spec §1.7) */
+  readonly wrapper?: readonly string[];
 }
 
 export interface JobHandlers {
@@ -65,14 +67,15 @@ export class RunnerProcess {
   /** Start a runner in `cwd` (context files are evaluated with cwd = the database directory). */
   static start(cwd: string, limits: RunnerLimits): Promise<RunnerProcess> {
     const heapMb = Math.max(512, Math.min(limits.memoryLimitMb, 16_384));
-    const child = fork(RUNNER_SCRIPT, [], {
-      cwd,
-      serialization: "advanced",
-      stdio: ["ignore", "pipe", "pipe", "ipc"],
-      // DAMNIT_RUNNER_NODE_ARGS: extra Node options for runners, e.g. "--cpu-prof" or "--inspect" to look into context code.
-      execArgv: [`--max-old-space-size=${heapMb}`, ...(process.env.DAMNIT_RUNNER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])],
-      env: { ...process.env },
-    });
+    // DAMNIT_RUNNER_NODE_ARGS: extra Node options for runners, e.g. "--cpu-prof" or "--inspect" to look into context code.
+    const execArgv = [`--max-old-space-size=${heapMb}`, ...(process.env.DAMNIT_RUNNER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
+    const options = { cwd, serialization: "advanced" as const, env: { ...process.env } };
+    const wrapper = limits.wrapper ?? [];
+    // A wrapper (sandbox) must exec the command it is given, keeping the environment and the IPC descriptor.
+    const child =
+      wrapper.length > 0
+        ? spawn(wrapper[0]!, [...wrapper.slice(1), process.execPath, ...execArgv, RUNNER_SCRIPT], { ...options, stdio: ["ignore", "pipe", "pipe", "ipc"] })
+        : fork(RUNNER_SCRIPT, [], { ...options, stdio: ["ignore", "pipe", "pipe", "ipc"], execArgv });
     const runner = new RunnerProcess(child, limits);
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null, signal: string | null) => reject(new Error(`the context runner exited at start (${signal ?? `code ${code}`}): ${runner.stderrTail.trim()}`));

@@ -1,6 +1,14 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../db/errors.js";
 import { processRunsLocally } from "../../extract/local.js";
+import { newProcessingId } from "../../jobs/request.js";
+import { submitJob } from "../../jobs/sbatch.js";
+import { sandboxWrapper } from "../../jobs/shell-words.js";
+import { slurmSettings } from "../../jobs/slurm-settings.js";
+import { log } from "../../log.js";
+import { updateBrokers } from "../../messaging/brokers.js";
+import { ProcessingReporter } from "../../messaging/processing-reporter.js";
+import { createPublisher } from "../../messaging/publisher.js";
 import { openForCommand } from "../open-database.js";
 import { parseParams } from "../params.js";
 
@@ -16,6 +24,7 @@ interface Args {
   updateVars: boolean;
   param?: string[];
   processingId?: string;
+  sandboxArgs?: string;
 }
 
 /** What a processing job runs: extract one run's variables into the database in the current directory. */
@@ -34,13 +43,24 @@ export const extractCommand: CommandModule<object, Args> = {
       .option("mock", { type: "boolean", default: false, describe: "use a fake run of 10 trains instead of the run's data" })
       .option("update-vars", { type: "boolean", default: true, describe: "refresh the variables table from the context file" })
       .option("param", { type: "string", array: true, describe: "NAME=VALUE for param# dependencies (VALUE as JSON, else a string)" })
-      .option("processing-id", { type: "string", describe: "identifier of this processing request (for messages)" })
+      .option("processing-id", { type: "string", describe: "identifier of this processing request (for update messages)" })
+      .option("sandbox-args", { type: "string", describe: "wrap user code: <these words> <proposal> -- <command>" })
       .example("$0 extract 1234 5 raw", "process run 5 of proposal 1234 with the context file here") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
     for (const [name, value] of [["proposal", argv.proposal], ["run", argv.run]] as const) {
       if (!Number.isSafeInteger(value) || value < 0) throw new DamnitError("BAD_ARGUMENT", `${name} must be a whole number ≥ 0, not ${value}`);
     }
+    let wrapper: string[];
+    try {
+      wrapper = sandboxWrapper(argv.sandboxArgs, argv.proposal);
+    } catch (err) {
+      throw new DamnitError("BAD_ARGUMENT", `--sandbox-args: ${(err as Error).message}`);
+    }
     const db = await openForCommand(argv.dir);
+    const publisher = createPublisher(updateBrokers(), log());
+    const processingId = argv.processingId ?? newProcessingId();
+    const reporter = new ProcessingReporter(publisher, db.dbId, { processingId, proposal: argv.proposal, run: argv.run, data: argv.data });
+    reporter.running();
     try {
       const runs = [{ proposal: argv.proposal, run: argv.run }];
       const results = await processRunsLocally(db, runs, {
@@ -52,10 +72,40 @@ export const extractCommand: CommandModule<object, Args> = {
         updateVars: argv.updateVars,
         params: parseParams(argv.param ?? []),
         logFd: 2,
+        wrapper,
+        events: reporter,
+        // Inside a Slurm job, the cluster variables go to a follow-up job that starts once this one succeeded.
+        onClusterFollowUp: process.env.SLURM_JOB_ID
+          ? async (_run, runLog) => {
+              const followUp = {
+                proposal: argv.proposal,
+                run: argv.run,
+                data: argv.data,
+                processingId: newProcessingId(),
+                cluster: true,
+                match: argv.match,
+                variables: argv.var,
+                mock: argv.mock,
+                updateVars: false,
+                sandboxArgs: argv.sandboxArgs,
+              };
+              try {
+                const job = await submitJob(db.dir, followUp, { settings: slurmSettings(db), dependency: `afterok:${process.env.SLURM_JOB_ID}` });
+                runLog.logger.info(`Submitted Slurm job ${job.jobId} for the cluster variables (after this job succeeds)`);
+                reporter.pendingJob({ ...reporter.state("PENDING"), processing_id: followUp.processingId, slurm_cluster: job.cluster || null, slurm_job_id: job.jobId });
+                return true;
+              } catch (err) {
+                runLog.logger.warn(`${(err as Error).message}; computing the cluster variables here instead`);
+                return false;
+              }
+            }
+          : undefined,
       });
       const result = results.get(runs[0]!)!;
       if (!result.ok) process.exitCode = 1;
     } finally {
+      await reporter.finished();
+      await publisher.close();
       db.close();
     }
   },

@@ -1,0 +1,52 @@
+/** `damnit listen [dir]`: run the listener here, or with --daemonize under supervisord (spec §1, §7). */
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { runListener } from "../../listener/listener.js";
+import { logAlsoTo } from "../../log.js";
+import { startListenerDaemon } from "../../supervisor/control.js";
+
+interface Args {
+  dir: string;
+  daemonize: boolean;
+}
+
+/** What the supervised listener keeps of the environment it was started from. */
+const PASSED_ON = /^(PATH|HOME|USER|LANG|LC_.*|TZ|DAMNIT_.*|AMORE_BROKER|EXTRA_DATA_DATA_ROOT|XFEL_DATA_ROOT|SLURM_CONF|KAFKA_BROKERS)$/;
+
+export const listenCommand: CommandModule<object, Args> = {
+  command: "listen [dir]",
+  describe: "Process runs as their data arrive (Kafka notifications, or new run directories when no broker is set)",
+  builder: (y: Argv) =>
+    y
+      .positional("dir", { type: "string", default: ".", describe: "listener directory (listener.sqlite, damnit.log)" })
+      .option("daemonize", { type: "boolean", default: false, describe: "run under supervisord (started if needed), in the background" })
+      .example("$0 listener add 1234 && $0 listen", "process proposal 1234's runs here, in the foreground")
+      .example("$0 listen --daemonize", "the same as a service; 'damnit listener status' tells how it is") as unknown as Argv<Args>,
+  handler: async (argv: ArgumentsCamelCase<Args>) => {
+    if (argv.daemonize) {
+      const dir = resolve(argv.dir);
+      const environment = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => PASSED_ON.test(e[0]) && e[1] !== undefined));
+      const damnit = fileURLToPath(new URL("../../../../bin/damnit.js", import.meta.url));
+      const result = await startListenerDaemon(dir, { command: [process.execPath, damnit, "listen", "."], environment });
+      const what = { daemon: "Started supervisord and the listener", program: "Started the listener", "already-running": "The listener is already running" }[result.started];
+      console.log(`${what} (pid ${result.pid}) under supervisord at ${result.serverUrl}; log: ${join(dir, "damnit.log")}`);
+      console.log(`Check it with 'damnit listener status -C ${argv.dir}' or 'supervisorctl -c ${join(dir, "supervisord.conf")} status damnit'`);
+      return;
+    }
+    const logger = logAlsoTo(join(resolve(argv.dir), "damnit.log"));
+    const abort = new AbortController();
+    const stop = (signal: string) => {
+      logger.info(`Stopping on ${signal}`);
+      abort.abort();
+    };
+    process.once("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => stop("Ctrl + C"));
+    try {
+      await runListener({ dir: argv.dir, logger, signal: abort.signal });
+    } catch (err) {
+      logger.fatal(`Stopping on unexpected error: ${(err as Error).stack ?? String(err)}`);
+      throw err;
+    }
+  },
+};

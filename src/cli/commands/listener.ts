@@ -1,0 +1,163 @@
+/** `damnit listener add|rm|databases|config|requests|status|restart|stop`: the listener's registry and service. */
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { DamnitError } from "../../db/errors.js";
+import { officialDirectory } from "../../listener/dispatch.js";
+import { ListenerRegistry, type SettingValue } from "../../listener/registry.js";
+import { LISTENER_SETTINGS } from "../../listener/settings.js";
+import { log } from "../../log.js";
+import { listenerServiceCommands } from "./listener-service.js";
+
+interface DirArgs {
+  dir: string;
+}
+
+const dirOption = (y: Argv) => y.option("dir", { alias: "C", type: "string", default: ".", describe: "listener directory (holds listener.sqlite)" });
+
+function withRegistry<T>(dir: string, fn: (registry: ListenerRegistry) => T): T {
+  const registry = ListenerRegistry.open(dir);
+  try {
+    return fn(registry);
+  } finally {
+    registry.close();
+  }
+}
+
+function repr(value: SettingValue | undefined): string {
+  return typeof value === "string" ? `'${value}'` : String(value);
+}
+
+const addCommand: CommandModule<object, DirArgs & { proposal: number; dbDir?: string }> = {
+  command: "add <proposal> [db-dir]",
+  describe: "Register a database directory for a proposal's runs (default: the proposal's official usr/Shared/amore)",
+  builder: (y: Argv) =>
+    dirOption(y)
+      .positional("proposal", { type: "number", demandOption: true })
+      .positional("db-dir", { type: "string", describe: "database directory" }) as unknown as Argv<DirArgs & { proposal: number; dbDir?: string }>,
+  handler: (argv) => {
+    if (!Number.isSafeInteger(argv.proposal) || argv.proposal <= 0) throw new DamnitError("BAD_ARGUMENT", `proposal must be a whole number, not ${argv.proposal}`);
+    withRegistry(argv.dir, (registry) => {
+      const official = officialDirectory(argv.proposal, registry.text("data_root") || undefined);
+      const dbDir = argv.dbDir !== undefined ? resolve(argv.dbDir) : official;
+      if (!dbDir) throw new DamnitError("NO_DIRECTORY", `proposal ${argv.proposal} not found under the data root; give the database directory`);
+      if (!existsSync(join(dbDir, "runs.sqlite"))) log().warn(`${dbDir} has no runs.sqlite yet; its runs are processed once it has one`);
+      registry.addDatabase(argv.proposal, dbDir, dbDir === official);
+      console.log(`Added proposal ${argv.proposal} at ${dbDir}`);
+    });
+  },
+};
+
+const rmCommand: CommandModule<object, DirArgs & { dbDir: string }> = {
+  command: "rm <db-dir>",
+  describe: "Unregister a database directory",
+  builder: (y: Argv) => dirOption(y).positional("db-dir", { type: "string", demandOption: true }) as unknown as Argv<DirArgs & { dbDir: string }>,
+  handler: (argv) =>
+    withRegistry(argv.dir, (registry) => {
+      if (!registry.removeDatabase(argv.dbDir)) throw new DamnitError("NO_SUCH_KEY", `${resolve(argv.dbDir)} is not registered`);
+      console.log(`Removed database at ${resolve(argv.dbDir)}`);
+    }),
+};
+
+const databasesCommand: CommandModule<object, DirArgs> = {
+  command: "databases",
+  describe: "List the registered databases by proposal",
+  builder: (y: Argv) => dirOption(y) as Argv<DirArgs>,
+  handler: (argv) =>
+    withRegistry(argv.dir, (registry) => {
+      const byProposal = new Map<number, Array<{ dbDir: string; official: boolean }>>();
+      for (const d of registry.databases()) byProposal.set(d.proposal, [...(byProposal.get(d.proposal) ?? []), d]);
+      if (byProposal.size === 0) console.log("No databases registered (add one with 'damnit listener add <proposal> [dir]')");
+      for (const [proposal, dirs] of byProposal) {
+        const show = (d: { dbDir: string; official: boolean }) => `${d.dbDir}${d.official ? "" : " (unofficial)"}`;
+        if (dirs.length === 1) console.log(`p${proposal}: ${show(dirs[0]!)}`);
+        else console.log(`p${proposal}:\n${dirs.map((d) => `    ${show(d)}`).join("\n")}`);
+      }
+    }),
+};
+
+interface ConfigArgs extends DirArgs {
+  key?: string;
+  value?: string;
+  delete: boolean;
+  num: boolean;
+  defaults: boolean;
+}
+
+const configCommand: CommandModule<object, ConfigArgs> = {
+  command: "config [key] [value]",
+  describe: "Show or change listener settings (static_mode, allow_local_processing, kafka_brokers, ...)",
+  builder: (y: Argv) =>
+    dirOption(y)
+      .positional("key", { type: "string", describe: "setting name (- and _ are the same)" })
+      .positional("value", { type: "string" })
+      .option("delete", { alias: "d", type: "boolean", default: false, describe: "delete the setting" })
+      .option("num", { type: "boolean", default: false, describe: "store the value as a number" })
+      .option("defaults", { type: "boolean", default: false, describe: "list every setting with its default and meaning" })
+      .example("$0 listener config static-mode 0", "dynamic mode: process every proposal's official database")
+      .example("$0 listener config kafka-brokers broker1:9091,broker2:9091", "where notifications come from") as unknown as Argv<ConfigArgs>,
+  handler: (argv: ArgumentsCamelCase<ConfigArgs>) =>
+    withRegistry(argv.dir, (registry) => {
+      const key = argv.key?.replaceAll("-", "_");
+      if (argv.delete) {
+        if (!key) throw new DamnitError("BAD_ARGUMENT", "no key specified to delete");
+        if (!registry.deleteSetting(key)) throw new DamnitError("NO_SUCH_KEY", `key ${key} not found`);
+        return;
+      }
+      if (argv.defaults) {
+        const stored = registry.allSettings();
+        for (const [k, spec] of Object.entries(LISTENER_SETTINGS)) {
+          const value = k in stored ? repr(stored[k]) : `${repr(spec.default)} (default)`;
+          console.log(`${k}=${value}`.padEnd(40) + `  ${spec.meaning}`);
+        }
+        return;
+      }
+      if (key === undefined) {
+        for (const [k, v] of Object.entries(registry.allSettings())) console.log(`${k}=${repr(v)}`);
+        return;
+      }
+      if (argv.value === undefined) {
+        const value = registry.getSetting(key);
+        if (value === undefined) throw new DamnitError("NO_SUCH_KEY", `key ${key} not found`);
+        console.log(repr(value));
+        return;
+      }
+      if (!(key in LISTENER_SETTINGS)) log().warn(`${key} is not a setting the listener reads (see 'damnit listener config --defaults')`);
+      let value: SettingValue = argv.value;
+      if (argv.num || key === "static_mode" || key === "allow_local_processing") {
+        const n = Number(argv.value);
+        if (argv.value.trim() === "" || !Number.isFinite(n)) throw new DamnitError("BAD_ARGUMENT", `'${argv.value}' is not a number`);
+        value = key === "static_mode" || key === "allow_local_processing" ? (n ? 1 : 0) : n;
+      }
+      registry.setSetting(key, value);
+    }),
+};
+
+const requestsCommand: CommandModule<object, DirArgs & { limit: number }> = {
+  command: "requests",
+  describe: "The latest processing requests the listener made, with their state",
+  builder: (y: Argv) => dirOption(y).option("limit", { type: "number", default: 30 }) as unknown as Argv<DirArgs & { limit: number }>,
+  handler: (argv) =>
+    withRegistry(argv.dir, (registry) => {
+      for (const r of registry.requests({ limit: argv.limit }).reverse()) {
+        const when = new Date(r.receivedAt * 1000).toISOString().replace("T", " ").slice(0, 19);
+        const job = r.via === "slurm" ? `Slurm ${r.slurmJobId}` : (r.via ?? "-");
+        console.log(`${when}  p${r.proposal} r${r.run} ${r.data.padEnd(4)}  ${r.state.padEnd(9)}  ${job.padEnd(14)}  ${r.dbDir}${r.message ? `  ${r.message}` : ""}`);
+      }
+    }),
+};
+
+export const listenerCommand: CommandModule = {
+  command: "listener <command>",
+  describe: "Manage the listener: registered databases, settings, and the service under supervisord",
+  builder: (y: Argv) =>
+    y
+      .command(addCommand)
+      .command(rmCommand)
+      .command(databasesCommand)
+      .command(configCommand)
+      .command(requestsCommand)
+      .command(listenerServiceCommands)
+      .demandCommand(1),
+  handler: () => {},
+};

@@ -1,0 +1,52 @@
+/**
+ * A request to process one run (spec §2.1) and the command line of the job that does it: `damnit extract` in the
+ * database directory. Argument arrays all the way: no user value is ever parsed by a shell.
+ */
+import { randomUUID } from "node:crypto";
+import { fileURLToPath } from "node:url";
+
+export type DataKind = "raw" | "proc" | "all";
+
+export interface JobRequest {
+  readonly proposal: number;
+  readonly run: number;
+  readonly data: DataKind;
+  readonly processingId: string;
+  /** the follow-up job for `cluster` variables */
+  readonly cluster?: boolean;
+  readonly match?: readonly string[];
+  /** overrides match */
+  readonly variables?: readonly string[];
+  readonly mock?: boolean;
+  /** refresh the variables table (default true) */
+  readonly updateVars?: boolean;
+  /** shell words of the sandbox wrapper around user code ("" for none) */
+  readonly sandboxArgs?: string;
+}
+
+export function newProcessingId(): string {
+  return randomUUID();
+}
+
+/** This installation's `damnit` (the Node running now and bin/damnit.js), or the database's `damnit_command`. */
+export function damnitCommand(setting?: string | number | null): string[] {
+  const text = setting === undefined || setting === null ? "" : String(setting).trim();
+  if (text !== "") return text.split(/\s+/);
+  return [process.execPath, fileURLToPath(new URL("../../../bin/damnit.js", import.meta.url))];
+}
+
+/** `extract <P> <R> <data> --processing-id <id> [--cluster-job] [--var …|--match …] [--mock] [--update-vars|--no-update-vars] [--sandbox-args …]` */
+export function extractArguments(req: JobRequest): string[] {
+  const args = ["extract", String(req.proposal), String(req.run), req.data, "--processing-id", req.processingId];
+  if (req.cluster) args.push("--cluster-job");
+  if (req.variables && req.variables.length > 0) for (const v of req.variables) args.push("--var", v);
+  else for (const m of req.match ?? []) args.push("--match", m);
+  if (req.mock) args.push("--mock");
+  args.push(req.updateVars ?? true ? "--update-vars" : "--no-update-vars");
+  if (req.sandboxArgs) args.push("--sandbox-args", req.sandboxArgs);
+  return args;
+}
+
+export function jobName(req: Pick<JobRequest, "proposal" | "run">): string {
+  return req.run === -1 ? `p${req.proposal}-damnit` : `r${req.run}-p${req.proposal}-damnit`;
+}

@@ -1,0 +1,145 @@
+/**
+ * Submitting jobs with `sbatch` (spec §2.2, §2.4, §2.6). The batch script is bin/damnit-job.sh, which runs its
+ * arguments: the command is passed as an argument array, never through a shell.
+ */
+import { mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { execa } from "execa";
+import { ownerChmod, touchProcessLog } from "../process-logs.js";
+import { damnitCommand, extractArguments, jobName, type JobRequest } from "./request.js";
+import { resourceOptions, type SlurmSettings } from "./slurm-settings.js";
+
+export const JOB_SCRIPT = fileURLToPath(new URL("../../../bin/damnit-job.sh", import.meta.url));
+
+export interface SubmittedJob {
+  readonly jobId: string;
+  /** the Slurm cluster, "" for the local one */
+  readonly cluster: string;
+}
+
+export class SlurmError extends Error {
+  override readonly name = "SlurmError";
+}
+
+/** The environment a job gets: ours, minus what would confuse Slurm or leak a display (spec §2.2). */
+export function jobEnvironment(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env, ...extra };
+  for (const key of ["SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "DISPLAY", "LD_PRELOAD"]) delete env[key];
+  return env;
+}
+
+/** Run `sbatch --parsable <args>` in `cwd`; the job id and cluster it prints. */
+export async function sbatch(args: readonly string[], opts: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<SubmittedJob> {
+  let result;
+  try {
+    result = await execa("sbatch", ["--parsable", ...args], {
+      cwd: opts.cwd,
+      env: opts.env ?? jobEnvironment(),
+      extendEnv: false,
+      reject: false,
+      timeout: opts.timeoutMs ?? 60_000,
+      stdin: "ignore",
+    });
+  } catch (err) {
+    throw new SlurmError(`sbatch could not be run: ${(err as Error).message}`, { cause: err });
+  }
+  if (result.failed || result.exitCode !== 0) {
+    const why = result.code === "ENOENT" || /ENOENT/.test(String(result.message)) ? "sbatch is not installed here (no Slurm)" : String(result.stderr || result.stdout || result.shortMessage || "").trim();
+    throw new SlurmError(`sbatch failed (${result.timedOut ? "timed out" : `exit ${result.exitCode ?? result.signal}`}): ${why}`);
+  }
+  const [id, cluster] = String(result.stdout).trim().split(";", 2).map((s) => s.trim());
+  if (!id || !/^\d+(_\d+)?$/.test(id)) throw new SlurmError(`sbatch printed no job id: '${String(result.stdout).trim()}'`);
+  return { jobId: id, cluster: cluster ?? "" };
+}
+
+export interface SubmitOptions {
+  readonly settings: SlurmSettings;
+  /** `--dependency` (e.g. `afterok:123`) */
+  readonly dependency?: string;
+  /** extra environment for the job (e.g. the brokers for its update messages) */
+  readonly env?: Record<string, string | undefined>;
+}
+
+/** One job for one run; its output is appended to the run's process log. */
+export async function submitJob(dbDir: string, req: JobRequest, opts: SubmitOptions): Promise<SubmittedJob> {
+  const log = touchProcessLog(dbDir, req.proposal, req.run);
+  const args = [
+    ...resourceOptions(opts.settings, req.cluster ?? false),
+    "--output",
+    log,
+    "--open-mode=append",
+    "--job-name",
+    jobName(req),
+    "--chdir",
+    dbDir,
+    ...(opts.dependency ? [`--dependency=${opts.dependency}`] : []),
+    JOB_SCRIPT,
+    ...damnitCommand(opts.settings.damnitCommand),
+    ...extractArguments(req),
+  ];
+  return sbatch(args, { cwd: dbDir, env: jobEnvironment(opts.env) });
+}
+
+/** Slurm's MaxArraySize default. */
+const MAX_ARRAY = 1000;
+
+/**
+ * Many runs as array jobs of at most 1000 tasks, `limit` at a time (spec §2.4). Each task runs `damnit run-task`
+ * on a task file listing every task's command and log; later batches wait for the previous one (afterany).
+ */
+export async function submitArray(dbDir: string, reqs: readonly JobRequest[], opts: SubmitOptions & { limit?: number }): Promise<SubmittedJob[]> {
+  if (reqs.length === 0) return [];
+  const cluster = reqs[0]!.cluster ?? false;
+  if (reqs.some((r) => (r.cluster ?? false) !== cluster)) throw new Error("an array job's requests must all be cluster jobs or all not");
+  const limit = opts.limit ?? opts.settings.concurrentJobs;
+  const tmp = join(dbDir, ".tmp");
+  mkdirSync(tmp, { recursive: true });
+  ownerChmod(tmp, 0o777);
+  removeOldTaskFiles(tmp);
+  const command = damnitCommand(opts.settings.damnitCommand);
+  const submitted: SubmittedJob[] = [];
+  let previousLast: string | undefined;
+  for (let start = 0; start < reqs.length; start += MAX_ARRAY) {
+    const batch = reqs.slice(start, start + MAX_ARRAY);
+    const file = join(tmp, `tasks-${randomBytes(8).toString("hex")}.json`);
+    const tasks = batch.map((r) => ({ argv: [...command, ...extractArguments(r)], log: touchProcessLog(dbDir, r.proposal, r.run) }));
+    writeFileSync(file, JSON.stringify({ tasks }, null, 1), { mode: 0o666 });
+    ownerChmod(file, 0o666);
+    const args = [
+      ...resourceOptions(opts.settings, cluster),
+      "--output",
+      "/dev/null",
+      "--open-mode=append",
+      "--job-name",
+      `p${batch[0]!.proposal}-damnit`,
+      "--array",
+      `0-${batch.length - 1}%${limit}`,
+      "--chdir",
+      dbDir,
+      ...(previousLast ? [`--dependency=afterany:${previousLast}`] : []),
+      JOB_SCRIPT,
+      ...command,
+      "run-task",
+      file,
+    ];
+    const job = await sbatch(args, { cwd: dbDir, env: jobEnvironment(opts.env) });
+    batch.forEach((_, i) => submitted.push({ jobId: `${job.jobId}_${i}`, cluster: job.cluster }));
+    previousLast = `${job.jobId}_${batch.length - 1}`;
+  }
+  return submitted;
+}
+
+/** Task files of array jobs long finished (a week old) are removed; Slurm gives no hook when the last task ends. */
+function removeOldTaskFiles(tmp: string): void {
+  const weekAgo = Date.now() - 7 * 24 * 3600 * 1000;
+  for (const name of readdirSync(tmp)) {
+    if (!/^tasks-[0-9a-f]{16}\.json$/.test(name)) continue;
+    try {
+      if (statSync(join(tmp, name)).mtimeMs < weekAgo) unlinkSync(join(tmp, name));
+    } catch {
+      // gone already, or not ours
+    }
+  }
+}

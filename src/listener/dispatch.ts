@@ -1,0 +1,165 @@
+/**
+ * From a run that is ready to a job (spec §1.4 step 5): for each database registered for the proposal, record the
+ * run, skip it when a job for the same run and data is still queued or running, else submit a Slurm job, falling
+ * back to processing here when that fails and local processing is allowed. One database's failure (read-only,
+ * corrupt, from the future) is logged and the others are still processed.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { RunDatabase } from "../db/run-database.js";
+import { findProposalDirectory } from "../exdf/open-run.js";
+import { activeJobs } from "../jobs/squeue.js";
+import { newProcessingId, type JobRequest } from "../jobs/request.js";
+import { submitJob } from "../jobs/sbatch.js";
+import { slurmSettings } from "../jobs/slurm-settings.js";
+import { processingStateSet, updateTopic } from "../messaging/messages.js";
+import type { Publisher } from "../messaging/publisher.js";
+import type { LocalQueue } from "./local-queue.js";
+import type { ListenerRegistry, ProcessingRequestRow } from "./registry.js";
+
+export interface ReadyRun {
+  readonly proposal: number;
+  readonly run: number;
+  readonly kind: "raw" | "proc";
+  /** when the notification was made (seconds since the epoch): the run's added_at */
+  readonly addedAt: number;
+  /** e.g. `kafka test.r2d2[0]@17` or `watch` */
+  readonly source: string;
+}
+
+export interface DispatchOptions {
+  readonly registry: ListenerRegistry;
+  readonly local: LocalQueue;
+  readonly publisher: Publisher;
+  readonly logger: Logger;
+  readonly dataRoot: string | undefined;
+  /** environment for Slurm jobs (the brokers for their update messages) */
+  readonly jobEnv: Record<string, string | undefined>;
+  /** process here when sbatch is missing altogether, even with allow_local_processing = 0 (embedded mode) */
+  readonly localWithoutSlurm: boolean;
+}
+
+export interface DispatchOutcome {
+  readonly dbDir: string;
+  readonly action: "slurm" | "local" | "duplicate" | "failed";
+  readonly detail: string;
+}
+
+export const OFFICIAL_SUBDIR = join("usr", "Shared", "amore");
+
+/** The proposal's official database directory, or undefined when the proposal directory is not found. */
+export function officialDirectory(proposal: number, dataRoot: string | undefined): string | undefined {
+  try {
+    return join(findProposalDirectory(proposal, dataRoot), OFFICIAL_SUBDIR);
+  } catch {
+    return undefined;
+  }
+}
+
+export async function dispatchRun(ready: ReadyRun, opts: DispatchOptions): Promise<DispatchOutcome[]> {
+  const { registry, logger } = opts;
+  const { proposal: P, run: R } = ready;
+  const official = officialDirectory(P, opts.dataRoot);
+  if (!official) logger.warn(`Could not find proposal directory for p${P}`);
+  // Dynamic mode: the official database joins when it exists (spec §1.3).
+  if (official && !registry.flag("static_mode") && existsSync(join(official, "runs.sqlite")) && !registry.isRegistered(official)) {
+    registry.addDatabase(P, official, true);
+    logger.info(`Registered the official database of p${P}: ${official}`);
+  }
+  const databases = registry.databases(P);
+  if (databases.length === 0) {
+    logger.debug(`p${P} r${R}: no database registered for this proposal`);
+    return [];
+  }
+  const outcomes: DispatchOutcome[] = [];
+  for (const { dbDir } of databases) {
+    try {
+      outcomes.push(await dispatchToDatabase(ready, dbDir, opts));
+    } catch (err) {
+      logger.error(`Processing p${P}, r${R} for ${dbDir} failed: ${(err as Error).message}`);
+      outcomes.push({ dbDir, action: "failed", detail: (err as Error).message });
+    }
+  }
+  return outcomes;
+}
+
+async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: DispatchOptions): Promise<DispatchOutcome> {
+  const { registry, logger } = opts;
+  const { proposal: P, run: R, kind } = ready;
+  const db = await RunDatabase.open(dbDir);
+  let request: JobRequest;
+  let settings;
+  let dbId: string;
+  try {
+    // Fail fast if read-only (spec §1.4 b): a job could not write its results either.
+    if (db.readonly) throw new Error(`${db.path} is read-only here; its runs cannot be processed`);
+    db.ensureRun(P, R, { addedAt: ready.addedAt });
+    logger.info(`Added p${P} r${R} (${kind} data) to database ${dbDir}`);
+    settings = slurmSettings(db);
+    dbId = db.dbId;
+  } finally {
+    db.close();
+  }
+
+  const duplicate = await stillActive(registry.activeRequests(dbDir, P, R, kind), opts);
+  if (duplicate) {
+    const detail = duplicate.via === "slurm" ? `Slurm job ${duplicate.slurmJobId}` : "processing here";
+    logger.info(`p${P} r${R} (${kind}) for ${dbDir} is already queued or running (${detail}); not starting another job`);
+    return { dbDir, action: "duplicate", detail };
+  }
+
+  request = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: registry.text("sandbox_args") };
+  const base = { processingId: request.processingId, dbDir, proposal: P, run: R, data: kind, source: ready.source, receivedAt: ready.addedAt };
+  try {
+    const job = await submitJob(dbDir, request, { settings, env: opts.jobEnv });
+    registry.recordRequest({ ...base, via: "slurm", slurmJobId: job.jobId, slurmCluster: job.cluster, state: "submitted" });
+    logger.info(`Submitted Slurm job ${job.jobId} for p${P} r${R} (${kind}); output in process_logs/r${R}-p${P}.out`);
+    void opts.publisher.send(updateTopic(dbId), [
+      processingStateSet({
+        processing_id: request.processingId,
+        proposal: P,
+        run: R,
+        data: kind,
+        status: "PENDING",
+        hostname: "",
+        username: "",
+        slurm_cluster: job.cluster || null,
+        slurm_job_id: job.jobId,
+      }),
+    ]);
+    return { dbDir, action: "slurm", detail: job.jobId };
+  } catch (err) {
+    const message = (err as Error).message;
+    const noSlurm = /not installed here/.test(message);
+    if (registry.flag("allow_local_processing") || (noSlurm && opts.localWithoutSlurm)) {
+      if (!noSlurm) logger.error(`Slurm job submission failed, starting process locally. (${message})`);
+      registry.recordRequest({ ...base, via: "local", slurmJobId: null, slurmCluster: null, state: "queued" });
+      opts.local.enqueue({ dbDir, request });
+      return { dbDir, action: "local", detail: request.processingId };
+    }
+    registry.recordRequest({ ...base, via: null, slurmJobId: null, slurmCluster: null, state: "failed" });
+    registry.updateRequest(request.processingId, "failed", { message });
+    throw err;
+  }
+}
+
+/** The first of these requests that is really still queued or running; finished ones are marked so. */
+async function stillActive(rows: readonly ProcessingRequestRow[], opts: DispatchOptions): Promise<ProcessingRequestRow | undefined> {
+  for (const row of rows) {
+    if (row.via === "local") {
+      if (opts.local.has(row.processingId)) return row;
+      continue; // recorded by an earlier listener and not resumed: not active
+    }
+    if (row.via === "slurm" && row.slurmJobId) {
+      const active = await activeJobs([row.slurmJobId], row.slurmCluster ?? "");
+      if (active === null) {
+        opts.logger.warn(`Could not ask Slurm whether job ${row.slurmJobId} is still queued; submitting anyway`);
+        continue;
+      }
+      if (active.has(row.slurmJobId)) return row;
+      opts.registry.updateRequest(row.processingId, "finished", { message: "left the Slurm queue" });
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,113 @@
+/**
+ * The notification consumer (spec §1.1). Offsets are committed by hand, only after every message before them was
+ * handled: its jobs submitted (or queued here, recorded in listener.sqlite), or the message rejected. A crash or
+ * kill therefore loses no notification; one that is delivered again finds its job still queued and starts none.
+ * Broker outages are retried with backoff for as long as they last, and the backlog is drained afterwards.
+ */
+import { hostname } from "node:os";
+import { Kafka, logLevel, type Consumer, type KafkaMessage } from "kafkajs";
+import type { Logger } from "pino";
+
+export interface SourceMessage {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly value: Buffer | null;
+  /** the record's timestamp, seconds since the epoch */
+  readonly timestamp: number;
+}
+
+export interface KafkaSourceOptions {
+  readonly brokers: readonly string[];
+  readonly topics: readonly string[];
+  readonly groupId: string;
+  readonly logger: Logger;
+  /** handles one message; must not throw for bad input (a throw stops the listener, to be restarted) */
+  readonly handle: (message: SourceMessage) => Promise<void>;
+}
+
+/** DAMNIT's group id: `xfel-da-damnit-` + the listener directory as given, `/` → `_`. */
+export function defaultGroupId(listenerDir: string): string {
+  return `xfel-da-damnit-${listenerDir.replaceAll("/", "_")}`;
+}
+
+export class KafkaSource {
+  private consumer: Consumer | undefined;
+  private stopping = false;
+  private failure: ((err: Error) => void) | undefined;
+
+  constructor(private readonly opts: KafkaSourceOptions) {}
+
+  /** Consume until stop(); rejects on an error the consumer cannot recover from. */
+  async run(): Promise<void> {
+    const { logger } = this.opts;
+    const kafka = new Kafka({
+      clientId: `xfel-da-damnit-${hostname()}-${process.pid}`,
+      brokers: [...this.opts.brokers],
+      logLevel: logLevel.NOTHING,
+      connectionTimeout: 5000,
+      // An outage is waited out: back off up to 30 s between attempts, for as long as it takes.
+      retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: Number.MAX_SAFE_INTEGER },
+    });
+    const consumer = kafka.consumer({
+      groupId: this.opts.groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      maxWaitTimeInMs: 500,
+      retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: Number.MAX_SAFE_INTEGER },
+    });
+    this.consumer = consumer;
+    const failed = new Promise<never>((_, reject) => (this.failure = reject));
+    consumer.on(consumer.events.CRASH, (event) => {
+      const { error, restart } = event.payload as { error: Error; restart: boolean };
+      if (this.stopping) return;
+      if (restart) logger.warn(`Kafka consumer error, reconnecting: ${error.message}`);
+      else this.failure?.(new Error(`Kafka consumer stopped: ${error.message}`));
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (event) => {
+      const assigned = Object.entries((event.payload as { memberAssignment: Record<string, number[]> }).memberAssignment)
+        .map(([t, p]) => `${t}[${p.join(",")}]`)
+        .join(" ");
+      logger.info(`Listening to Kafka (${this.opts.brokers.join(",")}, group ${this.opts.groupId}): ${assigned}`);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...this.opts.topics], fromBeginning: false });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+        let lastHandled: string | undefined;
+        let sinceCommit = Date.now();
+        const commit = async () => {
+          if (lastHandled === undefined) return;
+          await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(lastHandled) + 1n).toString() }]);
+          lastHandled = undefined;
+          sinceCommit = Date.now();
+        };
+        for (const message of batch.messages) {
+          if (!isRunning() || isStale()) break;
+          await this.opts.handle(toSourceMessage(batch.topic, batch.partition, message));
+          resolveOffset(message.offset);
+          lastHandled = message.offset;
+          // Commit at least every second, so a restart repeats little.
+          if (Date.now() - sinceCommit > 1000) {
+            await commit();
+            await heartbeat();
+          }
+        }
+        await commit();
+      },
+    });
+    await failed;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.consumer?.disconnect().catch(() => undefined);
+  }
+}
+
+function toSourceMessage(topic: string, partition: number, m: KafkaMessage): SourceMessage {
+  const ms = Number(m.timestamp);
+  return { topic, partition, offset: m.offset, value: m.value, timestamp: Number.isFinite(ms) && ms > 0 ? ms / 1000 : Date.now() / 1000 };
+}

@@ -1,0 +1,204 @@
+/**
+ * `damnit listen`: the long-running service (spec §1). Notifications come from Kafka when brokers are configured,
+ * else from watching the registered proposals' run directories (the embedded default). Each ready run goes to
+ * dispatchRun. Bad messages are logged and skipped; SIGTERM/SIGINT stop it cleanly (exit 0); an error it cannot
+ * recover from rejects, so the process exits non-zero and its supervisor restarts it.
+ */
+import { hostname } from "node:os";
+import { execa } from "execa";
+import type { Logger } from "pino";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { updateBrokers, parseBrokers } from "../messaging/brokers.js";
+import { currentUser } from "../messaging/processing-reporter.js";
+import { createPublisher, type Publisher } from "../messaging/publisher.js";
+import { dispatchRun, type DispatchOptions, type ReadyRun } from "./dispatch.js";
+import { KafkaSource, defaultGroupId } from "./kafka-source.js";
+import { LocalQueue, defaultLocalConcurrency } from "./local-queue.js";
+import { parseNotification, profileFromSettings } from "./notification.js";
+import { ListenerRegistry } from "./registry.js";
+import { RunWatcher } from "./run-watcher.js";
+
+export interface ListenerOptions {
+  /** the directory as given (names the consumer group, as DAMNIT's does) */
+  readonly dir: string;
+  readonly logger: Logger;
+  /** stops the listener when aborted */
+  readonly signal?: AbortSignal;
+}
+
+export interface ListenerHandle {
+  readonly registry: ListenerRegistry;
+  readonly local: LocalQueue;
+  readonly mode: "kafka" | "watch";
+}
+
+/** Brokers of the notifications: env DAMNIT_KAFKA_BROKERS, else the `kafka_brokers` setting; null: watch directories. */
+export function notificationBrokers(registry: ListenerRegistry, env: NodeJS.ProcessEnv = process.env): string[] | null {
+  if (env.DAMNIT_KAFKA_BROKERS !== undefined) return parseBrokers(env.DAMNIT_KAFKA_BROKERS);
+  return parseBrokers(registry.text("kafka_brokers"));
+}
+
+async function sbatchInstalled(): Promise<boolean> {
+  const result = await execa("sbatch", ["--version"], { reject: false, timeout: 10_000, stdin: "ignore" }).catch(() => null);
+  return result !== null && result.exitCode === 0;
+}
+
+export async function runListener(opts: ListenerOptions, onReady?: (handle: ListenerHandle) => void): Promise<void> {
+  const { logger } = opts;
+  const registry = ListenerRegistry.open(opts.dir);
+  logger.info(`Running on ${hostname()} under user ${currentUser()}, PID ${process.pid}`);
+  const brokers = notificationBrokers(registry);
+  // Update messages go to the same brokers unless DAMNIT_KAFKA_BROKERS/AMORE_BROKER say otherwise.
+  const messageBrokers = updateBrokers(process.env, brokers?.join(",") ?? "");
+  const publisher: Publisher = createPublisher(messageBrokers, logger);
+  const concurrency = registry.positive("local_concurrency", defaultLocalConcurrency());
+  const local = new LocalQueue(registry, publisher, logger, concurrency);
+  const dataRoot = registry.text("data_root") || undefined;
+  const slurm = await sbatchInstalled();
+  const mode = brokers ? "kafka" : "watch";
+  logger.info(
+    `Mode: ${registry.flag("static_mode") ? "static (registered databases only)" : "dynamic (official databases join when they exist)"}; ` +
+      `jobs: ${slurm ? "Slurm" : "here (no Slurm installed)"}${registry.flag("allow_local_processing") ? ", here when Slurm submission fails" : ""}; ` +
+      `update messages: ${messageBrokers ? messageBrokers.join(",") : "none"}`,
+  );
+  const dispatch: DispatchOptions = {
+    registry,
+    local,
+    publisher,
+    logger,
+    dataRoot,
+    jobEnv: { DAMNIT_KAFKA_BROKERS: messageBrokers ? messageBrokers.join(",") : "none" },
+    localWithoutSlurm: !slurm,
+  };
+
+  // Local jobs that were queued or running when the listener last stopped.
+  for (const row of registry.unfinishedLocalRequests()) {
+    logger.info(`Resuming p${row.proposal} r${row.run} (${row.data}) for ${row.dbDir}, queued before the last stop`);
+    local.enqueue({ dbDir: row.dbDir, request: { proposal: row.proposal, run: row.run, data: row.data, processingId: row.processingId, updateVars: true, sandboxArgs: registry.text("sandbox_args") } });
+  }
+
+  const stopped = new Promise<void>((resolve) => {
+    if (opts.signal?.aborted) resolve();
+    opts.signal?.addEventListener("abort", () => resolve(), { once: true });
+  });
+  try {
+    onReady?.({ registry, local, mode });
+    if (brokers) await listenToKafka(opts, registry, brokers, dispatch, stopped);
+    else await watchDirectories(registry, dispatch, dataRoot, stopped);
+    logger.info("Stopping");
+  } finally {
+    local.close();
+    await publisher.close();
+    registry.close();
+  }
+}
+
+async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<void> {
+  await dispatchRun(ready, dispatch);
+}
+
+async function listenToKafka(opts: ListenerOptions, registry: ListenerRegistry, brokers: string[], dispatch: DispatchOptions, stopped: Promise<void>): Promise<void> {
+  const { logger } = opts;
+  const profile = profileFromSettings(registry);
+  const source = new KafkaSource({
+    brokers,
+    topics: [...new Set([profile.rawTopic, profile.procTopic])],
+    groupId: registry.text("kafka_group_id") || defaultGroupId(opts.dir),
+    logger,
+    handle: async (message) => {
+      const where = `${message.topic}[${message.partition}]@${message.offset}`;
+      const parsed = parseNotification(message.topic, message.value, profile);
+      if (!parsed.ok) {
+        if (parsed.ignorable) logger.debug(`${where}: ${parsed.reason}`);
+        else logger.warn(`Skipping message ${where}: ${parsed.reason}`);
+        return;
+      }
+      const { proposal, run, kind } = parsed.notification;
+      await handleWithRetry(() => handleReady({ proposal, run, kind, addedAt: message.timestamp, source: `kafka ${where}` }, dispatch), registry, logger);
+    },
+  });
+  logger.info(`Connecting to Kafka ${brokers.join(",")}: ${profile.rawTopic} (${profile.rawEvent} → raw), ${profile.procTopic} (${profile.procEvent} → proc)`);
+  await Promise.race([source.run(), stopped]);
+  await source.stop();
+}
+
+/**
+ * Spec §1.5: a read-only listener.sqlite (e.g. a file system remounted) gets one pause-and-retry; any other error
+ * handling one notification is logged and the next one taken.
+ */
+async function handleWithRetry(fn: () => Promise<void>, registry: ListenerRegistry, logger: Logger): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if ((err as { code?: string }).code === "SQLITE_READONLY") {
+      logger.warn("SQLite database is read only. Pause, reopen, retry.");
+      await new Promise((r) => setTimeout(r, 2000));
+      await fn(); // a second failure propagates: the listener stops and is restarted
+      return;
+    }
+    logger.error(`Unexpected error handling Kafka event: ${(err as Error).stack ?? String(err)}`);
+  }
+}
+
+async function watchDirectories(registry: ListenerRegistry, dispatch: DispatchOptions, dataRoot: string | undefined, stopped: Promise<void>): Promise<void> {
+  const { logger } = dispatch;
+  const intervalMs = registry.positive("watch_interval_seconds", 2) * 1000;
+  const watcher = new RunWatcher(registry.sqlite, {
+    settleSeconds: Number(registry.text("watch_settle_seconds")) >= 0 ? Number(registry.text("watch_settle_seconds")) : 2,
+    // A database's own data_root setting (where its jobs read runs) says where to look; else the listener's.
+    proposals: () => {
+      const seen = new Map<string, { proposal: number; dataRoot: string | undefined }>();
+      for (const d of registry.databases()) {
+        const root = databaseSetting(d.dbDir, "data_root") || dataRoot;
+        seen.set(`${d.proposal} ${root ?? ""}`, { proposal: d.proposal, dataRoot: root });
+      }
+      return [...seen.values()];
+    },
+    known: (proposal, run) => registry.databases(proposal).every((d) => databaseHasRun(d.dbDir, proposal, run)),
+  });
+  logger.info(`No Kafka brokers configured: watching the raw/ and proc/ directories of the registered proposals every ${intervalMs / 1000} s`);
+  let done = false;
+  void stopped.then(() => (done = true));
+  while (!done) {
+    let ready: ReturnType<RunWatcher["scan"]> = [];
+    try {
+      ready = watcher.scan();
+    } catch (err) {
+      logger.error(`Scanning run directories failed: ${(err as Error).message}`);
+    }
+    for (const n of ready) {
+      if (done) break;
+      await handleWithRetry(() => handleReady({ ...n, addedAt: Date.now() / 1000, source: "watch" }, dispatch), registry, logger);
+    }
+    await Promise.race([stopped, new Promise((r) => setTimeout(r, intervalMs))]);
+  }
+}
+
+function databaseSetting(dbDir: string, key: string): string | undefined {
+  try {
+    const db = new Database(join(dbDir, "runs.sqlite"), { readonly: true, fileMustExist: true });
+    try {
+      const row = db.prepare("SELECT value FROM metameta WHERE key = ?").get(key) as { value: unknown } | undefined;
+      return row?.value === undefined || row.value === null ? undefined : String(row.value);
+    } finally {
+      db.close();
+    }
+  } catch {
+    return undefined;
+  }
+}
+
+function databaseHasRun(dbDir: string, proposal: number, run: number): boolean {
+  // A plain read-only look: opening through RunDatabase may upgrade the file, which is a job's business.
+  try {
+    const db = new Database(join(dbDir, "runs.sqlite"), { readonly: true, fileMustExist: true });
+    try {
+      return db.prepare("SELECT 1 FROM run_info WHERE proposal = ? AND run = ?").get(proposal, run) !== undefined;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return false;
+  }
+}

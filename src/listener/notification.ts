@@ -1,0 +1,71 @@
+/**
+ * Reading a notification (spec §1.1): which topics and events mean "raw data complete" and "calibrated data
+ * complete", and the proposal and run a message names. Anything else is refused with a reason, never thrown.
+ */
+import type { ListenerRegistry } from "./registry.js";
+
+export interface KafkaProfile {
+  readonly name: string;
+  readonly rawTopic: string;
+  readonly rawEvent: string;
+  readonly procTopic: string;
+  readonly procEvent: string;
+}
+
+export const PROFILES: Record<string, KafkaProfile> = {
+  maxwell: { name: "maxwell", rawTopic: "test.r2d2", rawEvent: "migration_complete", procTopic: "cal.offline-corrections", procEvent: "run_corrections_complete" },
+  onc: { name: "onc", rawTopic: "test.euxfel.hed.daq", rawEvent: "daq_run_complete", procTopic: "test.euxfel.hed.cal", procEvent: "online_correction_complete" },
+};
+
+/** The profile named by the settings, with any topic or event overridden one by one. */
+export function profileFromSettings(registry: ListenerRegistry): KafkaProfile {
+  const name = registry.text("kafka_profile") || "maxwell";
+  const base = PROFILES[name];
+  if (!base) throw new Error(`kafka_profile '${name}' is not one of ${Object.keys(PROFILES).join(", ")}`);
+  return {
+    name,
+    rawTopic: registry.text("kafka_raw_topic") || base.rawTopic,
+    rawEvent: registry.text("kafka_raw_event") || base.rawEvent,
+    procTopic: registry.text("kafka_proc_topic") || base.procTopic,
+    procEvent: registry.text("kafka_proc_event") || base.procEvent,
+  };
+}
+
+export interface Notification {
+  readonly proposal: number;
+  readonly run: number;
+  readonly kind: "raw" | "proc";
+}
+
+export type Parsed = { ok: true; notification: Notification } | { ok: false; reason: string; ignorable: boolean };
+
+/** DAMNIT's int(): whole numbers, also as strings ("1234"). */
+function wholeNumber(value: unknown): number | undefined {
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value === "string" && /^\s*\+?\d{1,15}\s*$/.test(value)) return Number(value);
+  return undefined;
+}
+
+export function parseNotification(topic: string, value: Buffer | string | null, profile: KafkaProfile): Parsed {
+  if (value === null || value.length === 0) return { ok: false, reason: "empty message", ignorable: false };
+  if (value.length > 1_000_000) return { ok: false, reason: `message of ${value.length} bytes is too large to be a notification`, ignorable: false };
+  let msg: unknown;
+  try {
+    msg = JSON.parse(typeof value === "string" ? value : value.toString("utf8"));
+  } catch (err) {
+    return { ok: false, reason: `not JSON (${(err as Error).message})`, ignorable: false };
+  }
+  if (typeof msg !== "object" || msg === null || Array.isArray(msg)) return { ok: false, reason: "not a JSON object", ignorable: false };
+  const fields = msg as Record<string, unknown>;
+  const event = fields.event;
+  let kind: "raw" | "proc" | undefined;
+  if (event === profile.rawEvent && topic === profile.rawTopic) kind = "raw";
+  else if (event === profile.procEvent && topic === profile.procTopic) kind = "proc";
+  // Other events share these topics: not for us, and not an error.
+  if (!kind) return { ok: false, reason: `event ${JSON.stringify(event)} on ${topic} is not one the listener handles`, ignorable: true };
+  const proposal = wholeNumber(fields.proposal);
+  const run = wholeNumber(fields.run);
+  if (proposal === undefined) return { ok: false, reason: `${String(event)}: 'proposal' is ${JSON.stringify(fields.proposal)}, not a whole number`, ignorable: false };
+  if (run === undefined) return { ok: false, reason: `${String(event)}: 'run' is ${JSON.stringify(fields.run)}, not a whole number`, ignorable: false };
+  return { ok: true, notification: { proposal, run, kind } };
+}

@@ -1,0 +1,137 @@
+/**
+ * The embedded default (no broker configured): find new complete runs by scanning the registered proposals'
+ * `raw/` and `proc/` directories. Polling, because inotify sees nothing on the network file systems where run data
+ * lives. A run directory counts as complete when nothing in it changed for `settleSeconds`; a run seen before is
+ * offered again when its directory changes (e.g. recalibrated). When a proposal is first watched, runs that its
+ * databases already hold are taken as done.
+ */
+import { readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import type Database from "better-sqlite3";
+import { findProposalDirectory } from "../exdf/open-run.js";
+import type { Notification } from "./notification.js";
+
+export interface WatchOptions {
+  readonly settleSeconds: number;
+  /** the proposals to watch, with the data root to find each in (undefined: the default), read before every scan */
+  readonly proposals: () => Array<{ proposal: number; dataRoot: string | undefined }>;
+  /** whether every database of the proposal already has this run (used on the first scan of a proposal) */
+  readonly known: (proposal: number, run: number) => boolean;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS watched_runs(proposal INTEGER NOT NULL, run INTEGER NOT NULL, kind TEXT NOT NULL, signature TEXT NOT NULL,
+  PRIMARY KEY (proposal, run, kind));
+CREATE TABLE IF NOT EXISTS watched_proposals(proposal INTEGER PRIMARY KEY, since REAL NOT NULL);
+`;
+
+export class RunWatcher {
+  private readonly proposalDirs = new Map<string, string>();
+  /** directory mtime last looked at, to skip unchanged runs without reading them */
+  private readonly lastMtime = new Map<string, number>();
+
+  constructor(
+    private readonly sqlite: Database.Database,
+    private readonly opts: WatchOptions,
+  ) {
+    sqlite.exec(SCHEMA);
+  }
+
+  /** One scan: the runs that became complete (or changed) since the last one, recorded as seen. */
+  scan(now = Date.now()): Notification[] {
+    const ready: Notification[] = [];
+    for (const { proposal, dataRoot } of this.opts.proposals()) {
+      const dir = this.proposalDir(proposal, dataRoot);
+      if (!dir) continue;
+      const first = this.sqlite.prepare("SELECT 1 FROM watched_proposals WHERE proposal = ?").get(proposal) === undefined;
+      for (const kind of ["raw", "proc"] as const) {
+        for (const run of listRuns(join(dir, kind))) {
+          const runDir = join(dir, kind, `r${String(run).padStart(4, "0")}`);
+          const found = this.check(proposal, run, kind, runDir, now, first);
+          if (found) ready.push(found);
+        }
+      }
+      if (first) this.sqlite.prepare("INSERT OR IGNORE INTO watched_proposals(proposal, since) VALUES (?, ?)").run(proposal, now / 1000);
+    }
+    return ready;
+  }
+
+  private check(proposal: number, run: number, kind: "raw" | "proc", runDir: string, now: number, first: boolean): Notification | undefined {
+    let dirMtime: number;
+    try {
+      dirMtime = statSync(runDir).mtimeMs;
+    } catch {
+      return undefined;
+    }
+    const seen = this.sqlite.prepare("SELECT signature FROM watched_runs WHERE proposal = ? AND run = ? AND kind = ?").get(proposal, run, kind) as { signature: string } | undefined;
+    if (seen && this.lastMtime.get(runDir) === dirMtime) return undefined;
+    const state = directoryState(runDir);
+    if (!state || state.files === 0) return undefined;
+    if (seen?.signature === state.signature) {
+      this.lastMtime.set(runDir, dirMtime);
+      return undefined;
+    }
+    // Still being written: look again next time.
+    if (now - state.newestMtime < this.opts.settleSeconds * 1000) return undefined;
+    this.lastMtime.set(runDir, dirMtime);
+    this.sqlite
+      .prepare("INSERT INTO watched_runs(proposal, run, kind, signature) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET signature = excluded.signature")
+      .run(proposal, run, kind, state.signature);
+    if (!seen && first && this.opts.known(proposal, run)) return undefined;
+    return { proposal, run, kind };
+  }
+
+  private proposalDir(proposal: number, dataRoot: string | undefined): string | undefined {
+    const key = `${proposal} ${dataRoot ?? ""}`;
+    let dir = this.proposalDirs.get(key);
+    if (!dir) {
+      try {
+        dir = findProposalDirectory(proposal, dataRoot);
+        this.proposalDirs.set(key, dir);
+      } catch {
+        return undefined;
+      }
+    }
+    return dir;
+  }
+}
+
+/** Run numbers of the `rNNNN` directories in `dir` (partial copies such as `r0001.partial-123` are not runs). */
+function listRuns(dir: string): number[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => /^r(\d{4,})$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+/** Files in a run directory, the newest change among them and a signature of names, sizes and times. */
+function directoryState(dir: string): { files: number; newestMtime: number; signature: string } | undefined {
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch {
+    return undefined;
+  }
+  let newest = 0;
+  let files = 0;
+  const parts: string[] = [];
+  for (const name of names) {
+    try {
+      const st = statSync(join(dir, name));
+      if (!st.isFile()) continue;
+      files++;
+      newest = Math.max(newest, st.mtimeMs);
+      parts.push(`${name}:${st.size}:${Math.round(st.mtimeMs)}`);
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return { files, newestMtime: newest, signature: parts.join("|") };
+}
