@@ -61,7 +61,9 @@ export async function dispatchRun(ready: ReadyRun, opts: DispatchOptions): Promi
   const { registry, logger } = opts;
   const { proposal: P, run: R } = ready;
   const official = officialDirectory(P, opts.dataRoot);
-  if (!official) logger.warn(`Could not find proposal directory for p${P}`);
+  const databasesBefore = registry.databases(P).length;
+  // DAMNIT warns; for a proposal with registered databases the lookup only matters in dynamic mode.
+  if (!official) logger[databasesBefore > 0 ? "debug" : "warn"](`Could not find proposal directory for p${P}`);
   // Dynamic mode: the official database joins when it exists (spec §1.3).
   if (official && !registry.flag("static_mode") && existsSync(join(official, "runs.sqlite")) && !registry.isRegistered(official)) {
     registry.addDatabase(P, official, true);

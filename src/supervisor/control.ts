@@ -203,15 +203,16 @@ export async function startListenerDaemon(listenerDir: string, program: Supervis
     throw new Error(`supervisord at ${readSupervisorConfig(listenerDir)?.serverUrl} does not manage the listener (${status.text}); shut it down first`);
   } else if (status.state !== "RUNNING" && status.state !== "STARTING" && status.state !== "BACKOFF") {
     if (status.state === "STOPPING") {
-      status = (await pollUntil(async () => {
+      const notStopping = async (): Promise<ProgramStatus | undefined> => {
         const s = await programStatus(listenerDir);
         return s.state === "STOPPING" ? undefined : s;
-      }, { timeoutMs: STOP_TIMEOUT_MS })) ?? status;
+      };
+      status = (await pollUntil(notStopping, { timeoutMs: STOP_TIMEOUT_MS })) ?? status;
     }
     // Exit code is not trusted ("already started" exits 0, "spawn error" 7); the state check below decides.
     await supervisorctl(listenerDir, ["start", PROGRAM_NAME], { timeoutMs: STOP_TIMEOUT_MS });
     started = "program";
-    log().info({ listenerDir: p.dir, from: status.state }, "started the listener program");
+    log().info({ listenerDir: p.dir, from: status.state }, "asked supervisord to start the listener");
   }
   const final = await waitForRunning(listenerDir);
   shareFiles(listenerDir);

@@ -18,31 +18,35 @@
  *     KafkaJSProtocolError UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this topic-partition"). With
  *     kafkajs default retries it takes ~9.5 s; with producer `retry: { retries: 0 }` (or client retries 0) it fails in
  *     ~1 ms. allowAutoTopicCreation:false alone changes nothing (mokapi never auto-creates). consumer.subscribe to an
- *     unknown topic fails at once with UNKNOWN_TOPIC_OR_PARTITION. admin.createTopics() does work on mokapi (new topic
- *     usable at once, no value validation), so addTopics() uses it for both mokapi and real clusters. (Rewriting the
- *     AsyncAPI file while mokapi runs also works: mokapi reloads it in ~1 s, keeping existing data and consumers.)
+ *     unknown topic fails at once with UNKNOWN_TOPIC_OR_PARTITION.
  *     Value validation: a channel message with `contentType: application/json` + `payload: {}` makes mokapi reject
- *     non-JSON, null and empty values with INVALID_RECORD. A real broker accepts anything, so by default the
- *     channels here set the binding `confluent.value.schema.validation: false` (everything accepted); pass
- *     `{ validateJson: true }` to get mokapi's check.
+ *     non-JSON, null and empty values with INVALID_RECORD (valid JSON of any shape passes). A real broker accepts
+ *     anything, so by default the channels here also set the binding `confluent.value.schema.validation: false`
+ *     (everything accepted); pass `{ validateJson: true }` to get mokapi's check.
  *  e. group join latency is set by mokapi, not by kafkajs: the first rebalance of a group waits the broker binding
  *     `group.initial.rebalance.delay.ms` (mokapi default 3000 ms → first message ~3.0 s after consumer.run with any
  *     kafkajs settings; 0 also means 3000). With 1 ms the first message arrives ~10 ms after run(). But a delay shorter
  *     than the members' heartbeat interval breaks groups with 2+ members: the old member never learns of the
  *     rebalance and both members consume every partition (duplicates, plus a kafkajs CRASH "Attempt to access memory
  *     outside buffer bounds"). Default here: 300 ms with FAST_CONSUMER (heartbeatInterval 100 ms) → a second member
- *     gets a correct split every time (5/5 runs). Throughput: 5,000 JSON messages of ~190 bytes are produced in ~0.5 s
- *     (10 batches of 500) and drained by one kafkajs consumer in ~20-50 ms after the first message (≥100k msg/s;
- *     maxWaitTimeInMs/maxBytes make no real difference).
+ *     gets a correct split every time (5/5 runs), and a fresh group's first message comes ~0.3-0.6 s after run().
+ *     Throughput: 5,000 JSON messages of ~190 bytes are produced in ~0.5 s (10 batches of 500) and drained by one
+ *     kafkajs consumer in ~20-200 ms after the first message (>25k msg/s; maxWaitTimeInMs/maxBytes make no real
+ *     difference).
  *  f. killing mokapi (SIGKILL) under a running consumer: with kafkajs default retries and mokapi back on the same
  *     port within ~2 s (also 8 s with retries: 1000) the consumer emits no CRASH, rejoins ~0.5-0.7 s after the restart
  *     and consumes new messages. With retries: 2 it emits CRASH (KafkaJSNumberOfRetriesExceeded / ECONNREFUSED,
  *     restart: true) every ~0.5 s and kafkajs restarts it by itself (restartOnFailure default) until the broker is
  *     back, then it rejoins and consumes. The restarted broker is empty: topics come back from the file, but records
  *     and committed offsets are gone (new records start at offset 0).
- *  g. see d: the file is reloaded, and createTopics works too.
- * mokapi listens on all interfaces (host from the file decides only the port and the advertised address), and its
- * HTTP API needs a port (`--api-port`, a free one here); dashboard, search, health and MCP endpoints are disabled.
+ *  g. rewriting the AsyncAPI file while mokapi runs works: the new topics are listed ~1 s later, existing records,
+ *     groups and running consumers are unaffected. addTopics() does that (write + rename). Do NOT use
+ *     admin.createTopics() on mokapi: it succeeds and producing works, but a consumer group on such a topic hangs
+ *     (OffsetFetch is never answered; disconnect then waits for the 30 s request timeout).
+ * Other: admin.fetchTopicOffsets/fetchTopicOffsetsByTimestamp/describeCluster work.
+ * mokapi listens on all interfaces (the file's host gives the port and the advertised address 127.0.0.1). Its HTTP
+ * API port stays open even with --api-dashboard=false: `--api-port=0` puts it on a random port; dashboard, search, health (default :8080) and
+ * MCP (default :8080) are disabled by flags. An unknown flag makes mokapi exit with code 0.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";

@@ -1,0 +1,110 @@
+/** A real `damnit listen` process for tests: its log lines, waiting for one, and stopping it (bounded). */
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { DAMNIT_BIN } from "./paths.js";
+import { damnit } from "./cli.js";
+
+export interface LogLine {
+  level: number;
+  msg: string;
+  [key: string]: unknown;
+}
+
+export class ListenerProcess {
+  readonly lines: LogLine[] = [];
+  readonly child: ChildProcess;
+  private text = "";
+  private exited: Promise<{ code: number | null; signal: string | null }>;
+
+  constructor(
+    readonly dir: string,
+    env: Record<string, string | undefined> = {},
+  ) {
+    this.child = spawn(process.execPath, [DAMNIT_BIN, "listen", dir], {
+      env: { ...process.env, DAMNIT_LOG_FORMAT: "json", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    this.child.stdout!.setEncoding("utf8");
+    this.child.stderr!.setEncoding("utf8");
+    const take = (chunk: string) => {
+      this.text += chunk;
+      let nl: number;
+      while ((nl = this.text.indexOf("\n")) >= 0) {
+        const line = this.text.slice(0, nl);
+        this.text = this.text.slice(nl + 1);
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.lines.push({ level: 30, msg: line });
+        }
+      }
+    };
+    this.child.stdout!.on("data", take);
+    this.child.stderr!.on("data", take);
+    this.exited = new Promise((resolve) => this.child.on("exit", (code, signal) => resolve({ code, signal })));
+  }
+
+  get output(): string {
+    return this.lines.map((l) => l.msg).join("\n");
+  }
+
+  /** Resolves with the first log line matching; rejects after `timeoutMs` with the log so far. */
+  async waitFor(pattern: RegExp, timeoutMs = 30_000, from = 0): Promise<LogLine> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.lines.slice(from).find((l) => pattern.test(l.msg));
+      if (found) return found;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`listener exited (${this.child.exitCode ?? this.child.signalCode}) before ${pattern}:\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`no log line ${pattern} within ${timeoutMs} ms:\n${this.output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** SIGTERM, and the exit status (SIGKILL after `timeoutMs`). */
+  async stop(timeoutMs = 20_000): Promise<{ code: number | null; signal: string | null }> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.kill9(), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** kill -9 of the listener and everything it started (its process group). */
+  kill9(): Promise<{ code: number | null; signal: string | null }> {
+    try {
+      process.kill(-this.child.pid!, "SIGKILL");
+    } catch {
+      // gone
+    }
+    return this.exited;
+  }
+}
+
+/** A listener directory with `dbDir` registered for `proposal` and the given settings. */
+export function listenerDir(parent: string, proposal: number, dbDir: string, settings: Record<string, string> = {}): string {
+  const dir = join(parent, "listener");
+  mkdirSync(dir, { recursive: true });
+  const add = damnit(["listener", "add", String(proposal), dbDir, "-C", dir]);
+  if (add.status !== 0) throw new Error(`listener add failed: ${add.stderr}`);
+  for (const [key, value] of Object.entries(settings)) {
+    const set = damnit(["listener", "config", key, value, "-C", dir]);
+    if (set.status !== 0) throw new Error(`listener config ${key} failed: ${set.stderr}`);
+  }
+  return dir;
+}
+
+/** A database made by `damnit demo` (proposal 1234, runs 1..n, data under <dir>/data), set up for small Slurm jobs. */
+export function demoDatabase(parent: string, runs = 1): string {
+  const dir = join(parent, "db");
+  const demo = damnit(["demo", dir, "--runs", String(runs)]);
+  if (demo.status !== 0) throw new Error(`demo failed: ${demo.stderr}`);
+  for (const [key, value] of [["noncluster_cpus", "1"], ["noncluster_mem", "1G"], ["slurm_time", "00:10:00"]]) {
+    const set = damnit(["db-config", key!, value!, "-C", dir]);
+    if (set.status !== 0) throw new Error(`db-config failed: ${set.stderr}`);
+  }
+  return dir;
+}
