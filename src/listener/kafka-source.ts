@@ -51,8 +51,10 @@ export class KafkaSource {
     });
     const consumer = kafka.consumer({
       groupId: this.opts.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      // A listener killed and restarted rejoins within seconds: its old membership expires after 10 s.
+      sessionTimeout: 10_000,
+      rebalanceTimeout: 10_000,
+      heartbeatInterval: 1000,
       maxWaitTimeInMs: 500,
       retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: Number.MAX_SAFE_INTEGER },
     });
@@ -71,7 +73,11 @@ export class KafkaSource {
       logger.info(`Listening to Kafka (${this.opts.brokers.join(",")}, group ${this.opts.groupId}): ${assigned}`);
     });
     await consumer.connect();
-    await consumer.subscribe({ topics: [...this.opts.topics], fromBeginning: false });
+    try {
+      await consumer.subscribe({ topics: [...this.opts.topics], fromBeginning: false });
+    } catch (err) {
+      throw new Error(`cannot subscribe to Kafka topics ${this.opts.topics.join(", ")} on ${this.opts.brokers.join(",")}: ${(err as Error).message}`, { cause: err });
+    }
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -103,7 +109,9 @@ export class KafkaSource {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    await this.consumer?.disconnect().catch(() => undefined);
+    // Leaving the group can wait for a rebalance; a stopping listener does not (its session simply expires).
+    const disconnect = this.consumer?.disconnect().catch(() => undefined);
+    await Promise.race([disconnect, new Promise((r) => setTimeout(r, 5000).unref())]);
   }
 }
 

@@ -78,6 +78,12 @@ export async function runListener(opts: ListenerOptions, onReady?: (handle: List
     local.enqueue({ dbDir: row.dbDir, request: { proposal: row.proposal, run: row.run, data: row.data, processingId: row.processingId, updateVars: true, sandboxArgs: registry.text("sandbox_args") } });
   }
 
+  // Notifications received but not handled when the listener last stopped.
+  for (const entry of registry.inbox()) {
+    logger.info(`Handling p${entry.proposal} r${entry.run} (${entry.kind}), received before the last stop (${entry.source})`);
+    await handleWithRetry(() => handleReady(entry, dispatch), registry, logger);
+  }
+
   const stopped = new Promise<void>((resolve) => {
     if (opts.signal?.aborted) resolve();
     opts.signal?.addEventListener("abort", () => resolve(), { once: true });
@@ -94,8 +100,21 @@ export async function runListener(opts: ListenerOptions, onReady?: (handle: List
   }
 }
 
+/**
+ * A ready run is written to the inbox before anything is done for it and removed once its jobs are submitted, so a
+ * listener killed in between handles it after restarting (then finding any job it did submit still queued).
+ * Notifications for proposals with no database here are not recorded (static mode has nothing to do for them).
+ */
 async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<void> {
+  const { registry } = dispatch;
+  const relevant = !registry.flag("static_mode") || registry.databases(ready.proposal).length > 0;
+  if (!relevant) {
+    dispatch.logger.debug(`p${ready.proposal} r${ready.run}: no database registered for this proposal`);
+    return;
+  }
+  registry.receive(ready);
   await dispatchRun(ready, dispatch);
+  registry.handled(ready.source);
 }
 
 async function listenToKafka(opts: ListenerOptions, registry: ListenerRegistry, brokers: string[], dispatch: DispatchOptions, stopped: Promise<void>): Promise<void> {
@@ -169,7 +188,7 @@ async function watchDirectories(registry: ListenerRegistry, dispatch: DispatchOp
     }
     for (const n of ready) {
       if (done) break;
-      await handleWithRetry(() => handleReady({ ...n, addedAt: Date.now() / 1000, source: "watch" }, dispatch), registry, logger);
+      await handleWithRetry(() => handleReady({ ...n, addedAt: Date.now() / 1000, source: `watch p${n.proposal} r${n.run} ${n.kind}` }, dispatch), registry, logger);
     }
     await Promise.race([stopped, new Promise((r) => setTimeout(r, intervalMs))]);
   }

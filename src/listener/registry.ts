@@ -18,6 +18,14 @@ export interface RegisteredDatabase {
   readonly official: boolean;
 }
 
+export interface InboxEntry {
+  readonly source: string;
+  readonly proposal: number;
+  readonly run: number;
+  readonly kind: "raw" | "proc";
+  readonly addedAt: number;
+}
+
 export type RequestState = "queued" | "submitted" | "running" | "finished" | "failed";
 export const ACTIVE_STATES: readonly RequestState[] = ["queued", "submitted", "running"];
 
@@ -56,6 +64,14 @@ CREATE TABLE IF NOT EXISTS processing_requests(
   state TEXT NOT NULL,
   finished_at REAL,
   message TEXT
+);
+CREATE TABLE IF NOT EXISTS inbox(
+  source TEXT PRIMARY KEY,
+  proposal INTEGER NOT NULL,
+  run INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  added_at REAL NOT NULL,
+  received_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS processing_requests_run ON processing_requests(db_dir, proposal, run, data, state);
 `;
@@ -169,6 +185,29 @@ export class ListenerRegistry {
   positive(key: ListenerSettingKey, fallback: number): number {
     const value = Number(this.text(key));
     return Number.isFinite(value) && value > 0 ? value : fallback;
+  }
+
+  // --- inbox: notifications received and not yet fully handled (replayed at start) --------------------------
+
+  receive(n: InboxEntry): void {
+    this.sqlite
+      .prepare("INSERT OR REPLACE INTO inbox(source, proposal, run, kind, added_at, received_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .run(n.source, n.proposal, n.run, n.kind, n.addedAt, Date.now() / 1000);
+  }
+
+  handled(source: string): void {
+    this.sqlite.prepare("DELETE FROM inbox WHERE source = ?").run(source);
+  }
+
+  inbox(): InboxEntry[] {
+    const rows = this.sqlite.prepare("SELECT source, proposal, run, kind, added_at FROM inbox ORDER BY received_at").all() as Array<{
+      source: string;
+      proposal: number;
+      run: number;
+      kind: "raw" | "proc";
+      added_at: number;
+    }>;
+    return rows.map((r) => ({ source: r.source, proposal: r.proposal, run: r.run, kind: r.kind, addedAt: r.added_at }));
   }
 
   // --- processing requests ---------------------------------------------------------------------------------

@@ -42,10 +42,15 @@ export const listenCommand: CommandModule<object, Args> = {
     };
     process.once("SIGTERM", () => stop("SIGTERM"));
     process.once("SIGINT", () => stop("Ctrl + C"));
+    // Once the listener is done, the process ends even if a client library still holds a socket or timer.
+    const exitSoon = () => setTimeout(() => process.exit(), 3000).unref();
     try {
       await runListener({ dir: argv.dir, logger, signal: abort.signal });
+      exitSoon();
     } catch (err) {
-      logger.fatal(`Stopping on unexpected error: ${(err as Error).stack ?? String(err)}`);
+      logger.fatal(`Stopping on unexpected error: ${(err as Error).message}`);
+      process.exitCode = 1;
+      exitSoon();
       throw err;
     }
   },
