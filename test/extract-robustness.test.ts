@@ -315,7 +315,7 @@ export const v = Variable(() => {
 });
 `);
     writeFileSync(join(dir, "helper.ts"), "export const version = 1;\n");
-    const result = damnit(["reprocess", "1-3", "--dir", dir, "--mock", "--concurrency", "1"]);
+    const result = damnit(["reprocess", "1-3", "--dir", dir, "--mock", "--concurrency", "1", "--local"]);
     expect(result.stderr).not.toMatch(/EPIPE|unexpected error/);
     expect(result.status).toBe(0);
     expect([1, 2, 3].map((run) => stored(dir, run).get("v")?.value)).toEqual([1, 2, 3]);

@@ -235,11 +235,11 @@ with h5py.File(sys.argv[1], "r") as f:
 
   it("reprocess recomputes all or matching variables, and raw jobs leave proc variables alone", () => {
     const dir = database("reprocess");
-    const all = damnit(["reprocess", "all", "--dir", dir]);
+    const all = damnit(["reprocess", "all", "--dir", dir, "--local"]);
     // No runs recorded yet: nothing to do.
     expect(all.status).toBe(1);
     expect(all.stderr).toMatch(/no runs to process for proposal 1234/);
-    const explicit = damnit(["reprocess", "1-2", "7", "--dir", dir]);
+    const explicit = damnit(["reprocess", "1-2", "7", "--dir", dir, "--local"]);
     expect(explicit.status).toBe(0);
     expect(explicit.stderr).toMatch(/skipping 1 runs because they don't exist: \[7\]/);
     expect(explicit.stdout).toMatch(/Processed 2 runs in [\d.]+ s: 2 ok, 0 failed; 4 variable errors/);
@@ -248,7 +248,7 @@ with h5py.File(sys.argv[1], "r") as f:
 
     const before = rows(dir, 1);
     const stampsBefore = stamps(dir, 1);
-    const matched = damnit(["reprocess", "all", "--dir", dir, "--match", "xgm/MEAN"]);
+    const matched = damnit(["reprocess", "all", "--dir", dir, "--match", "xgm/MEAN", "--local"]);
     expect(matched.status).toBe(0);
     const after = rows(dir, 1);
     const stampsAfter = stamps(dir, 1);

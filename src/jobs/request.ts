@@ -22,6 +22,8 @@ export interface JobRequest {
   readonly updateVars?: boolean;
   /** shell words of the sandbox wrapper around user code ("" for none) */
   readonly sandboxArgs?: string;
+  /** NAME=VALUE for param# dependencies */
+  readonly params?: readonly string[];
 }
 
 export function newProcessingId(): string {
@@ -44,6 +46,7 @@ export function extractArguments(req: JobRequest): string[] {
   if (req.mock) args.push("--mock");
   args.push(req.updateVars ?? true ? "--update-vars" : "--no-update-vars");
   if (req.sandboxArgs) args.push("--sandbox-args", req.sandboxArgs);
+  for (const p of req.params ?? []) args.push("--param", p);
   return args;
 }
 

@@ -30,6 +30,12 @@ export function jobEnvironment(extra: Record<string, string | undefined> = {}): 
   return env;
 }
 
+/** Whether Slurm's sbatch is installed here (`sbatch --version` answers). */
+export async function sbatchInstalled(): Promise<boolean> {
+  const result = await execa("sbatch", ["--version"], { reject: false, timeout: 10_000, stdin: "ignore" }).catch(() => null);
+  return result !== null && result.exitCode === 0;
+}
+
 /** Run `sbatch --parsable <args>` in `cwd`; the job id and cluster it prints. */
 export async function sbatch(args: readonly string[], opts: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<SubmittedJob> {
   let result;

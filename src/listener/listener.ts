@@ -5,13 +5,13 @@
  * recover from rejects, so the process exits non-zero and its supervisor restarts it.
  */
 import { hostname } from "node:os";
-import { execa } from "execa";
 import type { Logger } from "pino";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { updateBrokers, parseBrokers } from "../messaging/brokers.js";
 import { currentUser } from "../messaging/processing-reporter.js";
 import { createPublisher, type Publisher } from "../messaging/publisher.js";
+import { sbatchInstalled } from "../jobs/sbatch.js";
 import { dispatchRun, type DispatchOptions, type ReadyRun } from "./dispatch.js";
 import { KafkaSource, defaultGroupId } from "./kafka-source.js";
 import { LocalQueue, defaultLocalConcurrency } from "./local-queue.js";
@@ -39,10 +39,6 @@ export function notificationBrokers(registry: ListenerRegistry, env: NodeJS.Proc
   return parseBrokers(registry.text("kafka_brokers"));
 }
 
-async function sbatchInstalled(): Promise<boolean> {
-  const result = await execa("sbatch", ["--version"], { reject: false, timeout: 10_000, stdin: "ignore" }).catch(() => null);
-  return result !== null && result.exitCode === 0;
-}
 
 export async function runListener(opts: ListenerOptions, onReady?: (handle: ListenerHandle) => void): Promise<void> {
   const { logger } = opts;

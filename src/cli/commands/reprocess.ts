@@ -5,6 +5,13 @@ import { dataRoot as defaultDataRoot, findProposalDirectory, runDirectory } from
 import { dataRootOf, processRunsLocally, type RunToProcess } from "../../extract/local.js";
 import type { ExtractResult } from "../../extract/job.js";
 import { log } from "../../log.js";
+import type { RunDatabase } from "../../db/run-database.js";
+import { newProcessingId, type JobRequest } from "../../jobs/request.js";
+import { sbatchInstalled, submitArray, type SubmittedJob } from "../../jobs/sbatch.js";
+import { slurmSettings } from "../../jobs/slurm-settings.js";
+import { updateBrokers } from "../../messaging/brokers.js";
+import { processingStateSet, updateTopic } from "../../messaging/messages.js";
+import { createPublisher } from "../../messaging/publisher.js";
 import { openForCommand } from "../open-database.js";
 import { parseParams } from "../params.js";
 import { progressBar } from "../progress.js";
@@ -15,7 +22,8 @@ interface Args {
   proposal?: number;
   match?: string[];
   var?: string[];
-  local: boolean;
+  local?: boolean;
+  slurm?: boolean;
   mock: boolean;
   concurrency?: number;
   param?: string[];
@@ -49,14 +57,15 @@ export const reprocessCommand: CommandModule<object, Args> = {
       .option("proposal", { type: "number", describe: "proposal (default: the database's)" })
       .option("match", { type: "string", array: true, describe: "only variables whose name or title contains this (repeatable)" })
       .option("var", { type: "string", array: true, describe: "only this variable (repeatable; overrides --match)" })
-      .option("local", { type: "boolean", default: true, describe: "process here rather than through Slurm (Slurm submission comes with the listener)" })
+      .option("local", { type: "boolean", describe: "process here (default when Slurm is not installed)" })
+      .option("slurm", { type: "boolean", describe: "submit Slurm array jobs, concurrent_jobs at a time (default when sbatch is installed)" })
+      .conflicts("local", "slurm")
       .option("mock", { type: "boolean", default: false, describe: "use a fake run of 10 trains instead of each run's data" })
-      .option("concurrency", { type: "number", describe: "runs processed at once (default: the number of CPUs)" })
+      .option("concurrency", { type: "number", describe: "runs processed at once (default: the number of CPUs here; the database's concurrent_jobs on Slurm)" })
       .option("param", { type: "string", array: true, describe: "NAME=VALUE for param# dependencies" })
       .example("$0 reprocess all", "recompute every run in the database")
       .example("$0 reprocess 10-20 --match xgm", "recompute the XGM variables of runs 10 to 20") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
-    if (!argv.local) throw new DamnitError("BAD_ARGUMENT", "submitting to Slurm is not available yet (it comes with the listener); runs are processed here");
     const wanted = parseRuns(argv.runs);
     if (argv.concurrency !== undefined && (!Number.isInteger(argv.concurrency) || argv.concurrency < 1)) {
       throw new DamnitError("BAD_ARGUMENT", `--concurrency must be a whole number ≥ 1, not ${argv.concurrency}`);
@@ -76,6 +85,36 @@ export const reprocessCommand: CommandModule<object, Args> = {
         else if (missing.length > 0) log().warn(`skipping ${missing.length} runs because they don't exist: [${missing.join(", ")}]`);
       }
       if (runs.length === 0) throw new DamnitError("NO_RUN", `no runs to process for proposal ${proposal}`);
+
+      const viaSlurm = argv.slurm ?? (argv.local === true ? false : await sbatchInstalled());
+      if (viaSlurm) {
+        const requests: JobRequest[] = runs.map((run, i) => ({
+          proposal,
+          run,
+          data: "all",
+          processingId: newProcessingId(),
+          match: argv.match,
+          variables: argv.var,
+          mock: argv.mock,
+          updateVars: i === 0,
+          params: argv.param,
+        }));
+        const settings = slurmSettings(db);
+        const limit = argv.concurrency ?? settings.concurrentJobs;
+        let jobs;
+        try {
+          jobs = await submitArray(db.dir, requests, { settings, limit });
+        } catch (err) {
+          throw new DamnitError("BAD_ARGUMENT", `${(err as Error).message} (use --local to process here)`);
+        }
+        await announcePending(db, requests, jobs);
+        const arrays = [...new Set(jobs.map((j) => j.jobId.split("_")[0]))];
+        console.log(
+          `Submitted ${runs.length} run${runs.length === 1 ? "" : "s"} as Slurm array job${arrays.length === 1 ? "" : "s"} ${arrays.join(", ")} ` +
+            `(at most ${limit} at a time); logs: process_logs/r<run>-p${proposal}.out`,
+        );
+        return;
+      }
 
       const progress = progressBar(`Processing ${runs.length} runs`);
       let done = 0;
@@ -102,6 +141,32 @@ export const reprocessCommand: CommandModule<object, Args> = {
     }
   },
 };
+
+
+/** PENDING state for each submitted run, as DAMNIT's GUI sends after an array submission. */
+async function announcePending(db: RunDatabase, requests: readonly JobRequest[], jobs: readonly SubmittedJob[]): Promise<void> {
+  const publisher = createPublisher(updateBrokers(), log());
+  try {
+    await publisher.send(
+      updateTopic(db.dbId),
+      requests.map((r, i) =>
+        processingStateSet({
+          processing_id: r.processingId,
+          proposal: r.proposal,
+          run: r.run,
+          data: r.data,
+          status: "PENDING",
+          hostname: "",
+          username: "",
+          slurm_cluster: jobs[i]!.cluster || null,
+          slurm_job_id: jobs[i]!.jobId,
+        }),
+      ),
+    );
+  } finally {
+    await publisher.close();
+  }
+}
 
 /** "Processed 5 runs in 3.2 s: 4 ok, 1 failed" plus one line per failed run and per variable error. */
 export function summarise(results: ReadonlyMap<RunToProcess, ExtractResult>, seconds: number): { text: string; failedRuns: number } {
