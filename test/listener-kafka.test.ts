@@ -2,7 +2,7 @@
  * The listener against a Kafka-protocol broker (go-mokapi here; a real cluster when KAFKA_BROKERS is set): real
  * notifications, real Slurm jobs where marked, update messages observed on the database's topic.
  */
-import { existsSync, mkdirSync, writeFileSync, symlinkSync, chmodSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync, symlinkSync, chmodSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -134,7 +134,7 @@ describe("listener with Kafka", () => {
         expect(updated.run).toBe(2);
         expect(Object.keys(updated.values)).toEqual(expect.arrayContaining(["n_trains", "xgm_mean", "start_time"]));
         expect(messages.at(-1)!.value.data.processing_id).toBe(pending.processing_id);
-        expect(damnit(["listener", "requests", "-C", s.dir]).stdout).toMatch(new RegExp(`p1234 r2 raw\\s+submitted\\s+Slurm ${jobId}`));
+        expect(damnit(["listener", "requests", "-C", s.dir]).stdout).toMatch(new RegExp(`p1234 r2 raw\\s+(submitted|finished)\\s+Slurm ${jobId}`));
       } finally {
         expect((await listener.stop()).code).toBe(0);
       }
@@ -266,6 +266,47 @@ describe("listener with Kafka", () => {
       expect(damnit(["listener", "databases", "-C", dir]).stdout.trim()).toBe(`p5678: ${official}`);
     } finally {
       expect((await dynamic.stop()).code).toBe(0);
+    }
+  }, 150_000);
+
+  it("rides out a broker outage: reconnects with backoff and processes notifications once the broker is back", async (ctx) => {
+    if (process.env.KAFKA_BROKERS) ctx.skip(); // a real cluster cannot be restarted from here
+    const s = await setup({ allow_local_processing: "1" });
+    const own = await startKafka([s.rawTopic, s.procTopic, s.updates], { groupRebalanceDelayMs: 1500 });
+    const listener = new ListenerProcess(s.dir, { DAMNIT_KAFKA_BROKERS: own.brokers.join(","), PATH: fakePath(s.tmp) });
+    try {
+      await listener.waitFor(/Listening to Kafka/, 30_000);
+      const joined = listener.lines.length;
+      await own.restart(5000);
+      // Rejoined the group on the new broker (the old one's offsets are gone with it).
+      await listener.waitFor(/Listening to Kafka/, 60_000, joined);
+      await produceJson(own.brokers, s.rawTopic, [migration(2)]);
+      await listener.waitFor(/Processed p1234 r2 \(raw\)/, 90_000);
+      expect(listener.child.exitCode).toBeNull();
+    } finally {
+      expect((await listener.stop()).code).toBe(0);
+      await own.stop();
+    }
+  }, 180_000);
+
+  it("runs user code through the sandbox wrapper: <sandbox_args> <proposal> -- <command>", async () => {
+    const tmp0 = tempDir();
+    const wrapper = join(tmp0, "sandbox.sh");
+    const calls = join(tmp0, "calls.txt");
+    writeFileSync(wrapper, `#!/bin/sh\necho "$@" >> ${calls}\n[ "$1" = "--profile=strict" ] || exit 9\nshift; shift; [ "$1" = "--" ] || exit 9\nshift\nexec "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const s = await setup({ allow_local_processing: "1", sandbox_args: `${wrapper} --profile=strict` });
+    const listener = start(s, { PATH: fakePath(s.tmp) });
+    try {
+      await listener.waitFor(/Listening to Kafka/, 30_000);
+      await produceJson(kafka.brokers, s.rawTopic, [migration(2)]);
+      await listener.waitFor(/Processed p1234 r2 \(raw\)/, 90_000);
+      expect(runValues(s.db, 2).get("n_trains")).toBe(40);
+      const lines = readFileSync(calls, "utf8").trim().split("\n");
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      expect(lines[0]).toMatch(new RegExp(`^--profile=strict 1234 -- ${process.execPath.replaceAll("/", "\\/")} .*runner\\.js$`));
+    } finally {
+      expect((await listener.stop()).code).toBe(0);
     }
   }, 150_000);
 });

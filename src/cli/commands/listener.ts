@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../db/errors.js";
+import { activeJobs } from "../../jobs/squeue.js";
 import { officialDirectory } from "../../listener/dispatch.js";
 import { ListenerRegistry, type SettingValue } from "../../listener/registry.js";
 import { LISTENER_SETTINGS } from "../../listener/settings.js";
@@ -137,14 +138,26 @@ const requestsCommand: CommandModule<object, DirArgs & { limit: number }> = {
   command: "requests",
   describe: "The latest processing requests the listener made, with their state",
   builder: (y: Argv) => dirOption(y).option("limit", { type: "number", default: 30 }) as unknown as Argv<DirArgs & { limit: number }>,
-  handler: (argv) =>
-    withRegistry(argv.dir, (registry) => {
+  handler: async (argv) => {
+    const registry = ListenerRegistry.open(argv.dir);
+    try {
+      // Slurm jobs that left the queue since: ask squeue once for all of them.
+      const submitted = registry.requests({ limit: argv.limit }).filter((r) => r.state === "submitted" && r.slurmJobId);
+      for (const cluster of new Set(submitted.map((r) => r.slurmCluster ?? ""))) {
+        const ids = submitted.filter((r) => (r.slurmCluster ?? "") === cluster).map((r) => r.slurmJobId!);
+        const active = await activeJobs(ids, cluster);
+        if (active === null) continue;
+        for (const r of submitted) if ((r.slurmCluster ?? "") === cluster && !active.has(r.slurmJobId!)) registry.updateRequest(r.processingId, "finished", { message: "left the Slurm queue" });
+      }
       for (const r of registry.requests({ limit: argv.limit }).reverse()) {
         const when = new Date(r.receivedAt * 1000).toISOString().replace("T", " ").slice(0, 19);
         const job = r.via === "slurm" ? `Slurm ${r.slurmJobId}` : (r.via ?? "-");
         console.log(`${when}  p${r.proposal} r${r.run} ${r.data.padEnd(4)}  ${r.state.padEnd(9)}  ${job.padEnd(14)}  ${r.dbDir}${r.message ? `  ${r.message}` : ""}`);
       }
-    }),
+    } finally {
+      registry.close();
+    }
+  },
 };
 
 export const listenerCommand: CommandModule = {
