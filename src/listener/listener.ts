@@ -103,8 +103,7 @@ export async function runListener(opts: ListenerOptions, onReady?: (handle: List
  */
 async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<void> {
   const { registry } = dispatch;
-  const relevant = !registry.flag("static_mode") || registry.databases(ready.proposal).length > 0;
-  if (!relevant) {
+  if (!registry.mayConcern(ready.proposal)) {
     dispatch.logger.debug(`p${ready.proposal} r${ready.run}: no database registered for this proposal`);
     return;
   }

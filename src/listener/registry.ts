@@ -116,9 +116,30 @@ export class ListenerRegistry {
     if (this.sqlite.open) this.sqlite.close();
   }
 
+  /** static_mode and the registered proposals, re-read when the file changed (checked at most every 250 ms) */
+  private snapshot: { version: number; checkedAt: number; staticMode: boolean; proposals: Set<number> } | undefined;
+
+  /**
+   * Whether a notification for `proposal` can concern this listener (a registered proposal, or dynamic mode). Cheap,
+   * for the many notifications of other proposals: answered from memory, refreshed when `PRAGMA data_version` says
+   * another process changed the file; this connection's own changes clear it at once.
+   */
+  mayConcern(proposal: number): boolean {
+    const now = Date.now();
+    if (!this.snapshot || now - this.snapshot.checkedAt > 250) {
+      const version = Number(this.sqlite.pragma("data_version", { simple: true }));
+      if (!this.snapshot || version !== this.snapshot.version) {
+        this.snapshot = { version, checkedAt: now, staticMode: this.flag("static_mode"), proposals: new Set(this.databases().map((d) => d.proposal)) };
+      }
+      this.snapshot.checkedAt = now;
+    }
+    return !this.snapshot.staticMode || this.snapshot.proposals.has(proposal);
+  }
+
   // --- databases -------------------------------------------------------------------------------------------
 
   addDatabase(proposal: number, dbDirArg: string, official: boolean): RegisteredDatabase {
+    this.snapshot = undefined;
     const dbDir = resolve(dbDirArg);
     try {
       this.sqlite.prepare("INSERT INTO proposal_databases(proposal, db_dir, official) VALUES (?, ?, ?)").run(proposal, dbDir, official ? 1 : 0);
@@ -134,6 +155,7 @@ export class ListenerRegistry {
 
   /** Unregister a directory; false when it was not registered. */
   removeDatabase(dbDirArg: string): boolean {
+    this.snapshot = undefined;
     return this.sqlite.prepare("DELETE FROM proposal_databases WHERE db_dir = ?").run(resolve(dbDirArg)).changes > 0;
   }
 
@@ -163,10 +185,12 @@ export class ListenerRegistry {
   }
 
   setSetting(key: string, value: SettingValue): void {
+    this.snapshot = undefined;
     this.sqlite.prepare("INSERT INTO settings(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value").run(key, value);
   }
 
   deleteSetting(key: string): boolean {
+    this.snapshot = undefined;
     return this.sqlite.prepare("DELETE FROM settings WHERE key = ?").run(key).changes > 0;
   }
 

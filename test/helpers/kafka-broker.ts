@@ -125,7 +125,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** The mokapi executable of the platform package installed with `go-mokapi`. */
+/** The mokapi executable from go-mokapi's platform package (a devDependency; the go-mokapi wrapper itself breaks npm ci). */
 export function mokapiBinary(): string {
   const require = createRequire(import.meta.url);
   const pkg = `@go-mokapi/${process.platform}-${arch()}`;
@@ -136,7 +136,7 @@ export function mokapiBinary(): string {
   } catch {
     // reported below
   }
-  throw new Error(`mokapi binary not found: is the devDependency go-mokapi (with ${pkg}) installed?`);
+  throw new Error(`mokapi binary not found: is the devDependency ${pkg} (go-mokapi's binary) installed?`);
 }
 
 /** An AsyncAPI 3 document (JSON, which is also YAML) with the Kafka server and one channel per topic. */
