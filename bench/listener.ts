@@ -1,5 +1,5 @@
 /**
- * Listener benchmark: a real `damnit listen` process fed by Kafka (mokapi from the devDependency go-mokapi, or the
+ * Listener benchmark: a real `damnit listen` process fed by Kafka (mokapi, go-mokapi's broker binary, or the
  * cluster named by KAFKA_BROKERS), with baselines measured in the same run.
  *
  *   npm run build && node dist/bench/listener.js [--messages 20000] [--repeats 3] [--runs 15]
@@ -20,20 +20,18 @@
  *    runner cold start) is reported apart. Target: p50 ≤ 1 s. Baseline: one `damnit extract <P> <R> raw` process per
  *    run (what a Slurm job runs: Node start, context runner start, extraction), timed from spawn to exit.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import type { Consumer, Producer } from "kafkajs";
 import { updateTopic } from "../src/messaging/messages.js";
 import { kafkaClient, startKafka, uniqueTopic, type TestKafka } from "../test/helpers/kafka-broker.js";
+import { ListenerProcess } from "../test/helpers/listener.js";
+import { DAMNIT_BIN as DAMNIT } from "../test/helpers/paths.js";
 
 const PROPOSAL = 1234; // the registered proposal (both parts)
-const SELF = fileURLToPath(import.meta.url);
-const REPO = join(SELF, "..", "..", "..");
-const DAMNIT = join(REPO, "bin", "damnit.js");
 
 /** The listener's own consumer settings (src/listener/kafka-source.ts), for the baseline consumer too. */
 const LISTENER_CONSUMER = { sessionTimeout: 10_000, rebalanceTimeout: 10_000, heartbeatInterval: 1000, maxWaitTimeInMs: 500 } as const;
@@ -63,93 +61,6 @@ function damnit(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } 
   });
   if (result.status !== 0) throw new Error(`damnit ${args.join(" ")} failed (${result.status ?? result.signal ?? result.error?.message}):\n${result.stderr}`);
   return result.stdout;
-}
-
-// --- the listener process (the logic of test/helpers/listener.ts, whose DAMNIT_BIN is wrong once compiled) --------
-
-interface LogLine {
-  level: number;
-  time: number;
-  msg: string;
-}
-
-const live = new Set<ListenerProcess>();
-
-class ListenerProcess {
-  readonly lines: LogLine[] = [];
-  private readonly child: ChildProcess;
-  private text = "";
-  private readonly exited: Promise<void>;
-
-  constructor(readonly dir: string, env: NodeJS.ProcessEnv) {
-    this.child = spawn(process.execPath, [DAMNIT, "listen", dir], {
-      env: { ...process.env, DAMNIT_LOG_FORMAT: "json", DAMNIT_LOG_LEVEL: "info", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true, // its own process group: kill9() takes its context runners too
-    });
-    live.add(this);
-    const take = (chunk: string) => {
-      this.text += chunk;
-      let nl: number;
-      while ((nl = this.text.indexOf("\n")) >= 0) {
-        const line = this.text.slice(0, nl);
-        this.text = this.text.slice(nl + 1);
-        try {
-          this.lines.push(JSON.parse(line) as LogLine);
-        } catch {
-          this.lines.push({ level: 30, time: Date.now(), msg: line });
-        }
-      }
-    };
-    this.child.stdout!.setEncoding("utf8").on("data", take);
-    this.child.stderr!.setEncoding("utf8").on("data", take);
-    this.exited = new Promise((resolve) => this.child.on("exit", () => resolve()));
-  }
-
-  private get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  tail(n = 15): string {
-    return this.lines.slice(-n).map((l) => `  ${l.msg}`).join("\n");
-  }
-
-  /** The first log line from index `from` on matching `pattern`; polls every 2 ms (timestamps come from the line). */
-  async waitFor(pattern: RegExp, timeoutMs: number, from = 0, failOn?: RegExp): Promise<LogLine & { index: number }> {
-    const deadline = Date.now() + timeoutMs;
-    let i = from;
-    for (;;) {
-      for (; i < this.lines.length; i++) {
-        const line = this.lines[i]!;
-        if (pattern.test(line.msg)) return { ...line, index: i };
-        if (failOn?.test(line.msg)) throw new Error(`listener logged a failure while waiting for ${pattern}: ${line.msg}\n${this.tail()}`);
-      }
-      if (!this.running) throw new Error(`listener exited (${this.child.exitCode ?? this.child.signalCode}) before logging ${pattern}:\n${this.tail()}`);
-      if (Date.now() > deadline) throw new Error(`listener logged no ${pattern} within ${timeoutMs} ms; last lines:\n${this.tail()}`);
-      await sleep(2);
-    }
-  }
-
-  /** SIGTERM, SIGKILL of the process group after `timeoutMs`. */
-  async stop(timeoutMs = 20_000): Promise<void> {
-    if (this.running) this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.kill9(), timeoutMs);
-    try {
-      await this.exited;
-    } finally {
-      clearTimeout(timer);
-      this.kill9(); // runners left behind, if any
-      live.delete(this);
-    }
-  }
-
-  kill9(): void {
-    try {
-      process.kill(-this.child.pid!, "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
 }
 
 // --- Kafka helpers ---------------------------------------------------------------------------------------------
@@ -273,7 +184,7 @@ async function main(): Promise<void> {
   let producer: Producer | undefined;
   let readDb: Database.Database | undefined;
   const cleanUp = () => {
-    for (const l of live) l.kill9();
+    for (const l of ListenerProcess.live) void l.kill9();
     rmSync(root, { recursive: true, force: true });
   };
   const onSignal = (signal: NodeJS.Signals) => {
@@ -511,7 +422,7 @@ async function main(): Promise<void> {
   } finally {
     readDb?.close();
     await producer?.disconnect().catch(() => undefined);
-    for (const l of [...live]) await l.stop().catch(() => undefined);
+    for (const l of [...ListenerProcess.live]) await l.stop().catch(() => undefined);
     await kafka?.stop().catch(() => undefined);
     cleanUp();
     process.removeListener("SIGINT", onSignal);

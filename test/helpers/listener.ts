@@ -7,11 +7,15 @@ import { damnit } from "./cli.js";
 
 export interface LogLine {
   level: number;
+  /** pino's time of the line, ms since the epoch */
+  time: number;
   msg: string;
   [key: string]: unknown;
 }
 
 export class ListenerProcess {
+  /** listeners not stopped yet, for a last clean-up (e.g. a benchmark interrupted) */
+  static readonly live = new Set<ListenerProcess>();
   readonly lines: LogLine[] = [];
   readonly child: ChildProcess;
   private text = "";
@@ -24,8 +28,9 @@ export class ListenerProcess {
     this.child = spawn(process.execPath, [DAMNIT_BIN, "listen", dir], {
       env: { ...process.env, DAMNIT_LOG_FORMAT: "json", ...env },
       stdio: ["ignore", "pipe", "pipe"],
-      detached: true,
+      detached: true, // its own process group: kill9() takes its context runners too
     });
+    ListenerProcess.live.add(this);
     this.child.stdout!.setEncoding("utf8");
     this.child.stderr!.setEncoding("utf8");
     const take = (chunk: string) => {
@@ -37,7 +42,7 @@ export class ListenerProcess {
         try {
           this.lines.push(JSON.parse(line) as LogLine);
         } catch {
-          this.lines.push({ level: 30, msg: line });
+          this.lines.push({ level: 30, time: Date.now(), msg: line });
         }
       }
     };
@@ -50,37 +55,61 @@ export class ListenerProcess {
     return this.lines.map((l) => l.msg).join("\n");
   }
 
-  /** Resolves with the first log line matching; rejects after `timeoutMs` with the log so far. */
-  async waitFor(pattern: RegExp, timeoutMs = 30_000, from = 0): Promise<LogLine> {
+  tail(n = 15): string {
+    return this.lines
+      .slice(-n)
+      .map((l) => `  ${l.msg}`)
+      .join("\n");
+  }
+
+  private get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /**
+   * The first log line from index `from` on matching `pattern`, with its index; rejects after `timeoutMs`, when the
+   * listener exits, or when a line matches `failOn`, with the log so far.
+   */
+  async waitFor(pattern: RegExp, timeoutMs = 30_000, from = 0, failOn?: RegExp): Promise<LogLine & { index: number }> {
     const deadline = Date.now() + timeoutMs;
+    let i = from;
     for (;;) {
-      const found = this.lines.slice(from).find((l) => pattern.test(l.msg));
-      if (found) return found;
-      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`listener exited (${this.child.exitCode ?? this.child.signalCode}) before ${pattern}:\n${this.output}`);
+      for (; i < this.lines.length; i++) {
+        const line = this.lines[i]!;
+        if (pattern.test(line.msg)) return { ...line, index: i };
+        if (failOn?.test(line.msg)) throw new Error(`listener logged a failure while waiting for ${pattern}: ${line.msg}\n${this.output}`);
+      }
+      if (!this.running) throw new Error(`listener exited (${this.child.exitCode ?? this.child.signalCode}) before ${pattern}:\n${this.output}`);
       if (Date.now() > deadline) throw new Error(`no log line ${pattern} within ${timeoutMs} ms:\n${this.output}`);
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 5));
     }
   }
 
-  /** SIGTERM, and the exit status (SIGKILL after `timeoutMs`). */
+  /** SIGTERM, and the exit status (SIGKILL after `timeoutMs`); then anything left of its process group goes. */
   async stop(timeoutMs = 20_000): Promise<{ code: number | null; signal: string | null }> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
-    const timer = setTimeout(() => this.kill9(), timeoutMs);
+    if (this.running) this.child.kill("SIGTERM");
+    const timer = setTimeout(() => void this.kill9(), timeoutMs);
     try {
       return await this.exited;
     } finally {
       clearTimeout(timer);
+      this.killGroup();
     }
   }
 
   /** kill -9 of the listener and everything it started (its process group). */
   kill9(): Promise<{ code: number | null; signal: string | null }> {
+    this.killGroup();
+    return this.exited;
+  }
+
+  private killGroup(): void {
+    ListenerProcess.live.delete(this);
     try {
       process.kill(-this.child.pid!, "SIGKILL");
     } catch {
       // gone
     }
-    return this.exited;
   }
 }
 

@@ -3,13 +3,7 @@ import { METAMETA_SETTINGS } from "../../db/defaults.js";
 import { DamnitError } from "../../db/errors.js";
 import type { SettingValue } from "../../db/metameta.js";
 import { openForCommand } from "../open-database.js";
-
-/** `--num`: a finite number, stored as INTEGER when whole (DAMNIT parses int, then float). */
-function parseNumber(text: string): number {
-  const n = Number(text);
-  if (text.trim() === "" || !Number.isFinite(n)) throw new DamnitError("BAD_ARGUMENT", `'${text}' is not a number`);
-  return n;
-}
+import { parseNumber, printSettingDefaults, printSettings, repr } from "../settings-output.js";
 
 interface Args {
   defaults: boolean;
@@ -18,11 +12,6 @@ interface Args {
   delete: boolean;
   num: boolean;
   dir: string;
-}
-
-/** Python-like repr, as DAMNIT prints settings: strings quoted, numbers bare. */
-function repr(value: SettingValue | undefined): string {
-  return typeof value === "string" ? `'${value}'` : String(value);
 }
 
 export const dbConfigCommand: CommandModule<object, Args> = {
@@ -51,15 +40,11 @@ export const dbConfigCommand: CommandModule<object, Args> = {
         return;
       }
       if (argv.defaults) {
-        const stored = db.allSettings();
-        for (const [k, spec] of Object.entries(METAMETA_SETTINGS)) {
-          const value = k in stored ? repr(stored[k]) : `${repr(spec.default)} (default)`;
-          console.log(`${k}=${value}`.padEnd(40) + `  ${spec.meaning}`);
-        }
+        printSettingDefaults(METAMETA_SETTINGS, db.allSettings());
         return;
       }
       if (key === undefined) {
-        for (const [k, v] of Object.entries(db.allSettings())) console.log(`${k}=${repr(v)}`);
+        printSettings(db.allSettings());
         return;
       }
       if (argv.value === undefined) {

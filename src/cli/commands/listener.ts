@@ -8,6 +8,7 @@ import { officialDirectory } from "../../listener/dispatch.js";
 import { ListenerRegistry, type SettingValue } from "../../listener/registry.js";
 import { LISTENER_SETTINGS } from "../../listener/settings.js";
 import { log } from "../../log.js";
+import { parseNumber, printSettingDefaults, printSettings, repr } from "../settings-output.js";
 import { listenerServiceCommands } from "./listener-service.js";
 
 interface DirArgs {
@@ -23,10 +24,6 @@ function withRegistry<T>(dir: string, fn: (registry: ListenerRegistry) => T): T 
   } finally {
     registry.close();
   }
-}
-
-function repr(value: SettingValue | undefined): string {
-  return typeof value === "string" ? `'${value}'` : String(value);
 }
 
 const addCommand: CommandModule<object, DirArgs & { proposal: number; dbDir?: string }> = {
@@ -106,15 +103,11 @@ const configCommand: CommandModule<object, ConfigArgs> = {
         return;
       }
       if (argv.defaults) {
-        const stored = registry.allSettings();
-        for (const [k, spec] of Object.entries(LISTENER_SETTINGS)) {
-          const value = k in stored ? repr(stored[k]) : `${repr(spec.default)} (default)`;
-          console.log(`${k}=${value}`.padEnd(40) + `  ${spec.meaning}`);
-        }
+        printSettingDefaults(LISTENER_SETTINGS, registry.allSettings());
         return;
       }
       if (key === undefined) {
-        for (const [k, v] of Object.entries(registry.allSettings())) console.log(`${k}=${repr(v)}`);
+        printSettings(registry.allSettings());
         return;
       }
       if (argv.value === undefined) {
@@ -126,8 +119,7 @@ const configCommand: CommandModule<object, ConfigArgs> = {
       if (!(key in LISTENER_SETTINGS)) log().warn(`${key} is not a setting the listener reads (see 'damnit listener config --defaults')`);
       let value: SettingValue = argv.value;
       if (argv.num || key === "static_mode" || key === "allow_local_processing") {
-        const n = Number(argv.value);
-        if (argv.value.trim() === "" || !Number.isFinite(n)) throw new DamnitError("BAD_ARGUMENT", `'${argv.value}' is not a number`);
+        const n = parseNumber(argv.value);
         value = key === "static_mode" || key === "allow_local_processing" ? (n ? 1 : 0) : n;
       }
       registry.setSetting(key, value);
