@@ -39,9 +39,9 @@ const addCommand: CommandModule<object, DirArgs & { proposal: number; dbDir?: st
       const official = officialDirectory(argv.proposal, registry.text("data_root") || undefined);
       const dbDir = argv.dbDir !== undefined ? resolve(argv.dbDir) : official;
       if (!dbDir) throw new DamnitError("NO_DIRECTORY", `proposal ${argv.proposal} not found under the data root; give the database directory`);
-      if (!existsSync(join(dbDir, "runs.sqlite"))) log().warn(`${dbDir} has no runs.sqlite yet; its runs are processed once it has one`);
       registry.addDatabase(argv.proposal, dbDir, dbDir === official);
       console.log(`Added proposal ${argv.proposal} at ${dbDir}`);
+      if (!existsSync(join(dbDir, "runs.sqlite"))) log().warn(`${dbDir} has no runs.sqlite yet; its runs are processed once it has one`);
     });
   },
 };
