@@ -121,14 +121,19 @@ async function listenToKafka(opts: ListenerOptions, registry: ListenerRegistry, 
     groupId: registry.text("kafka_group_id") || defaultGroupId(opts.dir),
     logger,
     handle: async (message) => {
-      const where = `${message.topic}[${message.partition}]@${message.offset}`;
       const parsed = parseNotification(message.topic, message.value, profile);
+      const where = `${message.topic}[${message.partition}]@${message.offset}`;
       if (!parsed.ok) {
         if (parsed.ignorable) logger.debug(`${where}: ${parsed.reason}`);
         else logger.warn(`Skipping message ${where}: ${parsed.reason}`);
         return;
       }
       const { proposal, run, kind } = parsed.notification;
+      // The common case at a facility: another proposal's run. Skipped before anything else is built for it.
+      if (!registry.mayConcern(proposal)) {
+        if (logger.isLevelEnabled("debug")) logger.debug(`${where}: p${proposal} r${run}: no database registered for this proposal`);
+        return;
+      }
       await handleWithRetry(() => handleReady({ proposal, run, kind, addedAt: message.timestamp, source: `kafka ${where}` }, dispatch), registry, logger);
     },
   });
