@@ -261,7 +261,7 @@ async function main(): Promise<void> {
 
     /** One listener on `topic` (its group committed at 0 before the topic was written): join → sentinel handled. */
     const listenerDrain = async (name: string, topic: string, groupId: string): Promise<Drain> => {
-      const dir = listenerDir(root, name, drainDb, { kafka_raw_topic: topic, kafka_proc_topic: procTopic, kafka_group_id: groupId });
+      const dir = listenerDir(root, name, drainDb, { kafka_raw_topic: topic, kafka_proc_topic: procTopic, kafka_group_id: groupId, kafka_since: "0" });
       const listener = new ListenerProcess(dir, listenerEnv);
       try {
         const joined = await listener.waitFor(/^Listening to Kafka/, 60_000);

@@ -109,7 +109,8 @@ describe("listener with Kafka", () => {
       try {
         await listener.waitFor(/Listening to Kafka/, 30_000);
         const finished = consumeUntil(kafka.brokers, s.updates, (v) => v?.msg_kind === "processing_finished", 90_000);
-        const timestamp = "1767250000123";
+        // A record time of its own (the listener ignores notifications sent before it first listened).
+        const timestamp = String(Date.now() + 1234);
         await produceJson(kafka.brokers, s.rawTopic, [migration(2), migration(2)], { timestamp });
         const submitted = await listener.waitFor(/Submitted Slurm job (\d+) for p1234 r2 \(raw\)/);
         await listener.waitFor(/already queued or running \(Slurm job \d+\); not starting another job/);

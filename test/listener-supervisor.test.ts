@@ -43,8 +43,9 @@ describe.skipIf(!haveSupervisord && !required)(`listener under supervisord${have
       expect(status.status, status.stdout + status.stderr).toBe(0);
       expect(status.stdout).toMatch(/damnit\s+RUNNING\s+pid \d+/);
       const pid = pidOf(status.stdout);
-      // The supervised listener is ours, running `listen .` in the listener directory, logging to damnit.log.
-      expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).toEqual(expect.arrayContaining(["listen", "."]));
+      // The supervised listener is ours, listening in the listener directory (its absolute path names the Kafka
+      // consumer group), logging to damnit.log.
+      expect(readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")).toEqual(expect.arrayContaining(["listen", dir]));
       await until("damnit.log", () => existsSync(join(dir, "damnit.log")) && /watching the raw/.test(readFileSync(join(dir, "damnit.log"), "utf8")));
 
       const again = damnit(["listen", "--daemonize", dir]);

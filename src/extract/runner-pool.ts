@@ -4,11 +4,17 @@
  */
 import { RunnerProcess, type RunnerLimits } from "./runner-process.js";
 
+/** A job asked for a runner after its pool was closed: it is being abandoned, not failed. */
+export class RunnerPoolClosedError extends Error {
+  override readonly name = "RunnerPoolClosedError";
+}
+
 export class RunnerPool {
   /** idle runners with the context code stamp they last evaluated */
   private readonly idle: Array<{ runner: RunnerProcess; stamp: string }> = [];
   private readonly stamps = new Map<RunnerProcess, string>();
   private readonly all = new Set<RunnerProcess>();
+  private closed = false;
 
   constructor(
     private readonly cwd: string,
@@ -20,6 +26,7 @@ export class RunnerPool {
    * the same code, else a new one. Runners of other code are stopped (modules cannot be re-evaluated in place).
    */
   async acquire(stamp = ""): Promise<RunnerProcess> {
+    if (this.closed) throw new RunnerPoolClosedError("the context runners were stopped (the process is stopping)");
     while (this.idle.length > 0) {
       const { runner, stamp: last } = this.idle.pop()!;
       if (runner.alive && last === stamp) {
@@ -40,7 +47,7 @@ export class RunnerPool {
    * left behind (the HDF5 library's grown heap, garbage) would count against the next run's limit.
    */
   release(runner: RunnerProcess): void {
-    if (runner.alive && runner.rssMb() <= this.limits.memoryLimitMb / 2) {
+    if (!this.closed && runner.alive && runner.rssMb() <= this.limits.memoryLimitMb / 2) {
       this.idle.push({ runner, stamp: this.stamps.get(runner) ?? "" });
       return;
     }
@@ -55,6 +62,7 @@ export class RunnerPool {
   }
 
   close(): void {
+    this.closed = true;
     for (const runner of this.all) runner.close();
     this.all.clear();
     this.idle.length = 0;

@@ -185,6 +185,11 @@ process.on("uncaughtException", (err) => {
   void send({ type: "log", level: "error", message: `Uncaught exception in context code: ${err.stack ?? String(err)}` });
 });
 watchParent();
+// The job process decides when its runner ends (it disconnects, or kills it). A SIGTERM sent to the whole process
+// group (supervisord's stopasgroup, an interactive Ctrl-C) must not turn the variable being computed into a stored
+// RunnerCrash error; if the job process itself goes, the watchdog above ends this runner.
+process.on("SIGTERM", () => {});
+process.on("SIGINT", () => {});
 // Context code calling process.exit() (from a variable, or a timer after its job) would lose the run's results:
 // it gets an error instead, recorded as the variable's error or logged.
 process.exit = ((code?: number | string | null) => {

@@ -26,7 +26,8 @@ export class SlurmError extends Error {
 /** The environment a job gets: ours, minus what would confuse Slurm or leak a display (spec §2.2). */
 export function jobEnvironment(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   const env: Record<string, string | undefined> = { ...process.env, ...extra };
-  for (const key of ["SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "DISPLAY", "LD_PRELOAD"]) delete env[key];
+  // DAMNIT_SUPERVISOR_CONF marks the supervised listener's processes; a job must not look like one of them.
+  for (const key of ["SLURM_ARRAY_JOB_ID", "SLURM_ARRAY_TASK_ID", "DISPLAY", "LD_PRELOAD", "DAMNIT_SUPERVISOR_CONF"]) delete env[key];
   return env;
 }
 
@@ -80,7 +81,8 @@ export async function submitJob(dbDir: string, req: JobRequest, opts: SubmitOpti
     jobName(req),
     "--chdir",
     dbDir,
-    ...(opts.dependency ? [`--dependency=${opts.dependency}`] : []),
+    // A job whose dependency can never be met is cancelled, not left pending for ever.
+    ...(opts.dependency ? [`--dependency=${opts.dependency}`, "--kill-on-invalid-dep=yes"] : []),
     JOB_SCRIPT,
     ...damnitCommand(opts.settings.damnitCommand),
     ...extractArguments(req),

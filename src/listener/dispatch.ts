@@ -96,7 +96,11 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   try {
     // Fail fast if read-only (spec §1.4 b): a job could not write its results either.
     if (db.readonly) throw new Error(`${db.path} is read-only here; its runs cannot be processed`);
-    db.ensureRun(P, R, { addedAt: ready.addedAt });
+    // Through the write lock's asynchronous wait: a job storing results in this process may hold the lock, and a
+    // synchronous busy wait here would stop that job from ever finishing.
+    await db.withWriteLock(() => db.ensureRun(P, R, { addedAt: ready.addedAt }), {
+      onWait: (seconds) => logger.warn(`Waiting ${seconds} s for the write lock of ${db.path} to add p${P} r${R}`),
+    });
     logger.info(`Added p${P} r${R} (${kind} data) to database ${dbDir}`);
     settings = slurmSettings(db);
     dbId = db.dbId;
@@ -113,24 +117,9 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
 
   request = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: registry.text("sandbox_args") };
   const base = { processingId: request.processingId, dbDir, proposal: P, run: R, data: kind, source: ready.source, receivedAt: ready.addedAt };
+  let job: Awaited<ReturnType<typeof submitJob>>;
   try {
-    const job = await submitJob(dbDir, request, { settings, env: opts.jobEnv });
-    registry.recordRequest({ ...base, via: "slurm", slurmJobId: job.jobId, slurmCluster: job.cluster, state: "submitted" });
-    logger.info(`Submitted Slurm job ${job.jobId} for p${P} r${R} (${kind}); output in process_logs/r${R}-p${P}.out`);
-    void opts.publisher.send(updateTopic(dbId), [
-      processingStateSet({
-        processing_id: request.processingId,
-        proposal: P,
-        run: R,
-        data: kind,
-        status: "PENDING",
-        hostname: "",
-        username: "",
-        slurm_cluster: job.cluster || null,
-        slurm_job_id: job.jobId,
-      }),
-    ]);
-    return { dbDir, action: "slurm", detail: job.jobId };
+    job = await submitJob(dbDir, request, { settings, env: opts.jobEnv });
   } catch (err) {
     const message = (err as Error).message;
     const noSlurm = /not installed here/.test(message);
@@ -144,6 +133,23 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     registry.updateRequest(request.processingId, "failed", { message });
     throw err;
   }
+  // Submitted: from here on an error must not lead to a second (local) job.
+  registry.recordRequest({ ...base, via: "slurm", slurmJobId: job.jobId, slurmCluster: job.cluster, state: "submitted" });
+  logger.info(`Submitted Slurm job ${job.jobId} for p${P} r${R} (${kind}); output in process_logs/r${R}-p${P}.out`);
+  void opts.publisher.send(updateTopic(dbId), [
+    processingStateSet({
+      processing_id: request.processingId,
+      proposal: P,
+      run: R,
+      data: kind,
+      status: "PENDING",
+      hostname: "",
+      username: "",
+      slurm_cluster: job.cluster || null,
+      slurm_job_id: job.jobId,
+    }),
+  ]);
+  return { dbDir, action: "slurm", detail: job.jobId };
 }
 
 /** The first of these requests that is really still queued or running; finished ones are marked so. */

@@ -22,8 +22,11 @@ export interface KafkaSourceOptions {
   readonly topics: readonly string[];
   readonly groupId: string;
   readonly logger: Logger;
-  /** handles one message; must not throw for bad input (a throw stops the listener, to be restarted) */
-  readonly handle: (message: SourceMessage) => Promise<void>;
+  /**
+   * Handles one message; true when it did something (its offset is then committed at once). Must not throw for bad
+   * input: a throw stops the listener, to be restarted.
+   */
+  readonly handle: (message: SourceMessage) => Promise<boolean>;
 }
 
 /** DAMNIT's group id: `xfel-da-damnit-` + the listener directory as given, `/` → `_`. */
@@ -35,6 +38,8 @@ export class KafkaSource {
   private consumer: Consumer | undefined;
   private stopping = false;
   private failure: ((err: Error) => void) | undefined;
+  /** the message being handled, awaited by stop() so that it is finished (and recorded) before the listener closes */
+  private inFlight: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly opts: KafkaSourceOptions) {}
 
@@ -51,9 +56,9 @@ export class KafkaSource {
     });
     const consumer = kafka.consumer({
       groupId: this.opts.groupId,
-      // A listener killed and restarted rejoins within seconds: its old membership expires after 10 s.
-      sessionTimeout: 10_000,
-      rebalanceTimeout: 10_000,
+      // Heartbeats also go out while a message is being handled (a slow sbatch), so 30 s is plenty.
+      sessionTimeout: 30_000,
+      rebalanceTimeout: 30_000,
       heartbeatInterval: 1000,
       maxWaitTimeInMs: 500,
       retry: { initialRetryTime: 300, maxRetryTime: 30_000, retries: Number.MAX_SAFE_INTEGER },
@@ -74,7 +79,9 @@ export class KafkaSource {
     });
     await consumer.connect();
     try {
-      await consumer.subscribe({ topics: [...this.opts.topics], fromBeginning: false });
+      // A group with no committed offset starts at the beginning: "latest" would be decided at some moment after
+      // the group join and could skip the first notifications. The listener drops those older than its first start.
+      await consumer.subscribe({ topics: [...this.opts.topics], fromBeginning: true });
     } catch (err) {
       throw new Error(`cannot subscribe to Kafka topics ${this.opts.topics.join(", ")} on ${this.opts.brokers.join(",")}: ${(err as Error).message}`, { cause: err });
     }
@@ -92,11 +99,24 @@ export class KafkaSource {
         };
         for (const message of batch.messages) {
           if (!isRunning() || isStale()) break;
-          await this.opts.handle(toSourceMessage(batch.topic, batch.partition, message));
+          let acted: boolean;
+          // The session must not expire while one message takes long (a slow sbatch, a database's write lock).
+          const beating = setInterval(() => void heartbeat().catch(() => undefined), 3000);
+          const handling = this.opts.handle(toSourceMessage(batch.topic, batch.partition, message));
+          this.inFlight = handling.catch(() => undefined);
+          try {
+            acted = await handling;
+          } catch (err) {
+            // Not retried by kafkajs: the listener stops (non-zero) and its supervisor restarts it.
+            this.failure?.(err as Error);
+            return;
+          } finally {
+            clearInterval(beating);
+          }
           resolveOffset(message.offset);
           lastHandled = message.offset;
-          // Commit at least every second, so a restart repeats little.
-          if (Date.now() - sinceCommit > 1000) {
+          // Committed at once after a message that led to work, and at least every second otherwise.
+          if (acted || Date.now() - sinceCommit > 1000) {
             await commit();
             await heartbeat();
           }
@@ -109,6 +129,8 @@ export class KafkaSource {
 
   async stop(): Promise<void> {
     this.stopping = true;
+    // The message being handled finishes first (its job submitted and recorded), within supervisord's stop wait.
+    await Promise.race([this.inFlight, new Promise((r) => setTimeout(r, 20_000).unref())]);
     // Leaving the group can wait for a rebalance; a stopping listener does not (its session simply expires).
     const disconnect = this.consumer?.disconnect().catch(() => undefined);
     await Promise.race([disconnect, new Promise((r) => setTimeout(r, 5000).unref())]);

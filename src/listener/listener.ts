@@ -49,8 +49,8 @@ export async function runListener(opts: ListenerOptions, onReady?: (handle: List
   const messageBrokers = updateBrokers(process.env, brokers?.join(",") ?? "");
   const publisher: Publisher = createPublisher(messageBrokers, logger);
   const concurrency = registry.positive("local_concurrency", defaultLocalConcurrency());
-  const local = new LocalQueue(registry, publisher, logger, concurrency);
   const dataRoot = registry.text("data_root") || undefined;
+  const local = new LocalQueue(registry, publisher, logger, concurrency, dataRoot);
   const slurm = await sbatchInstalled();
   const mode = brokers ? "kafka" : "watch";
   logger.info(
@@ -64,7 +64,8 @@ export async function runListener(opts: ListenerOptions, onReady?: (handle: List
     publisher,
     logger,
     dataRoot,
-    jobEnv: { DAMNIT_KAFKA_BROKERS: messageBrokers ? messageBrokers.join(",") : "none" },
+    // Jobs publish where the listener does, and find runs where it does (unless their database says otherwise).
+    jobEnv: { DAMNIT_KAFKA_BROKERS: messageBrokers ? messageBrokers.join(",") : "none", ...(dataRoot ? { EXTRA_DATA_DATA_ROOT: dataRoot } : {}) },
     localWithoutSlurm: !slurm,
   };
 
@@ -105,6 +106,7 @@ async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<
   const { registry } = dispatch;
   if (!registry.mayConcern(ready.proposal)) {
     dispatch.logger.debug(`p${ready.proposal} r${ready.run}: no database registered for this proposal`);
+    registry.handled(ready.source); // an inbox entry of a proposal unregistered since
     return;
   }
   registry.receive(ready);
@@ -112,29 +114,50 @@ async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<
   registry.handled(ready.source);
 }
 
+/** When this listener first listened to Kafka (seconds): notifications from before are not its business. */
+function listeningSince(registry: ListenerRegistry): number {
+  const stored = registry.getSetting("kafka_since");
+  if (stored !== undefined && Number.isFinite(Number(stored))) return Number(stored);
+  const now = Math.floor(Date.now() / 1000);
+  registry.setSetting("kafka_since", now);
+  return now;
+}
+
 async function listenToKafka(opts: ListenerOptions, registry: ListenerRegistry, brokers: string[], dispatch: DispatchOptions, stopped: Promise<void>): Promise<void> {
   const { logger } = opts;
   const profile = profileFromSettings(registry);
+  const since = listeningSince(registry);
+  registry.pruneInbox();
   const source = new KafkaSource({
     brokers,
     topics: [...new Set([profile.rawTopic, profile.procTopic])],
     groupId: registry.text("kafka_group_id") || defaultGroupId(opts.dir),
     logger,
     handle: async (message) => {
+      // A new group reads its topics from the start; what was sent before this listener first listened is skipped.
+      if (message.timestamp < since) return false;
       const parsed = parseNotification(message.topic, message.value, profile);
       const where = `${message.topic}[${message.partition}]@${message.offset}`;
       if (!parsed.ok) {
         if (parsed.ignorable) logger.debug(`${where}: ${parsed.reason}`);
         else logger.warn(`Skipping message ${where}: ${parsed.reason}`);
-        return;
+        return false;
       }
       const { proposal, run, kind } = parsed.notification;
       // The common case at a facility: another proposal's run. Skipped before anything else is built for it.
       if (!registry.mayConcern(proposal)) {
         if (logger.isLevelEnabled("debug")) logger.debug(`${where}: p${proposal} r${run}: no database registered for this proposal`);
-        return;
+        return false;
       }
-      await handleWithRetry(() => handleReady({ proposal, run, kind, addedAt: message.timestamp, source: `kafka ${where}` }, dispatch), registry, logger);
+      // With the record's time: offsets start again at 0 if a topic is ever recreated.
+      const source = `kafka ${where} ${message.timestamp}`;
+      // Delivered again (its offset was not committed before a stop): its jobs were submitted then.
+      if (registry.wasHandled(source)) {
+        logger.info(`p${proposal} r${run} (${kind}) from ${where} was handled before; not again`);
+        return true;
+      }
+      await handleWithRetry(() => handleReady({ proposal, run, kind, addedAt: message.timestamp, source }, dispatch), registry, logger);
+      return true;
     },
   });
   logger.info(`Connecting to Kafka ${brokers.join(",")}: ${profile.rawTopic} (${profile.rawEvent} → raw), ${profile.procTopic} (${profile.procEvent} → proc)`);
@@ -146,18 +169,30 @@ async function listenToKafka(opts: ListenerOptions, registry: ListenerRegistry, 
  * Spec §1.5: a read-only listener.sqlite (e.g. a file system remounted) gets one pause-and-retry; any other error
  * handling one notification is logged and the next one taken.
  */
-async function handleWithRetry(fn: () => Promise<void>, registry: ListenerRegistry, logger: Logger): Promise<void> {
+async function handleWithRetry(fn: () => Promise<void>, registry: ListenerRegistry, logger: Logger): Promise<boolean> {
   try {
     await fn();
+    return true;
   } catch (err) {
     if ((err as { code?: string }).code === "SQLITE_READONLY") {
-      logger.warn("SQLite database is read only. Pause, reopen, retry.");
+      logger.warn(`SQLite database is read only (${registry.path}). Pause, reopen, retry.`);
       await new Promise((r) => setTimeout(r, 2000));
-      await fn(); // a second failure propagates: the listener stops and is restarted
-      return;
+      try {
+        await fn();
+        return true;
+      } catch (again) {
+        // Stop; the supervisor restarts the listener, which finds the notification in its inbox or Kafka again.
+        throw new FatalListenerError(`${registry.path} stays read-only: ${(again as Error).message}`);
+      }
     }
-    logger.error(`Unexpected error handling Kafka event: ${(err as Error).stack ?? String(err)}`);
+    logger.error(`Unexpected error handling a notification: ${(err as Error).stack ?? String(err)}`);
+    return false;
   }
+}
+
+/** An error that stops the listener (exit non-zero), rather than skipping one notification. */
+class FatalListenerError extends Error {
+  override readonly name = "FatalListenerError";
 }
 
 async function watchDirectories(registry: ListenerRegistry, dispatch: DispatchOptions, dataRoot: string | undefined, stopped: Promise<void>): Promise<void> {
@@ -188,7 +223,8 @@ async function watchDirectories(registry: ListenerRegistry, dispatch: DispatchOp
     }
     for (const n of ready) {
       if (done) break;
-      await handleWithRetry(() => handleReady({ ...n, addedAt: Date.now() / 1000, source: `watch p${n.proposal} r${n.run} ${n.kind}` }, dispatch), registry, logger);
+      const ready = { proposal: n.proposal, run: n.run, kind: n.kind, addedAt: Date.now() / 1000, source: `watch p${n.proposal} r${n.run} ${n.kind}` };
+      if (await handleWithRetry(() => handleReady(ready, dispatch), registry, logger)) watcher.seen(n);
     }
     await Promise.race([stopped, new Promise((r) => setTimeout(r, intervalMs))]);
   }

@@ -33,7 +33,8 @@ const IDLE_RUNNERS_MS = 10 * 60 * 1000;
 export class LocalQueue {
   private readonly waiting: LocalJob[] = [];
   private readonly inProgress = new Set<string>();
-  private readonly pools = new Map<string, { pool: RunnerPool; wrapperKey: string; lastUsed: number }>();
+  /** runner pools by database, sandbox and limits; one in use is never closed (a changed setting makes a new one) */
+  private readonly pools = new Map<string, { pool: RunnerPool; inUse: number; lastUsed: number }>();
   private running = 0;
   private stopped = false;
   private idleTimer: NodeJS.Timeout;
@@ -44,6 +45,8 @@ export class LocalQueue {
     private readonly publisher: Publisher,
     private readonly logger: Logger,
     private readonly concurrency: number,
+    /** where runs are, for databases without their own data_root setting (the listener's data_root) */
+    private readonly dataRoot?: string,
   ) {
     this.idleTimer = setInterval(() => this.stopIdleRunners(), 60_000);
     this.idleTimer.unref();
@@ -90,24 +93,28 @@ export class LocalQueue {
   private async process(job: LocalJob): Promise<void> {
     const { dbDir, request } = job;
     const what = `p${request.proposal} r${request.run} (${request.data}) for ${dbDir}`;
-    this.registry.updateRequest(request.processingId, "running");
     let db: RunDatabase | undefined;
     let reporter: ProcessingReporter | undefined;
+    let kept: { pool: RunnerPool; inUse: number; lastUsed: number } | undefined;
     try {
+      this.registry.updateRequest(request.processingId, "running");
       db = await RunDatabase.open(dbDir);
       reporter = new ProcessingReporter(this.publisher, db.dbId, { processingId: request.processingId, proposal: request.proposal, run: request.run, data: request.data }, { cluster: null, jobId: "" });
       reporter.running();
       this.logger.info(`Processing ${what} here`);
+      kept = this.poolFor(db, request);
       const results = await processRunsLocally(db, [{ proposal: request.proposal, run: request.run }], {
         kind: request.data,
         match: request.match,
         variables: request.variables,
         mock: request.mock,
         updateVars: request.updateVars ?? true,
-        pool: this.poolFor(db, request),
-        dataRoot: dataRootOf(db),
+        pool: kept.pool,
+        dataRoot: dataRootOf(db) ?? this.dataRoot,
         events: reporter,
       });
+      // Stopped meanwhile: the run was abandoned, not failed; it stays "running" and is processed after a restart.
+      if (this.stopped) return;
       const result = [...results.values()][0];
       if (result?.ok) {
         this.registry.updateRequest(request.processingId, "finished", { message: `${result.stored.length} results, ${result.errors.length} errors, ${result.seconds.toFixed(2)} s` });
@@ -117,6 +124,7 @@ export class LocalQueue {
         this.logger.error(`Local extraction of p${request.proposal}, r${request.run} failed: ${result?.message ?? "no result"} (log: process_logs/r${request.run}-p${request.proposal}.out)`);
       }
     } catch (err) {
+      if (this.stopped) return;
       this.logger.error(`Local extraction of p${request.proposal}, r${request.run} for ${dbDir} failed: ${(err as Error).message}`);
       try {
         this.registry.updateRequest(request.processingId, "failed", { message: (err as Error).message });
@@ -124,33 +132,34 @@ export class LocalQueue {
         this.logger.error(`Could not record the failure in ${this.registry.path}: ${(e as Error).message}`);
       }
     } finally {
-      await reporter?.finished();
+      if (kept) {
+        kept.inUse--;
+        kept.lastUsed = Date.now();
+      }
+      await reporter?.finished().catch(() => undefined);
       db?.close();
     }
   }
 
-  private poolFor(db: RunDatabase, request: JobRequest): RunnerPool {
+  private poolFor(db: RunDatabase, request: JobRequest): { pool: RunnerPool; inUse: number; lastUsed: number } {
     const wrapper = sandboxWrapper(request.sandboxArgs, request.proposal);
-    const wrapperKey = JSON.stringify(wrapper);
     const limits = { ...runnerLimits(db), wrapper };
-    const kept = this.pools.get(db.dir);
-    // New limits or a new sandbox: runners started under the old ones go.
-    if (kept && kept.wrapperKey === wrapperKey && kept.pool.limits.memoryLimitMb === limits.memoryLimitMb && kept.pool.limits.variableTimeout === limits.variableTimeout) {
-      kept.lastUsed = Date.now();
-      return kept.pool;
+    const key = JSON.stringify([db.dir, wrapper, limits.memoryLimitMb, limits.variableTimeout]);
+    let kept = this.pools.get(key);
+    if (!kept) {
+      kept = { pool: new RunnerPool(db.dir, limits), inUse: 0, lastUsed: Date.now() };
+      this.pools.set(key, kept);
     }
-    kept?.pool.close();
-    const pool = new RunnerPool(db.dir, limits);
-    this.pools.set(db.dir, { pool, wrapperKey, lastUsed: Date.now() });
-    return pool;
+    kept.inUse++;
+    return kept;
   }
 
+  /** Pools not used for a while are stopped, each on its own (a busy database does not keep the others' alive). */
   private stopIdleRunners(): void {
-    if (this.running > 0) return;
-    for (const [dir, kept] of this.pools) {
-      if (Date.now() - kept.lastUsed > IDLE_RUNNERS_MS) {
+    for (const [key, kept] of this.pools) {
+      if (kept.inUse === 0 && Date.now() - kept.lastUsed > IDLE_RUNNERS_MS) {
         kept.pool.close();
-        this.pools.delete(dir);
+        this.pools.delete(key);
       }
     }
   }

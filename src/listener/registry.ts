@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS inbox(
   run INTEGER NOT NULL,
   kind TEXT NOT NULL,
   added_at REAL NOT NULL,
-  received_at REAL NOT NULL
+  received_at REAL NOT NULL,
+  handled_at REAL
 );
 CREATE INDEX IF NOT EXISTS processing_requests_run ON processing_requests(db_dir, proposal, run, data, state);
 `;
@@ -215,16 +216,22 @@ export class ListenerRegistry {
 
   receive(n: InboxEntry): void {
     this.sqlite
-      .prepare("INSERT OR REPLACE INTO inbox(source, proposal, run, kind, added_at, received_at) VALUES (?, ?, ?, ?, ?, ?)")
+      .prepare("INSERT OR REPLACE INTO inbox(source, proposal, run, kind, added_at, received_at, handled_at) VALUES (?, ?, ?, ?, ?, ?, NULL)")
       .run(n.source, n.proposal, n.run, n.kind, n.addedAt, Date.now() / 1000);
   }
 
+  /** The notification's jobs were submitted (or refused): kept a week, so a redelivery of it is recognised. */
   handled(source: string): void {
-    this.sqlite.prepare("DELETE FROM inbox WHERE source = ?").run(source);
+    this.sqlite.prepare("UPDATE inbox SET handled_at = ? WHERE source = ?").run(Date.now() / 1000, source);
   }
 
+  wasHandled(source: string): boolean {
+    return this.sqlite.prepare("SELECT 1 FROM inbox WHERE source = ? AND handled_at IS NOT NULL").get(source) !== undefined;
+  }
+
+  /** Notifications received and not handled (the listener stopped in between). */
   inbox(): InboxEntry[] {
-    const rows = this.sqlite.prepare("SELECT source, proposal, run, kind, added_at FROM inbox ORDER BY received_at").all() as Array<{
+    const rows = this.sqlite.prepare("SELECT source, proposal, run, kind, added_at FROM inbox WHERE handled_at IS NULL ORDER BY received_at").all() as Array<{
       source: string;
       proposal: number;
       run: number;
@@ -232,6 +239,11 @@ export class ListenerRegistry {
       added_at: number;
     }>;
     return rows.map((r) => ({ source: r.source, proposal: r.proposal, run: r.run, kind: r.kind, addedAt: r.added_at }));
+  }
+
+  /** Forget handled notifications older than `days`. */
+  pruneInbox(days = 7): void {
+    this.sqlite.prepare("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?").run(Date.now() / 1000 - days * 86400);
   }
 
   // --- processing requests ---------------------------------------------------------------------------------

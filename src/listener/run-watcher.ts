@@ -19,6 +19,12 @@ export interface WatchOptions {
   readonly known: (proposal: number, run: number) => boolean;
 }
 
+export interface WatchedRun extends Notification {
+  readonly signature: string;
+  readonly runDir: string;
+  readonly dirMtime: number;
+}
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS watched_runs(proposal INTEGER NOT NULL, run INTEGER NOT NULL, kind TEXT NOT NULL, signature TEXT NOT NULL,
   PRIMARY KEY (proposal, run, kind));
@@ -37,9 +43,12 @@ export class RunWatcher {
     sqlite.exec(SCHEMA);
   }
 
-  /** One scan: the runs that became complete (or changed) since the last one, recorded as seen. */
-  scan(now = Date.now()): Notification[] {
-    const ready: Notification[] = [];
+  /**
+   * One scan: the runs that became complete (or changed) since the last one. They are not recorded as seen until
+   * `seen()` is called for each, once it was handled: a listener stopped in between finds them again.
+   */
+  scan(now = Date.now()): WatchedRun[] {
+    const ready: WatchedRun[] = [];
     for (const { proposal, dataRoot } of this.opts.proposals()) {
       const dir = this.proposalDir(proposal, dataRoot);
       if (!dir) continue;
@@ -56,7 +65,15 @@ export class RunWatcher {
     return ready;
   }
 
-  private check(proposal: number, run: number, kind: "raw" | "proc", runDir: string, now: number, first: boolean): Notification | undefined {
+  /** Record a run returned by scan() as handled. */
+  seen(run: WatchedRun): void {
+    this.sqlite
+      .prepare("INSERT INTO watched_runs(proposal, run, kind, signature) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET signature = excluded.signature")
+      .run(run.proposal, run.run, run.kind, run.signature);
+    this.lastMtime.set(run.runDir, run.dirMtime);
+  }
+
+  private check(proposal: number, run: number, kind: "raw" | "proc", runDir: string, now: number, first: boolean): WatchedRun | undefined {
     let dirMtime: number;
     try {
       dirMtime = statSync(runDir).mtimeMs;
@@ -73,12 +90,13 @@ export class RunWatcher {
     }
     // Still being written: look again next time.
     if (now - state.newestMtime < this.opts.settleSeconds * 1000) return undefined;
-    this.lastMtime.set(runDir, dirMtime);
-    this.sqlite
-      .prepare("INSERT INTO watched_runs(proposal, run, kind, signature) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET signature = excluded.signature")
-      .run(proposal, run, kind, state.signature);
-    if (!seen && first && this.opts.known(proposal, run)) return undefined;
-    return { proposal, run, kind };
+    const found: WatchedRun = { proposal, run, kind, signature: state.signature, runDir, dirMtime };
+    // Already in the databases when the proposal is first watched: done before the listener looked.
+    if (!seen && first && this.opts.known(proposal, run)) {
+      this.seen(found);
+      return undefined;
+    }
+    return found;
   }
 
   private proposalDir(proposal: number, dataRoot: string | undefined): string | undefined {

@@ -22,6 +22,11 @@ export const LISTENER_SETTINGS = {
   kafka_raw_event: { default: "", stored: false, meaning: "event meaning raw data is complete (default: the profile's)" },
   kafka_proc_topic: { default: "", stored: false, meaning: "topic of calibration notifications (default: the profile's)" },
   kafka_proc_event: { default: "", stored: false, meaning: "event meaning calibrated data is complete (default: the profile's)" },
+  kafka_since: {
+    default: "",
+    stored: false,
+    meaning: "notifications sent before this time (s since 1970) are ignored; set when the listener first listens (0: none ignored)",
+  },
   kafka_group_id: { default: "", stored: false, meaning: "consumer group (default: xfel-da-damnit- + listener directory with / as _)" },
   local_concurrency: { default: "", stored: false, meaning: "runs processed here at once (default: min(CPUs/2, 10), at least 1)" },
   data_root: { default: "", stored: false, meaning: "where proposal directories are found (default: $EXTRA_DATA_DATA_ROOT, $XFEL_DATA_ROOT or /gpfs/exfel/exp)" },

@@ -90,8 +90,12 @@ export const extractCommand: CommandModule<object, Args> = {
                 sandboxArgs: argv.sandboxArgs,
               };
               try {
-                const job = await submitJob(db.dir, followUp, { settings: slurmSettings(db), dependency: `afterok:${process.env.SLURM_JOB_ID}` });
-                runLog.logger.info(`Submitted Slurm job ${job.jobId} for the cluster variables (after this job succeeds)`);
+                const settings = slurmSettings(db);
+                // A dependency can only name a job of the same Slurm cluster (DAMNIT's follow-up goes to another one,
+                // submitted as the first job ends anyway).
+                const sameCluster = settings.clusterSlurmCluster === settings.nonclusterSlurmCluster;
+                const job = await submitJob(db.dir, followUp, { settings, dependency: sameCluster ? `afterok:${process.env.SLURM_JOB_ID}` : undefined });
+                runLog.logger.info(`Submitted Slurm job ${job.jobId} for the cluster variables${sameCluster ? " (after this job succeeds)" : ""}`);
                 reporter.pendingJob({ ...reporter.state("PENDING"), processing_id: followUp.processingId, slurm_cluster: job.cluster || null, slurm_job_id: job.jobId });
                 return true;
               } catch (err) {

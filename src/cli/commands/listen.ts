@@ -28,7 +28,9 @@ export const listenCommand: CommandModule<object, Args> = {
       const dir = resolve(argv.dir);
       const environment = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => PASSED_ON.test(e[0]) && e[1] !== undefined));
       const damnit = fileURLToPath(new URL("../../../../bin/damnit.js", import.meta.url));
-      const result = await startListenerDaemon(dir, { command: [process.execPath, damnit, "listen", "."], environment });
+      // The absolute directory (DAMNIT's is "."): it names the Kafka consumer group, which must differ between
+      // listeners on the same brokers, or they would share out the notifications between them.
+      const result = await startListenerDaemon(dir, { command: [process.execPath, damnit, "listen", dir], environment });
       const what = { daemon: "Started supervisord and the listener", program: "Started the listener", "already-running": "The listener is already running" }[result.started];
       console.log(`${what} (pid ${result.pid}) under supervisord at ${result.serverUrl}; log: ${join(dir, "damnit.log")}`);
       console.log(`Check it with 'damnit listener status -C ${argv.dir}' or 'supervisorctl -c ${join(dir, "supervisord.conf")} status damnit'`);

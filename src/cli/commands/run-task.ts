@@ -4,6 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
+import { constants } from "node:os";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../db/errors.js";
 
@@ -37,7 +38,8 @@ export const runTaskCommand: CommandModule<object, Args> = {
           process.stderr.write(`cannot start ${task.argv[0]}: ${err.message}\n`);
           resolve(127);
         });
-        child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + 15 : 1)));
+        // A signal as a shell reports it (128 + its number): 137 for an out-of-memory kill, 143 for a cancel.
+        child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)));
       });
     } finally {
       closeSync(fd);
