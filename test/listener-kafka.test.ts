@@ -310,4 +310,42 @@ describe("listener with Kafka", () => {
       expect((await listener.stop()).code).toBe(0);
     }
   }, 150_000);
+
+  it("a run being processed here when the listener's process group gets SIGTERM is resumed after the restart, with no error stored", async () => {
+    const s = await setup({ allow_local_processing: "1" });
+    writeFileSync(
+      join(s.db, "context.ts"),
+      [
+        'import { Variable } from "damnit/context";',
+        "export const quick = Variable({}, () => 1);",
+        "export const slow = Variable({}, async () => { await new Promise((r) => setTimeout(r, 4000)); return 7; });",
+        "",
+      ].join("\n"),
+    );
+    const env = { PATH: fakePath(s.tmp) };
+    const first = start(s, env);
+    try {
+      await first.waitFor(/Listening to Kafka/, 30_000);
+      await produceJson(kafka.brokers, s.rawTopic, [migration(2)]);
+      await first.waitFor(/Processing p1234 r2 \(raw\) .* here/, 30_000);
+      await new Promise((r) => setTimeout(r, 1500)); // inside `slow`
+      // What supervisord's stopasgroup does: SIGTERM to the listener and its context runners alike.
+      process.kill(-first.child.pid!, "SIGTERM");
+      expect((await first.stop()).code).toBe(0);
+    } finally {
+      await first.kill9();
+    }
+    expect(runValues(s.db, 2).size).toBe(0);
+
+    const second = start(s, env);
+    try {
+      await second.waitFor(/Resuming p1234 r2 \(raw\)/, 30_000);
+      await second.waitFor(/Processed p1234 r2 \(raw\) for .*: 3 results \(0 errors\)/, 60_000);
+      const values = runValues(s.db, 2);
+      expect(values.get("slow")).toBe(7);
+      expect(values.get("quick")).toBe(1);
+    } finally {
+      expect((await second.stop()).code).toBe(0);
+    }
+  }, 150_000);
 });
