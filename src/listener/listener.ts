@@ -27,20 +27,13 @@ export interface ListenerOptions {
   readonly signal?: AbortSignal;
 }
 
-export interface ListenerHandle {
-  readonly registry: ListenerRegistry;
-  readonly local: LocalQueue;
-  readonly mode: "kafka" | "watch";
-}
-
 /** Brokers of the notifications: env DAMNIT_KAFKA_BROKERS, else the `kafka_brokers` setting; null: watch directories. */
 export function notificationBrokers(registry: ListenerRegistry, env: NodeJS.ProcessEnv = process.env): string[] | null {
   if (env.DAMNIT_KAFKA_BROKERS !== undefined) return parseBrokers(env.DAMNIT_KAFKA_BROKERS);
   return parseBrokers(registry.text("kafka_brokers"));
 }
 
-
-export async function runListener(opts: ListenerOptions, onReady?: (handle: ListenerHandle) => void): Promise<void> {
+export async function runListener(opts: ListenerOptions): Promise<void> {
   const { logger } = opts;
   const registry = ListenerRegistry.open(opts.dir);
   logger.info(`Running on ${hostname()} under user ${currentUser()}, PID ${process.pid}`);
@@ -52,7 +45,6 @@ export async function runListener(opts: ListenerOptions, onReady?: (handle: List
   const dataRoot = registry.text("data_root") || undefined;
   const local = new LocalQueue(registry, publisher, logger, concurrency, dataRoot);
   const slurm = await sbatchInstalled();
-  const mode = brokers ? "kafka" : "watch";
   logger.info(
     `Mode: ${registry.flag("static_mode") ? "static (registered databases only)" : "dynamic (official databases join when they exist)"}; ` +
       `jobs: ${slurm ? "Slurm" : "here (no Slurm installed)"}${registry.flag("allow_local_processing") ? ", here when Slurm submission fails" : ""}; ` +
@@ -86,7 +78,6 @@ export async function runListener(opts: ListenerOptions, onReady?: (handle: List
     opts.signal?.addEventListener("abort", () => resolve(), { once: true });
   });
   try {
-    onReady?.({ registry, local, mode });
     if (brokers) await listenToKafka(opts, registry, brokers, dispatch, stopped);
     else await watchDirectories(registry, dispatch, dataRoot, stopped);
     logger.info("Stopping");
@@ -98,9 +89,9 @@ export async function runListener(opts: ListenerOptions, onReady?: (handle: List
 }
 
 /**
- * A ready run is written to the inbox before anything is done for it and removed once its jobs are submitted, so a
- * listener killed in between handles it after restarting (then finding any job it did submit still queued).
- * Notifications for proposals with no database here are not recorded (static mode has nothing to do for them).
+ * A ready run is written to the inbox before anything is done for it and marked handled once its jobs are
+ * submitted, so a listener killed in between handles it after restarting (then finding any job it did submit still
+ * queued). Notifications for proposals with no database here are not recorded (static mode has nothing to do).
  */
 async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<void> {
   const { registry } = dispatch;

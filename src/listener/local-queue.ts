@@ -38,7 +38,6 @@ export class LocalQueue {
   private running = 0;
   private stopped = false;
   private idleTimer: NodeJS.Timeout;
-  private drained: Array<() => void> = [];
 
   constructor(
     private readonly registry: ListenerRegistry,
@@ -57,10 +56,6 @@ export class LocalQueue {
     return this.inProgress.has(processingId);
   }
 
-  get size(): number {
-    return this.waiting.length + this.running;
-  }
-
   enqueue(job: LocalJob): void {
     if (this.stopped) return;
     this.inProgress.add(job.request.processingId);
@@ -71,12 +66,6 @@ export class LocalQueue {
     this.pump();
   }
 
-  /** Resolves when nothing is queued or running (for tests and benchmarks). */
-  idle(): Promise<void> {
-    if (this.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.drained.push(resolve));
-  }
-
   private pump(): void {
     while (!this.stopped && this.running < this.concurrency && this.waiting.length > 0) {
       const job = this.waiting.shift()!;
@@ -85,7 +74,6 @@ export class LocalQueue {
         this.running--;
         this.inProgress.delete(job.request.processingId);
         this.pump();
-        if (this.size === 0) for (const resolve of this.drained.splice(0)) resolve();
       });
     }
   }

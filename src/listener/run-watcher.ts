@@ -1,7 +1,7 @@
 /**
  * The embedded default (no broker configured): find new complete runs by scanning the registered proposals'
  * `raw/` and `proc/` directories. Polling, because inotify sees nothing on the network file systems where run data
- * lives. A run directory counts as complete when nothing in it changed for `settleSeconds`; a run seen before is
+ * lives. A run directory counts as complete when it looked the same for `settleSeconds`; a run seen before is
  * offered again when its directory changes (e.g. recalibrated). When a proposal is first watched, runs that its
  * databases already hold are taken as done.
  */
@@ -35,6 +35,8 @@ export class RunWatcher {
   private readonly proposalDirs = new Map<string, string>();
   /** directory mtime last looked at, to skip unchanged runs without reading them */
   private readonly lastMtime = new Map<string, number>();
+  /** run directories seen changing, with their state and since when it has not changed */
+  private readonly pending = new Map<string, { signature: string; since: number }>();
 
   constructor(
     private readonly sqlite: Database.Database,
@@ -88,15 +90,22 @@ export class RunWatcher {
       this.lastMtime.set(runDir, dirMtime);
       return undefined;
     }
-    // Still being written: look again next time.
-    if (now - state.newestMtime < this.opts.settleSeconds * 1000) return undefined;
-    const found: WatchedRun = { proposal, run, kind, signature: state.signature, runDir, dirMtime };
     // Already in the databases when the proposal is first watched: done before the listener looked.
     if (!seen && first && this.opts.known(proposal, run)) {
-      this.seen(found);
+      this.seen({ proposal, run, kind, signature: state.signature, runDir, dirMtime });
       return undefined;
     }
-    return found;
+    // Complete once the directory looked the same for settleSeconds, by our clock: file times can come from
+    // elsewhere (a copy that keeps them, another host's clock).
+    const pending = this.pending.get(runDir);
+    if (!pending || pending.signature !== state.signature) {
+      this.pending.set(runDir, { signature: state.signature, since: now });
+      if (this.opts.settleSeconds > 0) return undefined;
+    } else if (now - pending.since < this.opts.settleSeconds * 1000) {
+      return undefined;
+    }
+    this.pending.delete(runDir);
+    return { proposal, run, kind, signature: state.signature, runDir, dirMtime };
   }
 
   private proposalDir(proposal: number, dataRoot: string | undefined): string | undefined {
@@ -129,15 +138,14 @@ function listRuns(dir: string): number[] {
     .sort((a, b) => a - b);
 }
 
-/** Files in a run directory, the newest change among them and a signature of names, sizes and times. */
-function directoryState(dir: string): { files: number; newestMtime: number; signature: string } | undefined {
+/** Files in a run directory and a signature of their names, sizes and times. */
+function directoryState(dir: string): { files: number; signature: string } | undefined {
   let names: string[];
   try {
     names = readdirSync(dir).sort();
   } catch {
     return undefined;
   }
-  let newest = 0;
   let files = 0;
   const parts: string[] = [];
   for (const name of names) {
@@ -145,11 +153,10 @@ function directoryState(dir: string): { files: number; newestMtime: number; sign
       const st = statSync(join(dir, name));
       if (!st.isFile()) continue;
       files++;
-      newest = Math.max(newest, st.mtimeMs);
       parts.push(`${name}:${st.size}:${Math.round(st.mtimeMs)}`);
     } catch {
       // removed meanwhile
     }
   }
-  return { files, newestMtime: newest, signature: parts.join("|") };
+  return { files, signature: parts.join("|") };
 }

@@ -39,11 +39,17 @@ export const listenCommand: CommandModule<object, Args> = {
     const logger = logAlsoTo(join(resolve(argv.dir), "damnit.log"));
     const abort = new AbortController();
     const stop = (signal: string) => {
+      if (abort.signal.aborted) return logger.info(`${signal} again: already stopping`);
       logger.info(`Stopping on ${signal}`);
       abort.abort();
     };
-    process.once("SIGTERM", () => stop("SIGTERM"));
-    process.once("SIGINT", () => stop("Ctrl + C"));
+    // A service manager may signal the process group and the process both: stopping is one clean stop. A second
+    // Ctrl-C is a person insisting: it ends the process at once (nothing is lost; the inbox has what was pending).
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    process.once("SIGINT", () => {
+      stop("Ctrl + C");
+      process.once("SIGINT", () => process.exit(130));
+    });
     // Once the listener is done, the process ends even if a client library still holds a socket or timer.
     const exitSoon = () => setTimeout(() => process.exit(), 3000).unref();
     try {
