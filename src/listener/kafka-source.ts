@@ -97,31 +97,34 @@ export class KafkaSource {
           lastHandled = undefined;
           sinceCommit = Date.now();
         };
-        for (const message of batch.messages) {
-          if (!isRunning() || isStale()) break;
-          let acted: boolean;
-          // The session must not expire while one message takes long (a slow sbatch, a database's write lock).
-          const beating = setInterval(() => void heartbeat().catch(() => undefined), 3000);
-          const handling = this.opts.handle(toSourceMessage(batch.topic, batch.partition, message));
-          this.inFlight = handling.catch(() => undefined);
-          try {
-            acted = await handling;
-          } catch (err) {
-            // Not retried by kafkajs: the listener stops (non-zero) and its supervisor restarts it.
-            this.failure?.(err as Error);
-            return;
-          } finally {
-            clearInterval(beating);
+        // The session must not expire while one message takes long (a slow sbatch, a database's write lock).
+        const beating = setInterval(() => void heartbeat().catch(() => undefined), 3000);
+        try {
+          for (const message of batch.messages) {
+            // Once stopping, nothing new is started: the listener is about to close its registry.
+            if (this.stopping || !isRunning() || isStale()) break;
+            let acted: boolean;
+            const handling = this.opts.handle(toSourceMessage(batch.topic, batch.partition, message));
+            this.inFlight = handling.catch(() => undefined);
+            try {
+              acted = await handling;
+            } catch (err) {
+              // Not retried by kafkajs: the listener stops (non-zero) and its supervisor restarts it.
+              this.failure?.(err as Error);
+              return;
+            }
+            resolveOffset(message.offset);
+            lastHandled = message.offset;
+            // Committed at once after a message that led to work, and at least every second otherwise.
+            if (acted || Date.now() - sinceCommit > 1000) {
+              await commit();
+              await heartbeat();
+            }
           }
-          resolveOffset(message.offset);
-          lastHandled = message.offset;
-          // Committed at once after a message that led to work, and at least every second otherwise.
-          if (acted || Date.now() - sinceCommit > 1000) {
-            await commit();
-            await heartbeat();
-          }
+          await commit();
+        } finally {
+          clearInterval(beating);
         }
-        await commit();
       },
     });
     await failed;
