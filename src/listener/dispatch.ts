@@ -11,8 +11,8 @@ import { RunDatabase } from "../db/run-database.js";
 import { findProposalDirectory } from "../exdf/open-run.js";
 import { activeJobs } from "../jobs/squeue.js";
 import { newProcessingId, type JobRequest } from "../jobs/request.js";
-import { submitJob } from "../jobs/sbatch.js";
-import { slurmSettings } from "../jobs/slurm-settings.js";
+import { submitJob, type SubmittedJob } from "../jobs/sbatch.js";
+import { slurmSettings, type SlurmSettings } from "../jobs/slurm-settings.js";
 import { processingStateSet, updateTopic } from "../messaging/messages.js";
 import type { Publisher } from "../messaging/publisher.js";
 import type { LocalQueue } from "./local-queue.js";
@@ -90,8 +90,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   const { registry, logger } = opts;
   const { proposal: P, run: R, kind } = ready;
   const db = await RunDatabase.open(dbDir);
-  let request: JobRequest;
-  let settings;
+  let settings: SlurmSettings;
   let dbId: string;
   try {
     // Fail fast if read-only (spec §1.4 b): a job could not write its results either.
@@ -115,9 +114,9 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     return { dbDir, action: "duplicate", detail };
   }
 
-  request = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: registry.text("sandbox_args") };
+  const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: registry.text("sandbox_args") };
   const base = { processingId: request.processingId, dbDir, proposal: P, run: R, data: kind, source: ready.source, receivedAt: ready.addedAt };
-  let job: Awaited<ReturnType<typeof submitJob>>;
+  let job: SubmittedJob;
   try {
     job = await submitJob(dbDir, request, { settings, env: opts.jobEnv });
   } catch (err) {
