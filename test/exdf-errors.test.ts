@@ -3,11 +3,11 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isDamnitError } from "../src/db/errors.js";
+import { isDamnitError } from "../src/core/errors.js";
 import { dataRoot, findProposalDirectory, openRun, openRunDirectory } from "../src/exdf/index.js";
-import { loadH5 } from "../src/exdf/h5.js";
+import { loadH5 } from "../src/h5/file.js";
 import { CAMERA, XGM_CONTROL, detectorPixel, detectorSource, firstTrainId } from "../src/synth/layout.js";
-import { requireGroup } from "../src/synth/h5-write.js";
+import { requireGroup } from "../src/h5/h5wasm-write.js";
 import { writeSyntheticRun } from "../src/synth/write-run.js";
 import { tempDir } from "./helpers/tmp.js";
 

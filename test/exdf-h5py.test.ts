@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { openRunDirectory } from "../src/exdf/index.js";
 import { CAMERA, XGM_CONTROL, correctedSource, detectorSource } from "../src/synth/layout.js";
 import { writeSyntheticRun } from "../src/synth/write-run.js";
-import { isDamnitError } from "../src/db/errors.js";
+import { isDamnitError } from "../src/core/errors.js";
 import { damnit } from "./helpers/cli.js";
 import { h5pyAvailable, runH5py } from "./helpers/h5py.js";
 import { tempDir } from "./helpers/tmp.js";

@@ -7,9 +7,9 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { type DType, type NdArray, ndarray } from "../src/db/ndarray.js";
+import { type DType, type NdArray, ndarray } from "../src/core/ndarray.js";
 import { readRunOutput, writeRunOutput } from "../src/extract/h5-output.js";
-import type { LabelledArray, VariableOutput } from "../src/extract/output.js";
+import type { LabelledArray, VariableOutput } from "../src/core/variable-output.js";
 import { h5pyAvailable, runH5py } from "./helpers/h5py.js";
 import { FIXTURES, tempDir } from "./helpers/tmp.js";
 

@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { DTYPES, type DType, type TypedArray } from "../src/db/ndarray.js";
+import { DTYPES, type DType, type TypedArray } from "../src/core/ndarray.js";
 import { encodeNpy } from "../src/db/npy.js";
 import { decodeNumpyPickle, PickleError } from "../src/legacy/pickle.js";
 import { FIXTURES, tempDir } from "./helpers/tmp.js";

@@ -5,8 +5,8 @@ import { join } from "node:path";
 import { decode } from "fast-png";
 import { afterAll, describe, expect, it } from "vitest";
 
-import { ndarray, type DType, type NdArray } from "../src/db/ndarray.js";
-import type { LabelledArray } from "../src/extract/output.js";
+import { ndarray, type DType, type NdArray } from "../src/core/ndarray.js";
+import type { LabelledArray } from "../src/core/variable-output.js";
 import {
   defaultSummary,
   isReduction,
@@ -16,8 +16,8 @@ import {
   REDUCTIONS,
   summarise,
   trendline,
-} from "../src/extract/summary.js";
-import { fpcsDownsample, trendlineRatio } from "../src/extract/trendline.js";
+} from "../src/summary/summarise.js";
+import { fpcsDownsample, trendlineRatio } from "../src/summary/trendline.js";
 import { h5pyAvailable, runH5py } from "./helpers/h5py.js";
 
 // ---------------------------------------------------------------------------------------------------------------

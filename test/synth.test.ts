@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Dataset, File, Group } from "h5wasm/node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isDamnitError } from "../src/db/errors.js";
+import { isDamnitError } from "../src/core/errors.js";
 import { loadH5wasm } from "../src/h5/h5wasm.js";
 import {
   CAMERA,

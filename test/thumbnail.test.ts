@@ -2,7 +2,7 @@ import { interpolateViridis } from "d3-scale-chromatic";
 import { decode } from "fast-png";
 import { describe, expect, it } from "vitest";
 
-import { ndarray, type NdArray } from "../src/db/ndarray.js";
+import { ndarray, type NdArray } from "../src/core/ndarray.js";
 import { colourLimits, thumbnailPng } from "../src/summary/thumbnail.js";
 
 interface Decoded {

@@ -1,5 +1,5 @@
 /** How the CLI reports failures: one line for anything a user can act on, a stack trace only for our own bugs. */
-import { isDamnitError } from "../db/errors.js";
+import { isDamnitError } from "../core/errors.js";
 
 export const EXIT_USER_ERROR = 1;
 export const EXIT_USAGE = 2;

@@ -1,7 +1,7 @@
 /** Turning stored values into table text (`<png 300x300>`, `<array float64 (2,150)>`) and into JSON. */
 import type { CellValue } from "../db/run-table.js";
 import type { DecodedValue } from "../db/values.js";
-import { DTYPES } from "../db/ndarray.js";
+import { DTYPES } from "../core/ndarray.js";
 
 function compactNumber(n: number): string {
   if (Number.isInteger(n) && Math.abs(n) < 1e15) return String(n);

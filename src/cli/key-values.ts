@@ -3,7 +3,7 @@
  * so a detector key larger than memory still prints.
  */
 import type { Writable } from "node:stream";
-import type { TypedArray } from "../db/ndarray.js";
+import type { TypedArray } from "../core/ndarray.js";
 import type { KeyData } from "../exdf/index.js";
 
 const isSafe = (v: bigint) => v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER);

@@ -1,5 +1,5 @@
 /** `--param NAME=VALUE` options for `param#` dependencies. */
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 
 /** VALUE is read as JSON (numbers, booleans, lists…) and otherwise taken as a string. */
 export function parseParams(items: readonly string[]): Record<string, unknown> {

@@ -1,6 +1,6 @@
 /** What `damnit data info` reports about a run, as data (for --json) and as text (like EXtra-data's lsxfel). */
 import { statSync } from "node:fs";
-import { isDamnitError } from "../db/errors.js";
+import { isDamnitError } from "../core/errors.js";
 import type { DataCollection, SourceData } from "../exdf/index.js";
 
 export interface KeyInfo {

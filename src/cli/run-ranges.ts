@@ -1,5 +1,5 @@
 /** `--runs 1-10,15`: run number ranges as a predicate. */
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 import type { RunFilter } from "../db/run-table.js";
 
 /** Parse `1-10,15` into a predicate; throws on anything else. */

@@ -1,5 +1,5 @@
 /** What `damnit db-config` and `damnit listener config` share: DAMNIT's printing of settings and number parsing. */
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 
 type Value = string | number | bigint | null | undefined;
 

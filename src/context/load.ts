@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { register } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 import { CONTEXT_REGISTRY, errorLocation } from "./registry.js";
 import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
 import type { ContextProblem, LoadedContext } from "./variables.js";

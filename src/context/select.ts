@@ -2,7 +2,7 @@
  * Which variables a job computes (DAMNIT's `ContextFile.filter`): by data kind, by cluster flag, by name/title
  * match or explicit names — always with everything they depend on.
  */
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 import { didYouMean } from "../exdf/close-names.js";
 import type { LoadedContext } from "./variables.js";
 

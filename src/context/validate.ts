@@ -3,7 +3,7 @@
  * order. Every problem is collected, so a scientist fixes the file in one pass.
  */
 import { didYouMean } from "../exdf/close-names.js";
-import { isReduction, REDUCTIONS } from "../extract/summary.js";
+import { isReduction, REDUCTIONS } from "../summary/reductions.js";
 import type { ContextProblem, ContextVariable, DepRef, LoadedContext } from "./variables.js";
 
 /** A `Variable()` result as found in the module (duck-typed: a context may hold another copy of the API module). */

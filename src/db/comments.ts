@@ -1,6 +1,6 @@
 /** Run comments (a `comment` variable per run) and standalone time comments (`time_comments`). */
 import type Database from "better-sqlite3";
-import { DamnitError } from "./errors.js";
+import { DamnitError } from "../core/errors.js";
 import { nowSeconds, setVariables } from "./run-variables.js";
 
 export function setRunComment(db: Database.Database, proposal: number, run: number, text: string | null): void {

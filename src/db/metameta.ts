@@ -4,7 +4,7 @@
  * error, bulk updates are one transaction.
  */
 import type Database from "better-sqlite3";
-import { DamnitError } from "./errors.js";
+import { DamnitError } from "../core/errors.js";
 import { asSqlInteger } from "./sql-integer.js";
 
 export type SettingValue = string | number | bigint | null;

@@ -10,7 +10,7 @@ import type Database from "better-sqlite3";
 import { copyFileSync, existsSync } from "node:fs";
 import type { UmzugStorage } from "umzug";
 import { MIGRATIONS } from "../../migrations/index.js";
-import { DamnitError } from "./errors.js";
+import { DamnitError } from "../core/errors.js";
 import { LATEST_FORMAT_VERSION } from "./format.js";
 import { getSetting, setSetting, type SettingValue } from "./metameta.js";
 

@@ -2,7 +2,7 @@
  * The `.npy` format (numpy's array file, versions 1.0 to 3.0): how DAMNIT stores array values and trendlines as
  * blobs. We write version 1.0 little-endian, which every numpy reads; we read any version and either byte order.
  */
-import { arrayFromBytes, DTYPES, dtypeFromCode, HOST_BIG_ENDIAN, sizeOf, type DType, type NdArray } from "./ndarray.js";
+import { arrayFromBytes, DTYPES, dtypeFromCode, HOST_BIG_ENDIAN, sizeOf, type DType, type NdArray } from "../core/ndarray.js";
 
 export const NPY_MAGIC = Uint8Array.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 

@@ -6,7 +6,7 @@ import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DamnitError } from "./errors.js";
+import { DamnitError } from "../core/errors.js";
 import { DB_FILE_NAME, DEFAULT_BUSY_TIMEOUT_MS, LATEST_FORMAT_VERSION } from "./format.js";
 import { getSetting, setDefaultSetting, type SettingValue } from "./metameta.js";
 import { readFormatVersion, upgradeSchema, type UpgradeReport } from "./migrate.js";

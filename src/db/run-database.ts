@@ -4,7 +4,7 @@
  */
 import type Database from "better-sqlite3";
 import * as comments from "./comments.js";
-import { DamnitError } from "./errors.js";
+import { DamnitError } from "../core/errors.js";
 import * as metameta from "./metameta.js";
 import { newDatabaseId, openDatabaseFile, type OpenOptions } from "./open.js";
 import { readRunsPivot, readRunTable, type PivotRow, type RunTableOptions, type RunTable } from "./run-table.js";

@@ -1,7 +1,7 @@
 /** Writing runs and their variable values: the long-narrow `run_info` / `run_variables` store. */
 import type Database from "better-sqlite3";
 import { encodeAttributes, type VariableAttributes } from "./attributes.js";
-import { DamnitError } from "./errors.js";
+import { DamnitError } from "../core/errors.js";
 import { asSqlInteger } from "./sql-integer.js";
 import { encodeValue, type SummaryType, type VariableValue } from "./values.js";
 import { ensureViewColumns } from "./views.js";

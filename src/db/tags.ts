@@ -3,7 +3,7 @@
  * variable removes its tags (foreign-key cascade, which needs `foreign_keys = ON` on the connection).
  */
 import type Database from "better-sqlite3";
-import { DamnitError } from "./errors.js";
+import { DamnitError } from "../core/errors.js";
 
 /** Create the tag if needed; return its id. */
 export function addTag(db: Database.Database, name: string): number {

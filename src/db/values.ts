@@ -6,8 +6,8 @@
  * - PNG thumbnails (and any other bytes) as blobs with no summary_type.
  */
 import { complex, decodeComplex, encodeComplex, isComplex, type Complex } from "./complex.js";
-import { DamnitError } from "./errors.js";
-import { isNdArray, type NdArray } from "./ndarray.js";
+import { DamnitError } from "../core/errors.js";
+import { isNdArray, type NdArray } from "../core/ndarray.js";
 import { decodeNpy, encodeNpy, isNpy } from "./npy.js";
 import { isPng, pngSize } from "./png-info.js";
 import { asSqlInteger } from "./sql-integer.js";

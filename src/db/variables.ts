@@ -3,7 +3,7 @@
  * (type boolean/integer/number/string, values typed in by people).
  */
 import type Database from "better-sqlite3";
-import { DamnitError } from "./errors.js";
+import { DamnitError } from "../core/errors.js";
 import { checkVariableName, setVariables } from "./run-variables.js";
 import { getVariableTags, syncVariableTags } from "./tags.js";
 import { rebuildViews } from "./views.js";

@@ -3,9 +3,9 @@
  * their keys. Selections share the open files; `close()` on any of them closes the run.
  */
 import { dirname } from "node:path";
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 import { didYouMean } from "./close-names.js";
-import type { H5Lib } from "./h5.js";
+import type { H5Lib } from "../h5/file.js";
 import type { KeyData } from "./key-data.js";
 import type { RunFile, SourceKind } from "./run-file.js";
 import { SourceData } from "./source-data.js";

@@ -9,7 +9,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { resolve } from "node:path";
-import { type DatasetInfo, type H5Lib, HeapBuffer } from "./h5.js";
+import { type DatasetInfo, type H5Lib, HeapBuffer } from "../h5/file.js";
 
 export interface DirectLayout {
   /** Byte offset of row 0 in the file. */

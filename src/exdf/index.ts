@@ -4,7 +4,7 @@ export { KeyData, type KeyArray, type KeySlice, type PerTrain, type MissingTrain
 export { SourceData } from "./source-data.js";
 export { RunFile, parseRunFileName, type SourceKind } from "./run-file.js";
 export { type TrainSelection, selectTrainIds, parseRange } from "./train-selection.js";
-export { type ElementType, type EntryRoi } from "./h5.js";
+export { type ElementType, type EntryRoi } from "../h5/file.js";
 export {
   type DataLocation,
   DATA_LOCATIONS,

@@ -2,8 +2,8 @@
  * One key of one source across all files and sequences of a run: which rows belong to which train, and reading them
  * whole, in bounded slices, or one value per train aligned to the run's train IDs.
  */
-import { DamnitError } from "../db/errors.js";
-import { DTYPES, type DType, type TypedArray, sizeOf } from "../db/ndarray.js";
+import { DamnitError } from "../core/errors.js";
+import { DTYPES, type DType, type TypedArray, sizeOf } from "../core/ndarray.js";
 import {
   type DatasetInfo,
   type ElementType,
@@ -14,7 +14,7 @@ import {
   readAttributes,
   readRowValues,
   readRowsToHeap,
-} from "./h5.js";
+} from "../h5/file.js";
 import type { DirectLayout } from "./direct-read.js";
 import type { RunFile } from "./run-file.js";
 

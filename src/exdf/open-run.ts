@@ -4,10 +4,10 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 import { log } from "../log.js";
 import { DataCollection, type RunProblem } from "./data-collection.js";
-import { loadH5 } from "./h5.js";
+import { loadH5 } from "../h5/file.js";
 import { RunFile, parseRunFileName } from "./run-file.js";
 
 export type DataLocation = "raw" | "proc" | "all";

@@ -5,9 +5,9 @@
 import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { Dataset, File as H5File } from "h5wasm/node";
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 import { type DirectLayout, findDirectLayout } from "./direct-read.js";
-import { type DatasetInfo, type H5Lib, datasetInfo, hdf5Reason, openH5File } from "./h5.js";
+import { type DatasetInfo, type H5Lib, datasetInfo, hdf5Reason, openH5File } from "../h5/file.js";
 
 export interface FileNameParts {
   category: string;

@@ -1,5 +1,5 @@
 /** Choosing trains of a run, with EXtra-data's semantics; selecting never reads data. */
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 
 export type TrainSelection =
   /** These train IDs, intersected with the run's (sorted; unknown IDs are dropped). */

@@ -5,11 +5,11 @@
  */
 import { globRegExp, START_TIME } from "../context/validate.js";
 import type { ContextVariable, LoadedContext } from "../context/variables.js";
-import { ndarray } from "../db/ndarray.js";
+import { ndarray } from "../core/ndarray.js";
 import { cellParts, dependencyValue } from "./normalise.js";
-import type { VariableError, VariableOutput } from "./output.js";
+import type { VariableError, VariableOutput } from "../core/variable-output.js";
 import { checkStorable } from "./store.js";
-import { summarise } from "./summary.js";
+import { summarise } from "../summary/summarise.js";
 
 export interface RunMeta {
   readonly run_number: number;

@@ -16,13 +16,13 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { File as H5File } from "h5wasm/node";
-import { type H5Lib, loadH5, openH5File } from "../exdf/h5.js";
-import { copyAttributes, copyObject, finishScales, newScaleBook, type ScaleBook } from "./h5-copy.js";
-import { attributeNames, attributeValue, childNames, children, objectKind, readStrings, stringAttribute } from "./h5-read.js";
-import { checkArray, readStored, writeStored } from "./h5-values.js";
-import { BOOL_ENUM, H5Writer } from "./h5-writer.js";
+import { type H5Lib, loadH5, openH5File } from "../h5/file.js";
+import { copyAttributes, copyObject, finishScales, newScaleBook, type ScaleBook } from "../h5/copy.js";
+import { attributeNames, attributeValue, childNames, children, objectKind, readStrings, stringAttribute } from "../h5/inspect.js";
+import { checkArray, readStored, writeStored } from "../h5/values.js";
+import { BOOL_ENUM, H5Writer } from "../h5/writer.js";
 import { OBJTYPE_ATTR, checkLabelledArray, isDataArrayGroup, readLabelled, writeLabelled } from "./netcdf.js";
-import type { DataValue, LabelledArray, SummaryAttrs, VariableOutput } from "./output.js";
+import type { DataValue, LabelledArray, SummaryAttrs, VariableOutput } from "../core/variable-output.js";
 
 export const SPECIAL_GROUPS = [".reduced", ".preview", ".errors"] as const;
 /** Provenance of a new file when the caller gives none: DAMNIT's name for values computed from the context file. */

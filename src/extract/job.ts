@@ -11,7 +11,7 @@ import { findContextFile } from "../context/load.js";
 import { contextStamp } from "../context/stamp.js";
 import { formatProblem, type VariableInfo } from "../context/variables.js";
 import type { RunDatabase } from "../db/run-database.js";
-import type { VariableError, VariableOutput } from "./output.js";
+import type { VariableError, VariableOutput } from "../core/variable-output.js";
 import type { RunnerLimits } from "./runner-process.js";
 import type { RunnerPool } from "./runner-pool.js";
 import type { RunDataKind } from "./run-data.js";

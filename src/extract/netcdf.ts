@@ -19,13 +19,13 @@
  * big-endian and unallocated.
  */
 import type { File as H5File } from "h5wasm/node";
-import type { H5Lib } from "../exdf/h5.js";
-import { DTYPES, type NdArray, sizeOf } from "../db/ndarray.js";
-import type { ScaleBook } from "./h5-copy.js";
-import { attributeNames, attributeValue, childNames, objectKind, readNdArray, stringAttribute } from "./h5-read.js";
-import { arrayBytes, checkArray, elementTypeFor, writeNumberAttribute } from "./h5-values.js";
-import type { H5Writer } from "./h5-writer.js";
-import type { LabelledArray } from "./output.js";
+import type { H5Lib } from "../h5/file.js";
+import { DTYPES, type NdArray, sizeOf } from "../core/ndarray.js";
+import type { ScaleBook } from "../h5/copy.js";
+import { attributeNames, attributeValue, childNames, objectKind, readNdArray, stringAttribute } from "../h5/inspect.js";
+import { arrayBytes, checkArray, elementTypeFor, writeNumberAttribute } from "../h5/values.js";
+import type { H5Writer } from "../h5/writer.js";
+import type { LabelledArray } from "../core/variable-output.js";
 
 export const OBJTYPE_ATTR = "_damnit_objtype";
 export const DATAARRAY_VARIABLE = "__xarray_dataarray_variable__";

@@ -4,8 +4,8 @@
  * (per-train values become arrays labelled by train ID) and `labelled()` arrays. Anything else is a TypeError,
  * recorded as the variable's error.
  */
-import { DTYPES, ndarray, type DType, type NdArray, type TypedArray } from "../db/ndarray.js";
-import type { DataValue, LabelledArray, StoredValue } from "./output.js";
+import { DTYPES, ndarray, type DType, type NdArray, type TypedArray } from "../core/ndarray.js";
+import type { DataValue, LabelledArray, StoredValue } from "../core/variable-output.js";
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;

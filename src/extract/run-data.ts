@@ -12,7 +12,7 @@ function isDirectory(path: string): boolean {
   }
 }
 import { dirname } from "node:path";
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 import type { DataCollection } from "../exdf/data-collection.js";
 import { dataRoot, findProposalDirectory, openRun, runDirectory } from "../exdf/open-run.js";
 

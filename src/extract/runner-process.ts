@@ -6,7 +6,7 @@ import { fork, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ContextProblem, VariableInfo } from "../context/variables.js";
-import type { VariableError, VariableOutput } from "./output.js";
+import type { VariableError, VariableOutput } from "../core/variable-output.js";
 import { endMarker, type FromRunner, type RunJob, type StoreRequest, type ToRunner } from "./runner-protocol.js";
 
 const RUNNER_SCRIPT = fileURLToPath(new URL("./runner.js", import.meta.url));

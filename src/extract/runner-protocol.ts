@@ -3,7 +3,7 @@
  * Node's IPC channel with structured-clone serialisation, so typed arrays cross without JSON.
  */
 import type { ContextProblem, VariableInfo } from "../context/variables.js";
-import type { VariableError, VariableOutput } from "./output.js";
+import type { VariableError, VariableOutput } from "../core/variable-output.js";
 import type { RunDataKind } from "./run-data.js";
 
 export interface RunJob {

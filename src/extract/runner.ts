@@ -5,13 +5,13 @@
  */
 import { statSync } from "node:fs";
 import { Worker } from "node:worker_threads";
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 import { describeVariables } from "../context/variables.js";
 import { loadContext } from "../context/load.js";
 import { hasClusterFollowUp, selectVariables, type Selection } from "../context/select.js";
 import { executeRun } from "./execute.js";
 import { prepareRunOutput } from "./h5-output.js";
-import type { VariableOutput } from "./output.js";
+import type { VariableOutput } from "../core/variable-output.js";
 import { endMarker, type FromRunner, type RunJob, type StoreRequest, type ToRunner } from "./runner-protocol.js";
 import { openRunData } from "./run-data.js";
 import { loadH5wasm } from "../h5/h5wasm.js";

@@ -11,10 +11,10 @@ import type { RunDatabase } from "../db/run-database.js";
 import { checkVariableRows, type VariableRow } from "../db/run-variables.js";
 import type { VariableValue } from "../db/values.js";
 import type { VariableAttributes } from "../db/attributes.js";
-import type { NdArray } from "../db/ndarray.js";
+import type { NdArray } from "../core/ndarray.js";
 import { START_TIME } from "../context/validate.js";
 import { checkOutput, TEMP_SUFFIX } from "./h5-output.js";
-import type { StoredValue, VariableOutput } from "./output.js";
+import type { StoredValue, VariableOutput } from "../core/variable-output.js";
 
 /**
  * The provenance of values computed from the context file. DAMNIT's tools mark any other provenance as an

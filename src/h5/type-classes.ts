@@ -1,5 +1,5 @@
 /** HDF5's datatype classes (H5T_class_t) and character sets, as h5wasm's metadata reports them, in one place. */
-import type { DType } from "../db/ndarray.js";
+import type { DType } from "../core/ndarray.js";
 
 export const H5T_INTEGER = 0;
 export const H5T_FLOAT = 1;

@@ -13,7 +13,7 @@
  * and, with protocol 5, `_frombuffer(buffer, dtype, shape, 'C' | 'F')` instead. Python 3 writes bytes at protocol 2
  * as `_codecs.encode(latin1_text, 'latin1')` (and empty bytes as `__builtin__.bytes()`).
  */
-import { arrayFromBytes, dtypeFromCode, type DType, type NdArray } from "../db/ndarray.js";
+import { arrayFromBytes, dtypeFromCode, type DType, type NdArray } from "../core/ndarray.js";
 
 export class PickleError extends Error {
   override readonly name = "PickleError";

@@ -11,9 +11,9 @@
 import Database from "better-sqlite3";
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 import { DB_FILE_NAME } from "../db/format.js";
-import type { NdArray } from "../db/ndarray.js";
+import type { NdArray } from "../core/ndarray.js";
 import { openDatabaseFile } from "../db/open.js";
 import { setSetting, type SettingValue } from "../db/metameta.js";
 import type { VariableRow } from "../db/run-variables.js";

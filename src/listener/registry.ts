@@ -7,7 +7,7 @@
 import Database from "better-sqlite3";
 import { chmodSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 import { LISTENER_SETTINGS, type ListenerSettingKey } from "./settings.js";
 
 export type SettingValue = string | number;

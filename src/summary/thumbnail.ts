@@ -19,7 +19,7 @@
 import { interpolateViridis } from "d3-scale-chromatic";
 import { encode } from "fast-png";
 
-import { DTYPES, type NdArray, shapeText, sizeOf } from "../db/ndarray.js";
+import { DTYPES, type NdArray, shapeText, sizeOf } from "../core/ndarray.js";
 import { selectInPlace } from "./select.js";
 
 export interface ThumbnailOptions {

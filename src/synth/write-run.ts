@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Dataset, File } from "h5wasm/node";
-import { DamnitError } from "../db/errors.js";
+import { DamnitError } from "../core/errors.js";
 import { loadH5wasm } from "../h5/h5wasm.js";
 import {
   createExtendable,
@@ -21,7 +21,7 @@ import {
   writePadded,
   writeRows,
   writeStrings,
-} from "./h5-write.js";
+} from "../h5/h5wasm-write.js";
 import { proposalDirectory, runDirectory as runDirectoryIn } from "../exdf/open-run.js";
 import {
   CAMERA,

@@ -1,7 +1,7 @@
 /** `damnit data info|get`: a look inside a run's files, by directory or by proposal and run number. */
 import { existsSync } from "node:fs";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 import {
   DATA_LOCATIONS,
   type DataCollection,

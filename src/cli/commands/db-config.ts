@@ -1,6 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { METAMETA_SETTINGS } from "../../db/defaults.js";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 import type { SettingValue } from "../../db/metameta.js";
 import { openForCommand } from "../open-database.js";
 import { parseNumber, printSettingDefaults, printSettings, repr } from "../settings-output.js";

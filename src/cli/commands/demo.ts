@@ -2,7 +2,7 @@ import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, statSync }
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 import { processRunsLocally } from "../../extract/local.js";
 import { writeSyntheticRun } from "../../synth/write-run.js";
 import { openForCommand } from "../open-database.js";

@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 import { processRunsLocally } from "../../extract/local.js";
 import { newProcessingId } from "../../jobs/request.js";
 import { submitJob } from "../../jobs/sbatch.js";

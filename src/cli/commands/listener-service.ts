@@ -1,7 +1,7 @@
 /** `damnit listener status|restart|stop|shutdown`: the listener service under supervisord, via supervisorctl. */
 import { resolve } from "node:path";
 import type { Argv, CommandModule } from "yargs";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 import { programStatus, restartListener, shutdownSupervisor, stopListener, type ProgramStatus } from "../../supervisor/control.js";
 import { readSupervisorConfig } from "../../supervisor/config.js";
 

@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 import { activeJobs } from "../../jobs/squeue.js";
 import { officialDirectory } from "../../listener/dispatch.js";
 import { ListenerRegistry, type SettingValue } from "../../listener/registry.js";

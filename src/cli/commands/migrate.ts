@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 import { LATEST_FORMAT_VERSION } from "../../db/format.js";
 import { openForCommand } from "../open-database.js";
 import { progressBar } from "../progress.js";

@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { findContextFile } from "../../context/load.js";
 import { formatProblem, type VariableInfo } from "../../context/variables.js";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 import { runnerLimits } from "../../extract/job.js";
 import { RunnerProcess } from "../../extract/runner-process.js";
 import { RunDatabase } from "../../db/run-database.js";

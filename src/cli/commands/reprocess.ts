@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 import { dataRoot as defaultDataRoot, findProposalDirectory, runDirectory } from "../../exdf/open-run.js";
 import { dataRootOf, processRunsLocally, type RunToProcess } from "../../extract/local.js";
 import type { ExtractResult } from "../../extract/job.js";

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 
 interface Args {
   file: string;

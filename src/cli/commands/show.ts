@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 import type { RunTable } from "../../db/run-table.js";
 import { parseRunRanges } from "../run-ranges.js";
 import { cellText, valueJson } from "../format-value.js";

@@ -1,5 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DamnitError } from "../../db/errors.js";
+import { DamnitError } from "../../core/errors.js";
 import { SYNTH_CYCLE, SYNTH_FORMATS, SYNTH_INSTRUMENT, SYNTH_SIZES, type SynthFormat, type SynthSize } from "../../synth/layout.js";
 import { checkRunTargets, runDirectory, synthRunFileNames, writeSyntheticRun } from "../../synth/write-run.js";
 import { progressBar } from "../progress.js";

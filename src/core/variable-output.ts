@@ -4,7 +4,7 @@
  * writer (`run_variables`). Mirrors DAMNIT's fragment layout (spec §3.8):
  * `/<name>/data`, `/.reduced/<name>`, `/.preview/<name>`, `/.errors/<name>`.
  */
-import type { NdArray } from "../db/ndarray.js";
+import type { NdArray } from "./ndarray.js";
 
 /** A value as HDF5 stores it: a variable-length UTF-8 string, or an array (shape [] for a scalar). */
 export type StoredValue = string | NdArray;

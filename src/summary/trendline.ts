@@ -22,7 +22,7 @@
  * non finite values") changed the NaN handling; their source was not available to port.
  */
 
-import { ndarray, type NdArray } from "../db/ndarray.js";
+import { ndarray, type NdArray } from "../core/ndarray.js";
 
 /** Growable pair of float64 columns. */
 class Points {

@@ -1,4 +1,4 @@
-/** Why an operation on a run database was refused; `code` lets callers and tests tell cases apart. */
+/** The errors a user can act on, shared by every role (databases, run data, jobs); `code` lets callers and tests tell cases apart. */
 export type DamnitErrorCode =
   | "NO_DIRECTORY"
   | "NO_DATABASE"

@@ -16,14 +16,14 @@
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
 import type { File as H5File } from "h5wasm/node";
-import { type H5Lib, hdf5Reason } from "../exdf/h5.js";
-import { H5T_COMPOUND, H5T_CSET_ASCII, H5T_CSET_UTF8, H5T_FLOAT, H5T_INTEGER, H5T_STRING } from "../h5/type-classes.js";
+import { type H5Lib, hdf5Reason } from "./file.js";
+import { H5T_COMPOUND, H5T_CSET_ASCII, H5T_CSET_UTF8, H5T_FLOAT, H5T_INTEGER, H5T_STRING } from "./type-classes.js";
 
 type H5Module = H5Lib["module"];
 type WriteMetadata = Parameters<H5Module["create_dataset"]>[3];
 
 /** An HDF5 element type this writer can create (all little-endian). */
-export type ElementType =
+export type H5Type =
   | { readonly class: "int"; readonly size: number; readonly signed: boolean }
   | { readonly class: "float"; readonly size: number }
   | {
@@ -39,12 +39,12 @@ export type ElementType =
 export interface CompoundMember {
   readonly name: string;
   readonly offset: number;
-  readonly type: ElementType;
+  readonly type: H5Type;
 }
 
 /** numpy's bool as h5py stores it. */
-export const BOOL_ENUM: ElementType = { class: "enum", size: 1, signed: true, members: [["FALSE", 0], ["TRUE", 1]] };
-export const VLEN_UTF8: ElementType = { class: "string", size: "vlen", utf8: true };
+export const BOOL_ENUM: H5Type = { class: "enum", size: 1, signed: true, members: [["FALSE", 0], ["TRUE", 1]] };
+export const VLEN_UTF8: H5Type = { class: "string", size: "vlen", utf8: true };
 
 export interface DatasetOptions {
   /** chunk shape; omit for contiguous storage */
@@ -59,7 +59,7 @@ const H5S_UNLIMITED = 18446744073709551615n;
 
 
 /** h5wasm's description of an element type (enums excluded: they are written as stand-ins). */
-function typeMetadata(type: ElementType): Record<string, unknown> {
+function typeMetadata(type: H5Type): Record<string, unknown> {
   const base = { signed: false, littleEndian: true, vlen: false };
   switch (type.class) {
     case "int":
@@ -124,7 +124,7 @@ function encodeInteger(value: number, size: number, signed: boolean): Buffer {
 }
 
 /** Encoded datatype message (version 1) of an enum on a little-endian integer, as libhdf5 writes it for h5py. */
-function enumMessage(type: Extract<ElementType, { class: "enum" }>): Buffer {
+function enumMessage(type: Extract<H5Type, { class: "enum" }>): Buffer {
   const n = type.members.length;
   const head = Buffer.alloc(8);
   head[0] = 0x18; // class 8 (enum), version 1
@@ -185,7 +185,7 @@ export class H5Writer {
   }
 
   /** The type to give h5wasm for `type`, and the stand-in whose count to raise once the object exists. */
-  private resolve(type: ElementType): { meta: Record<string, unknown>; standIn?: StandIn } {
+  private resolve(type: H5Type): { meta: Record<string, unknown>; standIn?: StandIn } {
     if (type.class !== "enum") return { meta: typeMetadata(type) };
     if (![1, 2, 4, 8].includes(type.size)) throw new Error(`enum of ${type.size}-byte integers cannot be written`);
     const key = JSON.stringify(type);
@@ -208,12 +208,12 @@ export class H5Writer {
   }
 
   /** A dataset of numbers (or fixed-length strings, enums, records) from raw little-endian element bytes. */
-  writeDataset(path: string, type: ElementType, shape: readonly number[], bytes: ArrayBufferView, opts: DatasetOptions = {}): void {
+  writeDataset(path: string, type: H5Type, shape: readonly number[], bytes: ArrayBufferView, opts: DatasetOptions = {}): void {
     this.withHeapCopy(bytes, (ptr) => this.writeDatasetFromHeap(path, type, shape, ptr, opts));
   }
 
   /** As writeDataset, with the element bytes already in h5wasm's memory at `ptr`. */
-  writeDatasetFromHeap(path: string, type: ElementType, shape: readonly number[], ptr: number, opts: DatasetOptions = {}): void {
+  writeDatasetFromHeap(path: string, type: H5Type, shape: readonly number[], ptr: number, opts: DatasetOptions = {}): void {
     const { meta, standIn } = this.resolve(type);
     this.module.create_dataset(this.fileId, path, BigInt(ptr), this.datasetMetadata(meta, shape, opts));
     if (standIn) standIn.count++;
@@ -226,11 +226,11 @@ export class H5Writer {
     this.module.create_vlen_str_dataset(this.fileId, path, [...values], this.datasetMetadata(meta, shape, opts));
   }
 
-  writeAttribute(objPath: string, name: string, type: ElementType, shape: readonly number[], bytes: ArrayBufferView): void {
+  writeAttribute(objPath: string, name: string, type: H5Type, shape: readonly number[], bytes: ArrayBufferView): void {
     this.withHeapCopy(bytes, (ptr) => this.writeAttributeFromHeap(objPath, name, type, shape, ptr));
   }
 
-  writeAttributeFromHeap(objPath: string, name: string, type: ElementType, shape: readonly number[], ptr: number): void {
+  writeAttributeFromHeap(objPath: string, name: string, type: H5Type, shape: readonly number[], ptr: number): void {
     const { meta, standIn } = this.resolve(type);
     this.module.create_attribute(this.fileId, objPath, name, BigInt(ptr), { ...meta, shape: bigShape(shape), maxshape: null } as unknown as WriteMetadata);
     if (standIn) standIn.count++;

@@ -16,8 +16,8 @@
  * Complex data throws "complex data is not supported" (except `size`).
  */
 
-import { DTYPES, HOST_BIG_ENDIAN, ndarray, sizeOf, type DType, type NdArray, type TypedArray } from "../db/ndarray.js";
-import { selectInPlace } from "../summary/select.js";
+import { DTYPES, HOST_BIG_ENDIAN, ndarray, sizeOf, type DType, type NdArray, type TypedArray } from "../core/ndarray.js";
+import { selectInPlace } from "./select.js";
 
 /** Names accepted by a variable's `summary` option (numpy reductions). */
 export const REDUCTIONS: readonly string[] = Object.freeze([

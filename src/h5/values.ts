@@ -3,15 +3,15 @@
  * dtype, bool as the enum {FALSE, TRUE} on int8, complex numbers as records {r, i}, strings as variable-length UTF-8.
  */
 import type { File as H5File } from "h5wasm/node";
-import type { H5Lib } from "../exdf/h5.js";
-import { DTYPES, type DType, type NdArray, isNdArray, shapeText, sizeOf } from "../db/ndarray.js";
-import { H5T_STRING } from "../h5/type-classes.js";
-import { datasetMeta, readNdArray, readStrings } from "./h5-read.js";
-import { BOOL_ENUM, type DatasetOptions, type ElementType, type H5Writer } from "./h5-writer.js";
-import type { StoredValue } from "./output.js";
+import type { H5Lib } from "./file.js";
+import { DTYPES, type DType, type NdArray, isNdArray, shapeText, sizeOf } from "../core/ndarray.js";
+import { H5T_STRING } from "./type-classes.js";
+import { datasetMeta, readNdArray, readStrings } from "./inspect.js";
+import { BOOL_ENUM, type DatasetOptions, type H5Type, type H5Writer } from "./writer.js";
+import type { StoredValue } from "../core/variable-output.js";
 
 /** The HDF5 element type h5py gives a numpy dtype. */
-export function elementTypeFor(dtype: DType): ElementType {
+export function elementTypeFor(dtype: DType): H5Type {
   switch (dtype) {
     case "bool":
       return BOOL_ENUM;
@@ -21,7 +21,7 @@ export function elementTypeFor(dtype: DType): ElementType {
     case "complex64":
     case "complex128": {
       const half = DTYPES[dtype].itemSize / 2;
-      const part: ElementType = { class: "float", size: half };
+      const part: H5Type = { class: "float", size: half };
       return { class: "compound", size: half * 2, members: [{ name: "r", offset: 0, type: part }, { name: "i", offset: half, type: part }] };
     }
     default:

@@ -12,8 +12,8 @@
  * what they point to. Each dataset is copied in one piece through h5wasm's memory (2 GB at most).
  */
 import type { File as H5File } from "h5wasm/node";
-import type { H5Lib } from "../exdf/h5.js";
-import { hdf5Reason } from "../exdf/h5.js";
+import type { H5Lib } from "./file.js";
+import { hdf5Reason } from "./file.js";
 import {
   type ObjectKind,
   attributeMeta,
@@ -25,9 +25,9 @@ import {
   objectKind,
   withAttributeBytes,
   withDatasetBytes,
-} from "./h5-read.js";
-import type { H5Writer } from "./h5-writer.js";
-import { H5T_REFERENCE, H5T_VLEN } from "../h5/type-classes.js";
+} from "./inspect.js";
+import type { H5Writer } from "./writer.js";
+import { H5T_REFERENCE, H5T_VLEN } from "./type-classes.js";
 
 /**
  * Dimension scales to re-create once all objects are copied, and the largest netCDF dimension id seen. Scales are

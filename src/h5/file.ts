@@ -5,10 +5,10 @@
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { Dataset, File as H5File } from "h5wasm/node";
-import { DamnitError } from "../db/errors.js";
-import type { DType } from "../db/ndarray.js";
-import { loadH5wasm } from "../h5/h5wasm.js";
-import { H5T_COMPOUND, H5T_ENUM, H5T_FLOAT, H5T_INTEGER, H5T_STRING, numericDType } from "../h5/type-classes.js";
+import { DamnitError } from "../core/errors.js";
+import type { DType } from "../core/ndarray.js";
+import { loadH5wasm } from "./h5wasm.js";
+import { H5T_COMPOUND, H5T_ENUM, H5T_FLOAT, H5T_INTEGER, H5T_STRING, numericDType } from "./type-classes.js";
 
 type H5wasm = Awaited<ReturnType<typeof loadH5wasm>>;
 type H5Module = Awaited<H5wasm["ready"]>;

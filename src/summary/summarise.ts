@@ -4,10 +4,10 @@
  * `summary_type` rule (`damnit_writing.py`).
  */
 
-import { DTYPES, isNdArray, ndarray, shapeText, sizeOf, type NdArray, type TypedArray } from "../db/ndarray.js";
-import { maxDiff } from "../summary/max-diff.js";
-import { thumbnailPng } from "../summary/thumbnail.js";
-import type { DataValue, LabelledArray, StoredValue, SummaryAttrs } from "./output.js";
+import { DTYPES, isNdArray, ndarray, shapeText, sizeOf, type NdArray, type TypedArray } from "../core/ndarray.js";
+import { maxDiff } from "./max-diff.js";
+import { thumbnailPng } from "./thumbnail.js";
+import type { DataValue, LabelledArray, StoredValue, SummaryAttrs } from "../core/variable-output.js";
 import { isReduction, reduce, REDUCTIONS } from "./reductions.js";
 import { trendline, trendlineOf } from "./trendline.js";
 

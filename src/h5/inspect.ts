@@ -3,10 +3,10 @@
  * them, raw element bytes into h5wasm's memory, and datasets as NdArrays.
  */
 import type { File as H5File } from "h5wasm/node";
-import type { H5Lib } from "../exdf/h5.js";
-import { DTYPES, type DType, type NdArray, sizeOf } from "../db/ndarray.js";
-import type { ElementType } from "./h5-writer.js";
-import { H5T_COMPOUND, H5T_ENUM, H5T_FLOAT, H5T_INTEGER, H5T_STRING, numericDType } from "../h5/type-classes.js";
+import type { H5Lib } from "./file.js";
+import { DTYPES, type DType, type NdArray, sizeOf } from "../core/ndarray.js";
+import type { H5Type } from "./writer.js";
+import { H5T_COMPOUND, H5T_ENUM, H5T_FLOAT, H5T_INTEGER, H5T_STRING, numericDType } from "./type-classes.js";
 
 type H5Module = H5Lib["module"];
 
@@ -101,7 +101,7 @@ export function stringAttribute(lib: H5Lib, fileId: bigint, path: string, name: 
 }
 
 /** The element type in the writer's terms; throws, naming `where`, for types the writer cannot create. */
-export function elementTypeOf(meta: H5Meta, where: string): ElementType {
+export function elementTypeOf(meta: H5Meta, where: string): H5Type {
   switch (meta.type) {
     case H5T_INTEGER:
       if ([1, 2, 4, 8].includes(meta.size)) return { class: "int", size: meta.size, signed: meta.signed };
