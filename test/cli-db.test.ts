@@ -39,7 +39,7 @@ describe("damnit db-config", () => {
     expect(damnit(["db-config", "-d", "slurm_time"], { cwd: dir }).status).toBe(0);
     expect(expectOneLineError(damnit(["db-config", "slurm_time"], { cwd: dir }))).toBe("damnit: key slurm_time not found");
     expect(expectOneLineError(damnit(["db-config", "-d"], { cwd: dir }))).toBe("damnit: no key specified to delete");
-    expect(expectOneLineError(damnit(["db-config", "x", "abc", "--num"], { cwd: dir }))).toBe("damnit: 'abc' is not a number");
+    expect(expectOneLineError(damnit(["db-config", "x", "abc", "--num", "--any"], { cwd: dir }))).toBe("damnit: 'abc' is not a number");
     const defaults = damnit(["db-config", "--defaults"], { cwd: dir }).stdout;
     expect(defaults).toMatch(/^concurrent_jobs=30\s+array-job concurrency limit/m);
     expect(defaults).toMatch(/^slurm_time='02:00:00' \(default\)\s+sbatch --time$/m);
@@ -144,7 +144,7 @@ describe.skipIf(!readOnlyTestable)("a read-only database", () => {
 
   it("refuses writes with one line naming the file", () => {
     const v4 = readOnlyCopy("v4");
-    expect(expectOneLineError(damnit(["db-config", "x", "1", "-C", v4], asOther))).toBe(
+    expect(expectOneLineError(damnit(["db-config", "x", "1", "--any", "-C", v4], asOther))).toBe(
       `damnit: cannot change settings: ${v4}/runs.sqlite is read-only here (no write access to it or its directory)`,
     );
   });

@@ -117,7 +117,7 @@ describe("CLI argument checks", () => {
     const dir = tempDir();
     damnit(["proposal", "1234", dir]);
     expect(expectOneLineError(damnit(["proposal", "99999999999999999999", dir]))).toBe("damnit: '99999999999999999999' is not a proposal number");
-    expect(expectOneLineError(damnit(["db-config", "x", "1e999", "--num", "-C", dir]))).toBe("damnit: '1e999' is not a number");
+    expect(expectOneLineError(damnit(["db-config", "x", "1e999", "--num", "--any", "-C", dir]))).toBe("damnit: '1e999' is not a number");
     expect(expectOneLineError(damnit(["db-config", "-d", "data_format_version", "-C", dir]))).toMatch(/managed by migrations/);
     expect(expectOneLineError(damnit(["show", dir, "--proposal", "abc"]))).toBe("damnit: --proposal takes a proposal number");
     const notAFile = tempDir();

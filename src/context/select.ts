@@ -3,7 +3,7 @@
  * match or explicit names — always with everything they depend on.
  */
 import { DamnitError } from "../core/errors.js";
-import { didYouMean } from "../exdf/close-names.js";
+import { didYouMean } from "../core/close-names.js";
 import type { LoadedContext } from "./variables.js";
 
 export interface Selection {

@@ -2,7 +2,7 @@
  * Checking a context file's variable definitions (DAMNIT's rules, spec §3.3–3.4) and putting them in execution
  * order. Every problem is collected, so a scientist fixes the file in one pass.
  */
-import { didYouMean } from "../exdf/close-names.js";
+import { didYouMean } from "../core/close-names.js";
 import { isReduction, REDUCTIONS } from "../summary/reductions.js";
 import type { ContextProblem, ContextVariable, DepRef, LoadedContext } from "./variables.js";
 

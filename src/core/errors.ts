@@ -12,6 +12,9 @@ export type DamnitErrorCode =
   | "BAD_VALUE"
   | "NO_SUCH_KEY"
   | "BAD_ARGUMENT"
+  // settings (metameta, listener settings)
+  | "BAD_SETTING"
+  | "UNKNOWN_SETTING"
   // run data (European XFEL run files)
   | "NO_RUN"
   | "UNKNOWN_SOURCE"

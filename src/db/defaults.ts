@@ -1,46 +1,78 @@
 /**
- * Every `metameta` setting this code reads, with its default, in one table. `stored` defaults are written when a
- * database is created; the others apply when the key is absent.
+ * Every `metameta` setting this code reads, with its kind and default, in one table: `RunDatabase.settings.get`
+ * reads through it, `damnit db-config --defaults` prints it. `stored` defaults are written when a database is
+ * created; the others apply when the key is absent. Keys not listed here (DAMNIT's tools keep their own) are kept
+ * and shown, but the code never reads them.
  */
-export interface SettingSpec {
-  readonly default: string | number;
-  readonly stored: boolean;
-  readonly meaning: string;
-}
+import { totalmem } from "node:os";
+import { SettingsReader, settingsTable } from "../core/settings.js";
 
-export const METAMETA_SETTINGS = {
-  data_format_version: { default: 4, stored: true, meaning: "schema version (managed by migrations)" },
-  db_id: { default: "<random 40 hex>", stored: true, meaning: "identity; names the Kafka update topic test.damnit.db-<db_id>" },
-  concurrent_jobs: { default: 15, stored: true, meaning: "array-job concurrency limit (%N) for reprocessing" },
-  proposal: { default: "", stored: false, meaning: "the proposal this database belongs to (set by `damnit proposal`)" },
-  damnit_command: { default: "", stored: false, meaning: "damnit executable that jobs run (default: the one running)" },
-  context_python: { default: "", stored: false, meaning: "DAMNIT (Python) interpreter for context files; kept for its tools" },
-  damnit_python: { default: "", stored: false, meaning: "DAMNIT (Python) job interpreter; kept for its tools" },
-  slurm_time: { default: "02:00:00", stored: false, meaning: "sbatch --time" },
-  noncluster_cpus: { default: "4", stored: false, meaning: "sbatch --cpus-per-task for normal jobs" },
-  noncluster_mem: { default: "25G", stored: false, meaning: "sbatch --mem for normal jobs" },
-  slurm_reservation: { default: "", stored: false, meaning: "sbatch --reservation for cluster jobs (wins over partition)" },
-  slurm_partition: { default: "", stored: false, meaning: "sbatch --partition for cluster jobs" },
-  noncluster_partition: { default: "", stored: false, meaning: "sbatch --partition for normal jobs (default: the cluster's default)" },
-  noncluster_slurm_cluster: { default: "", stored: false, meaning: "sbatch --clusters for normal jobs (DAMNIT: solaris; default: the local cluster)" },
-  cluster_slurm_cluster: { default: "", stored: false, meaning: "sbatch --clusters for cluster-variable jobs (DAMNIT: maxwell; default: the local cluster)" },
+export const METAMETA_SETTINGS = settingsTable({
+  data_format_version: { kind: "integer", default: 4, stored: true, meaning: "schema version (managed by migrations)" },
+  db_id: {
+    kind: "text",
+    default: "",
+    defaultText: "40 random hex digits, made when the database is created",
+    stored: true,
+    meaning: "identity; names the Kafka update topic test.damnit.db-<db_id>",
+  },
+  concurrent_jobs: { kind: "positive-integer", default: 15, stored: true, meaning: "array-job concurrency limit (%N) for reprocessing" },
+  proposal: { kind: "text", default: "", stored: false, meaning: "the proposal this database belongs to (set by `damnit proposal`)" },
+  damnit_command: { kind: "text", default: "", defaultText: "the damnit running now", stored: false, meaning: "damnit executable that jobs run" },
+  context_python: { kind: "text", default: "", stored: false, meaning: "DAMNIT (Python) interpreter for context files; kept for its tools" },
+  damnit_python: { kind: "text", default: "", stored: false, meaning: "DAMNIT (Python) job interpreter; kept for its tools" },
+  slurm_time: { kind: "text", default: "02:00:00", stored: false, meaning: "sbatch --time" },
+  noncluster_cpus: { kind: "text", default: "4", stored: false, meaning: "sbatch --cpus-per-task for normal jobs" },
+  noncluster_mem: { kind: "text", default: "25G", stored: false, meaning: "sbatch --mem for normal jobs" },
+  slurm_reservation: { kind: "text", default: "", stored: false, meaning: "sbatch --reservation for cluster jobs (wins over partition)" },
+  slurm_partition: { kind: "text", default: "", stored: false, meaning: "sbatch --partition for cluster jobs" },
+  noncluster_partition: {
+    kind: "text",
+    default: "",
+    defaultText: "the cluster's default",
+    stored: false,
+    meaning: "sbatch --partition for normal jobs",
+  },
+  noncluster_slurm_cluster: {
+    kind: "text",
+    default: "",
+    defaultText: "the local cluster",
+    stored: false,
+    meaning: "sbatch --clusters for normal jobs (DAMNIT: solaris)",
+  },
+  cluster_slurm_cluster: {
+    kind: "text",
+    default: "",
+    defaultText: "the local cluster",
+    stored: false,
+    meaning: "sbatch --clusters for cluster-variable jobs (DAMNIT: maxwell)",
+  },
   data_root: {
+    kind: "text",
     default: "",
+    defaultText: "$EXTRA_DATA_DATA_ROOT, $XFEL_DATA_ROOT or /gpfs/exfel/exp",
     stored: false,
-    meaning: "root of the run data (<root>/<instrument>/<cycle>/p<proposal>/raw|proc); default $EXTRA_DATA_DATA_ROOT or /gpfs/exfel/exp",
+    meaning: "root of the run data (<root>/<instrument>/<cycle>/p<proposal>/raw|proc)",
   },
-  variable_timeout: { default: 3600, stored: false, meaning: "seconds one variable may run before it is stopped (TimeoutError)" },
+  variable_timeout: { kind: "positive", default: 3600, stored: false, meaning: "seconds one variable may run before it is stopped (TimeoutError)" },
   runner_memory_limit_mb: {
-    default: "",
+    kind: "positive",
+    default: () => Math.floor((totalmem() / 2 ** 20) * 0.75),
+    defaultText: "3/4 of the machine's memory",
     stored: false,
-    meaning: "MiB the context runner may use before it is stopped (MemoryError); default 3/4 of the machine's memory",
+    meaning: "MiB the context runner may use before it is stopped (MemoryError)",
   },
-  result_size_limit_mb: { default: 1024, stored: false, meaning: "largest result (MiB) a variable may return; larger is an error" },
+  result_size_limit_mb: { kind: "positive", default: 1024, stored: false, meaning: "largest result (MiB) a variable may return; larger is an error" },
   journal_mode: {
+    kind: "text",
     default: "delete",
     stored: false,
     meaning: "SQLite journal: 'delete' (rollback, safe on network file systems) or 'wal' (local disks only)",
   },
-} as const satisfies Record<string, SettingSpec>;
+});
 
-export type KnownSetting = keyof typeof METAMETA_SETTINGS;
+export type MetametaSettings = typeof METAMETA_SETTINGS;
+export type KnownSetting = keyof MetametaSettings;
+
+/** The defaults alone, for code that runs without a database (e.g. `read-context` in a directory without one). */
+export const METAMETA_DEFAULTS = new SettingsReader<MetametaSettings>(METAMETA_SETTINGS, () => undefined);

@@ -2,6 +2,8 @@
  * Opening a proposal's `runs.sqlite`: refuse what is not ours (with a message naming the file and what to do), take
  * read-only files read-only, upgrade older formats, create new databases with DAMNIT's exact v4 schema.
  */
+import { parseSetting, storedDefault } from "../core/settings.js";
+import { METAMETA_SETTINGS } from "./defaults.js";
 import Database from "better-sqlite3";
 import { randomBytes } from "node:crypto";
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
@@ -134,6 +136,16 @@ function insertMissingIdentity(db: Database.Database): void {
   db.transaction(() => setDefaultSetting(db, "db_id", newDatabaseId())).immediate();
 }
 
+/** What a new database is given from METAMETA_SETTINGS (`stored` ones; the format version is the migrations' job). */
+function storedSettingDefaults(): Record<string, string | number> {
+  const entries = Object.entries(METAMETA_SETTINGS).filter(([key, spec]) => spec.stored && key !== "data_format_version" && key !== "db_id");
+  return Object.fromEntries(entries.map(([key, spec]) => [key, storedDefault(spec)]));
+}
+
+function journalSetting(db: Database.Database): string {
+  return parseSetting("journal_mode", METAMETA_SETTINGS.journal_mode, getSetting(db, "journal_mode")) ?? METAMETA_SETTINGS.journal_mode.default;
+}
+
 export function newDatabaseId(): string {
   return randomBytes(20).toString("hex");
 }
@@ -183,7 +195,7 @@ export async function openDatabaseFile(dirArg: string, options: OpenOptions = {}
     if (!readonly) {
       // Only an outdated or new file takes the write lock; opening an up-to-date one never waits for writers.
       if (fresh || version < LATEST_FORMAT_VERSION) {
-        const initialSettings = fresh ? { db_id: newDatabaseId(), concurrent_jobs: 15, ...options.initialSettings } : undefined;
+        const initialSettings = fresh ? { ...storedSettingDefaults(), db_id: newDatabaseId(), ...options.initialSettings } : undefined;
         const report = await upgradeSchema(db, path, { fresh, initialSettings });
         // Another process may have created or upgraded the file while we waited for the lock.
         created = fresh && report.applied.length > 0;
@@ -193,7 +205,7 @@ export async function openDatabaseFile(dirArg: string, options: OpenOptions = {}
         }
       }
       insertMissingIdentity(db);
-      const wanted = options.journal ?? (getSetting(db, "journal_mode") === "wal" ? "wal" : "delete");
+      const wanted = options.journal ?? (journalSetting(db) === "wal" ? "wal" : "delete");
       applyJournalMode(db, wanted);
       ownerChmod(path, 0o666);
     }

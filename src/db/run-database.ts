@@ -2,6 +2,8 @@
  * A proposal's run database: one object holding the connection, with the typed operations users of the database
  * need. Each method is a thin call into the module that owns the operation.
  */
+import { SettingsReader } from "../core/settings.js";
+import { METAMETA_SETTINGS, type MetametaSettings } from "./defaults.js";
 import type Database from "better-sqlite3";
 import * as comments from "./comments.js";
 import { DamnitError } from "../core/errors.js";
@@ -100,6 +102,10 @@ export class RunDatabase {
   }
 
   // --- settings (metameta)
+  /** The settings damnit reads, typed, with the defaults of METAMETA_SETTINGS (src/db/defaults.ts). */
+  readonly settings = new SettingsReader<MetametaSettings>(METAMETA_SETTINGS, (key) => metameta.getSetting(this.sqlite, key));
+
+  /** Any stored key as it is (DAMNIT's tools keep keys of their own); what damnit reads goes through `settings`. */
   getSetting(key: string): metameta.SettingValue | undefined {
     return metameta.getSetting(this.sqlite, key);
   }
@@ -119,12 +125,12 @@ export class RunDatabase {
     return metameta.allSettings(this.sqlite);
   }
   get dbId(): string {
-    return String(this.getSetting("db_id") ?? "");
+    return this.settings.get("db_id");
   }
   /** The proposal this database belongs to, if set. */
   get proposal(): number | undefined {
-    const value = this.getSetting("proposal");
-    return value === undefined || value === null || value === "" ? undefined : Number(value);
+    const value = this.settings.get("proposal");
+    return value === "" ? undefined : Number(value);
   }
   /** Give the database a fresh identity (for a copied database, so GUIs of the two don't mix updates). */
   newId(): string {

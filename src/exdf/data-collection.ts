@@ -4,7 +4,7 @@
  */
 import { dirname } from "node:path";
 import { DamnitError } from "../core/errors.js";
-import { didYouMean } from "./close-names.js";
+import { didYouMean } from "../core/close-names.js";
 import type { H5Lib } from "../h5/file.js";
 import type { KeyData } from "./key-data.js";
 import type { RunFile, SourceKind } from "./run-file.js";

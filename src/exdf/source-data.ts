@@ -1,6 +1,6 @@
 /** One source (a Karabo device or output channel) across the files of a run: its keys, trains and run values. */
 import { DamnitError } from "../core/errors.js";
-import { didYouMean } from "./close-names.js";
+import { didYouMean } from "../core/close-names.js";
 import type { H5Lib } from "../h5/file.js";
 import { KeyData } from "./key-data.js";
 import type { RunFile, SourceKind } from "./run-file.js";

@@ -4,7 +4,9 @@
  * results (HDF5 file and rows) under the database's write lock. A variable that exceeds the time or memory limit,
  * or crashes the runner, is recorded as that variable's error and the job goes on with a fresh runner.
  */
-import { hostname, totalmem, userInfo } from "node:os";
+import type { SettingsReader } from "../core/settings.js";
+import type { MetametaSettings } from "../db/defaults.js";
+import { hostname, userInfo } from "node:os";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { findContextFile } from "../context/load.js";
@@ -54,15 +56,11 @@ export interface ExtractResult {
 }
 
 /** Limits from the database settings (metameta), with their defaults. */
-export function runnerLimits(db: RunDatabase): RunnerLimits & { resultLimitBytes: number } {
-  const number = (key: string, fallback: number) => {
-    const value = Number(db.getSetting(key) ?? "");
-    return Number.isFinite(value) && value > 0 ? value : fallback;
-  };
+export function runnerLimits(settings: SettingsReader<MetametaSettings>): RunnerLimits & { resultLimitBytes: number } {
   return {
-    variableTimeout: number("variable_timeout", 3600),
-    memoryLimitMb: number("runner_memory_limit_mb", Math.floor((totalmem() / 2 ** 20) * 0.75)),
-    resultLimitBytes: number("result_size_limit_mb", 1024) * 2 ** 20,
+    variableTimeout: settings.get("variable_timeout"),
+    memoryLimitMb: settings.get("runner_memory_limit_mb"),
+    resultLimitBytes: settings.get("result_size_limit_mb") * 2 ** 20,
   };
 }
 
@@ -98,7 +96,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
   const logger: Logger = log.logger;
   log.raw(`${banner(request.proposal, request.run)}\n`);
   const contextFile = findContextFile(db.dir);
-  const { resultLimitBytes } = runnerLimits(db);
+  const { resultLimitBytes } = runnerLimits(db.settings);
   /** what the database stores of each result (the runner keeps the data until it writes the HDF5 file) */
   const rows = new Map<string, VariableOutput>();
   const prefailed: Array<[string, VariableError]> = [];

@@ -38,12 +38,11 @@ export interface LocalOptions extends Omit<ExtractRequest, "proposal" | "run"> {
 
 /** The database's data root setting, if any (else the reader's default). */
 export function dataRootOf(db: RunDatabase): string | undefined {
-  const value = db.getSetting("data_root");
-  return typeof value === "string" && value !== "" ? value : undefined;
+  return db.settings.get("data_root") || undefined;
 }
 
 export async function processRunsLocally(db: RunDatabase, runs: readonly RunToProcess[], opts: LocalOptions): Promise<Map<RunToProcess, ExtractResult>> {
-  const pool = opts.pool ?? new RunnerPool(db.dir, { ...runnerLimits(db), wrapper: opts.wrapper });
+  const pool = opts.pool ?? new RunnerPool(db.dir, { ...runnerLimits(db.settings), wrapper: opts.wrapper });
   const concurrency = Math.max(1, Math.min(opts.concurrency ?? availableParallelism(), runs.length));
   const results = new Map<RunToProcess, ExtractResult>();
   const queue = [...runs];

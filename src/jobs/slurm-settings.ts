@@ -17,22 +17,18 @@ export interface SlurmSettings {
 }
 
 export function slurmSettings(db: RunDatabase): SlurmSettings {
-  const text = (key: string, fallback: string) => {
-    const value = db.getSetting(key);
-    return value === undefined || value === null ? fallback : String(value).trim();
-  };
-  const jobs = Number(text("concurrent_jobs", "15"));
+  const s = db.settings;
   return {
-    time: text("slurm_time", "02:00:00"),
-    cpus: text("noncluster_cpus", "4"),
-    mem: text("noncluster_mem", "25G"),
-    reservation: text("slurm_reservation", ""),
-    partition: text("slurm_partition", ""),
-    nonclusterPartition: text("noncluster_partition", ""),
-    nonclusterSlurmCluster: text("noncluster_slurm_cluster", ""),
-    clusterSlurmCluster: text("cluster_slurm_cluster", ""),
-    concurrentJobs: Number.isInteger(jobs) && jobs > 0 ? jobs : 15,
-    damnitCommand: text("damnit_command", ""),
+    time: s.get("slurm_time"),
+    cpus: s.get("noncluster_cpus"),
+    mem: s.get("noncluster_mem"),
+    reservation: s.get("slurm_reservation"),
+    partition: s.get("slurm_partition"),
+    nonclusterPartition: s.get("noncluster_partition"),
+    nonclusterSlurmCluster: s.get("noncluster_slurm_cluster"),
+    clusterSlurmCluster: s.get("cluster_slurm_cluster"),
+    concurrentJobs: s.get("concurrent_jobs"),
+    damnitCommand: s.get("damnit_command"),
   };
 }
 

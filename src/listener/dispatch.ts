@@ -65,7 +65,7 @@ export async function dispatchRun(ready: ReadyRun, opts: DispatchOptions): Promi
   // DAMNIT warns; for a proposal with registered databases the lookup only matters in dynamic mode.
   if (!official) logger[databasesBefore > 0 ? "debug" : "warn"](`Could not find proposal directory for p${P}`);
   // Dynamic mode: the official database joins when it exists (spec §1.3).
-  if (official && !registry.flag("static_mode") && existsSync(join(official, "runs.sqlite")) && !registry.isRegistered(official)) {
+  if (official && !registry.settings.get("static_mode") && existsSync(join(official, "runs.sqlite")) && !registry.isRegistered(official)) {
     registry.addDatabase(P, official, true);
     logger.info(`Registered the official database of p${P}: ${official}`);
   }
@@ -114,7 +114,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     return { dbDir, action: "duplicate", detail };
   }
 
-  const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: registry.text("sandbox_args") };
+  const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: registry.settings.get("sandbox_args") };
   const base = { processingId: request.processingId, dbDir, proposal: P, run: R, data: kind, source: ready.source, receivedAt: ready.addedAt };
   let job: SubmittedJob;
   try {
@@ -122,7 +122,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   } catch (err) {
     const message = (err as Error).message;
     const noSlurm = /not installed here/.test(message);
-    if (registry.flag("allow_local_processing") || (noSlurm && opts.localWithoutSlurm)) {
+    if (registry.settings.get("allow_local_processing") || (noSlurm && opts.localWithoutSlurm)) {
       if (!noSlurm) logger.error(`Slurm job submission failed, starting process locally. (${message})`);
       registry.recordRequest({ ...base, via: "local", slurmJobId: null, slurmCluster: null, state: "queued" });
       opts.local.enqueue({ dbDir, request });

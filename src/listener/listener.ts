@@ -14,7 +14,7 @@ import { createPublisher, type Publisher } from "../messaging/publisher.js";
 import { sbatchInstalled } from "../jobs/sbatch.js";
 import { dispatchRun, type DispatchOptions, type ReadyRun } from "./dispatch.js";
 import { KafkaSource, defaultGroupId } from "./kafka-source.js";
-import { LocalQueue, defaultLocalConcurrency } from "./local-queue.js";
+import { LocalQueue } from "./local-queue.js";
 import { parseNotification, profileFromSettings } from "./notification.js";
 import { ListenerRegistry } from "./registry.js";
 import { RunWatcher } from "./run-watcher.js";
@@ -30,7 +30,7 @@ export interface ListenerOptions {
 /** Brokers of the notifications: env DAMNIT_KAFKA_BROKERS, else the `kafka_brokers` setting; null: watch directories. */
 export function notificationBrokers(registry: ListenerRegistry, env: NodeJS.ProcessEnv = process.env): string[] | null {
   if (env.DAMNIT_KAFKA_BROKERS !== undefined) return parseBrokers(env.DAMNIT_KAFKA_BROKERS);
-  return parseBrokers(registry.text("kafka_brokers"));
+  return parseBrokers(registry.settings.get("kafka_brokers"));
 }
 
 export async function runListener(opts: ListenerOptions): Promise<void> {
@@ -41,13 +41,13 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
   // Update messages go to the same brokers unless DAMNIT_KAFKA_BROKERS/AMORE_BROKER say otherwise.
   const messageBrokers = updateBrokers(process.env, brokers?.join(",") ?? "");
   const publisher: Publisher = createPublisher(messageBrokers, logger);
-  const concurrency = registry.positive("local_concurrency", defaultLocalConcurrency());
-  const dataRoot = registry.text("data_root") || undefined;
+  const concurrency = registry.settings.get("local_concurrency");
+  const dataRoot = registry.settings.get("data_root") || undefined;
   const local = new LocalQueue(registry, publisher, logger, concurrency, dataRoot);
   const slurm = await sbatchInstalled();
   logger.info(
-    `Mode: ${registry.flag("static_mode") ? "static (registered databases only)" : "dynamic (official databases join when they exist)"}; ` +
-      `jobs: ${slurm ? "Slurm" : "here (no Slurm installed)"}${registry.flag("allow_local_processing") ? ", here when Slurm submission fails" : ""}; ` +
+    `Mode: ${registry.settings.get("static_mode") ? "static (registered databases only)" : "dynamic (official databases join when they exist)"}; ` +
+      `jobs: ${slurm ? "Slurm" : "here (no Slurm installed)"}${registry.settings.get("allow_local_processing") ? ", here when Slurm submission fails" : ""}; ` +
       `update messages: ${messageBrokers ? messageBrokers.join(",") : "none"}`,
   );
   const dispatch: DispatchOptions = {
@@ -64,7 +64,7 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
   // Local jobs that were queued or running when the listener last stopped.
   for (const row of registry.unfinishedLocalRequests()) {
     logger.info(`Resuming p${row.proposal} r${row.run} (${row.data}) for ${row.dbDir}, queued before the last stop`);
-    local.enqueue({ dbDir: row.dbDir, request: { proposal: row.proposal, run: row.run, data: row.data, processingId: row.processingId, updateVars: true, sandboxArgs: registry.text("sandbox_args") } });
+    local.enqueue({ dbDir: row.dbDir, request: { proposal: row.proposal, run: row.run, data: row.data, processingId: row.processingId, updateVars: true, sandboxArgs: registry.settings.get("sandbox_args") } });
   }
 
   // Notifications received but not handled when the listener last stopped.
@@ -107,8 +107,7 @@ async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<
 
 /** When this listener first listened to Kafka (seconds): notifications from before are not its business. */
 function listeningSince(registry: ListenerRegistry): number {
-  const stored = registry.getSetting("kafka_since");
-  if (stored !== undefined && Number.isFinite(Number(stored))) return Number(stored);
+  if (registry.settings.isSet("kafka_since")) return registry.settings.get("kafka_since");
   const now = Math.floor(Date.now() / 1000);
   registry.setSetting("kafka_since", now);
   return now;
@@ -122,7 +121,7 @@ async function listenToKafka(opts: ListenerOptions, registry: ListenerRegistry, 
   const source = new KafkaSource({
     brokers,
     topics: [...new Set([profile.rawTopic, profile.procTopic])],
-    groupId: registry.text("kafka_group_id") || defaultGroupId(opts.dir),
+    groupId: registry.settings.get("kafka_group_id") || defaultGroupId(opts.dir),
     logger,
     handle: async (message) => {
       // A new group reads its topics from the start; what was sent before this listener first listened is skipped.
@@ -188,9 +187,9 @@ class FatalListenerError extends Error {
 
 async function watchDirectories(registry: ListenerRegistry, dispatch: DispatchOptions, dataRoot: string | undefined, stopped: Promise<void>): Promise<void> {
   const { logger } = dispatch;
-  const intervalMs = registry.positive("watch_interval_seconds", 2) * 1000;
+  const intervalMs = registry.settings.get("watch_interval_seconds") * 1000;
   const watcher = new RunWatcher(registry.sqlite, {
-    settleSeconds: Number(registry.text("watch_settle_seconds")) >= 0 ? Number(registry.text("watch_settle_seconds")) : 2,
+    settleSeconds: registry.settings.get("watch_settle_seconds"),
     // A database's own data_root setting (where its jobs read runs) says where to look; else the listener's.
     proposals: () => {
       const seen = new Map<string, { proposal: number; dataRoot: string | undefined }>();

@@ -5,7 +5,6 @@
  * within a second rather than after a cold start. Requests are recorded in listener.sqlite before they are queued,
  * so those queued or running when the listener stops are processed after it restarts.
  */
-import { availableParallelism } from "node:os";
 import type { Logger } from "pino";
 import { RunDatabase } from "../db/run-database.js";
 import { processRunsLocally, dataRootOf } from "../extract/local.js";
@@ -20,11 +19,6 @@ import type { ListenerRegistry } from "./registry.js";
 export interface LocalJob {
   readonly dbDir: string;
   readonly request: JobRequest;
-}
-
-/** DAMNIT's cap: min(CPUs / 2, 10), at least one. */
-export function defaultLocalConcurrency(): number {
-  return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), 10));
 }
 
 /** Runners idle this long are stopped (each holds a few hundred MiB). */
@@ -131,7 +125,7 @@ export class LocalQueue {
 
   private poolFor(db: RunDatabase, request: JobRequest): { pool: RunnerPool; inUse: number; lastUsed: number } {
     const wrapper = sandboxWrapper(request.sandboxArgs, request.proposal);
-    const limits = { ...runnerLimits(db), wrapper };
+    const limits = { ...runnerLimits(db.settings), wrapper };
     const key = JSON.stringify([db.dir, wrapper, limits.memoryLimitMb, limits.variableTimeout]);
     let kept = this.pools.get(key);
     if (!kept) {

@@ -19,15 +19,15 @@ export const PROFILES: Record<string, KafkaProfile> = {
 
 /** The profile named by the settings, with any topic or event overridden one by one. */
 export function profileFromSettings(registry: ListenerRegistry): KafkaProfile {
-  const name = registry.text("kafka_profile") || "maxwell";
+  const name = registry.settings.get("kafka_profile") || "maxwell";
   const base = PROFILES[name];
   if (!base) throw new Error(`kafka_profile '${name}' is not one of ${Object.keys(PROFILES).join(", ")}`);
   return {
     name,
-    rawTopic: registry.text("kafka_raw_topic") || base.rawTopic,
-    rawEvent: registry.text("kafka_raw_event") || base.rawEvent,
-    procTopic: registry.text("kafka_proc_topic") || base.procTopic,
-    procEvent: registry.text("kafka_proc_event") || base.procEvent,
+    rawTopic: registry.settings.get("kafka_raw_topic") || base.rawTopic,
+    rawEvent: registry.settings.get("kafka_raw_event") || base.rawEvent,
+    procTopic: registry.settings.get("kafka_proc_topic") || base.procTopic,
+    procEvent: registry.settings.get("kafka_proc_event") || base.procEvent,
   };
 }
 

@@ -8,7 +8,8 @@ import Database from "better-sqlite3";
 import { chmodSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DamnitError } from "../core/errors.js";
-import { LISTENER_SETTINGS, type ListenerSettingKey } from "./settings.js";
+import { SettingsReader, storedDefault } from "../core/settings.js";
+import { LISTENER_SETTINGS, type ListenerSettings } from "./settings.js";
 
 export type SettingValue = string | number;
 
@@ -78,6 +79,9 @@ CREATE INDEX IF NOT EXISTS processing_requests_run ON processing_requests(db_dir
 `;
 
 export class ListenerRegistry {
+  /** the listener's settings, typed and with their defaults from LISTENER_SETTINGS */
+  readonly settings = new SettingsReader<ListenerSettings>(LISTENER_SETTINGS, (key) => this.getSetting(key));
+
   private constructor(
     readonly sqlite: Database.Database,
     readonly dir: string,
@@ -94,7 +98,7 @@ export class ListenerRegistry {
       sqlite = new Database(path, { timeout: 10_000 });
       sqlite.exec(SCHEMA);
       const insert = sqlite.prepare("INSERT OR IGNORE INTO settings(key, value) VALUES (?, ?)");
-      for (const [key, spec] of Object.entries(LISTENER_SETTINGS)) if (spec.stored) insert.run(key, spec.default);
+      for (const [key, spec] of Object.entries(LISTENER_SETTINGS)) if (spec.stored) insert.run(key, storedDefault(spec));
     } catch (err) {
       const e = err as { code?: string; message: string };
       if (e.code === "SQLITE_READONLY" || e.code === "SQLITE_CANTOPEN") {
@@ -130,7 +134,7 @@ export class ListenerRegistry {
     if (!this.snapshot || now - this.snapshot.checkedAt > 250) {
       const version = Number(this.sqlite.pragma("data_version", { simple: true }));
       if (!this.snapshot || version !== this.snapshot.version) {
-        this.snapshot = { version, checkedAt: now, staticMode: this.flag("static_mode"), proposals: new Set(this.databases().map((d) => d.proposal)) };
+        this.snapshot = { version, checkedAt: now, staticMode: this.settings.get("static_mode"), proposals: new Set(this.databases().map((d) => d.proposal)) };
       }
       this.snapshot.checkedAt = now;
     }
@@ -193,23 +197,6 @@ export class ListenerRegistry {
   deleteSetting(key: string): boolean {
     this.snapshot = undefined;
     return this.sqlite.prepare("DELETE FROM settings WHERE key = ?").run(key).changes > 0;
-  }
-
-  /** A setting as text, falling back to its default ("" when it has none). */
-  text(key: ListenerSettingKey): string {
-    const value = this.getSetting(key);
-    return String(value ?? LISTENER_SETTINGS[key].default);
-  }
-
-  /** A setting as a boolean: 0, "0", "false", "no", "off" and "" are false. */
-  flag(key: ListenerSettingKey): boolean {
-    return !["0", "false", "no", "off", ""].includes(this.text(key).trim().toLowerCase());
-  }
-
-  /** A setting as a positive number, or `fallback` when absent or not a positive number. */
-  positive(key: ListenerSettingKey, fallback: number): number {
-    const value = Number(this.text(key));
-    return Number.isFinite(value) && value > 0 ? value : fallback;
   }
 
   // --- inbox: notifications received and not yet fully handled (replayed at start) --------------------------

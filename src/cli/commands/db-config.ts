@@ -1,9 +1,8 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { METAMETA_SETTINGS } from "../../db/defaults.js";
 import { DamnitError } from "../../core/errors.js";
-import type { SettingValue } from "../../db/metameta.js";
 import { openForCommand } from "../open-database.js";
-import { parseNumber, printSettingDefaults, printSettings, repr } from "../settings-output.js";
+import { printSettingDefaults, printSettings, repr, settingToStore } from "../settings-output.js";
 
 interface Args {
   defaults: boolean;
@@ -11,6 +10,7 @@ interface Args {
   value?: string;
   delete: boolean;
   num: boolean;
+  any: boolean;
   dir: string;
 }
 
@@ -23,6 +23,7 @@ export const dbConfigCommand: CommandModule<object, Args> = {
       .positional("value", { type: "string", describe: "new value" })
       .option("delete", { alias: "d", type: "boolean", default: false, describe: "delete the setting" })
       .option("num", { type: "boolean", default: false, describe: "store the value as a number" })
+      .option("any", { type: "boolean", default: false, describe: "store a key damnit does not read (one of DAMNIT's tools' own)" })
       .option("defaults", { type: "boolean", default: false, describe: "list every setting damnit reads, with defaults" })
       .option("dir", { alias: "C", type: "string", default: ".", describe: "database directory" })
       .example("$0 db-config", "list all settings")
@@ -53,9 +54,7 @@ export const dbConfigCommand: CommandModule<object, Args> = {
         console.log(repr(value));
         return;
       }
-      let value: SettingValue = argv.value;
-      if (argv.num) value = parseNumber(argv.value);
-      db.setSetting(key, value);
+      db.setSetting(key, settingToStore(METAMETA_SETTINGS, key, argv.value, { num: argv.num, any: argv.any, command: "damnit db-config" }));
     } finally {
       db.close();
     }

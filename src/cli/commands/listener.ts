@@ -5,10 +5,10 @@ import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../core/errors.js";
 import { activeJobs } from "../../jobs/squeue.js";
 import { officialDirectory } from "../../listener/dispatch.js";
-import { ListenerRegistry, type SettingValue } from "../../listener/registry.js";
+import { ListenerRegistry } from "../../listener/registry.js";
 import { LISTENER_SETTINGS } from "../../listener/settings.js";
 import { log } from "../../log.js";
-import { parseNumber, printSettingDefaults, printSettings, repr } from "../settings-output.js";
+import { printSettingDefaults, printSettings, repr, settingToStore } from "../settings-output.js";
 import { listenerServiceCommands } from "./listener-service.js";
 
 interface DirArgs {
@@ -36,7 +36,7 @@ const addCommand: CommandModule<object, DirArgs & { proposal: number; dbDir?: st
   handler: (argv) => {
     if (!Number.isSafeInteger(argv.proposal) || argv.proposal <= 0) throw new DamnitError("BAD_ARGUMENT", `proposal must be a whole number, not ${argv.proposal}`);
     withRegistry(argv.dir, (registry) => {
-      const official = officialDirectory(argv.proposal, registry.text("data_root") || undefined);
+      const official = officialDirectory(argv.proposal, registry.settings.get("data_root") || undefined);
       const dbDir = argv.dbDir !== undefined ? resolve(argv.dbDir) : official;
       if (!dbDir) throw new DamnitError("NO_DIRECTORY", `proposal ${argv.proposal} not found under the data root; give the database directory`);
       registry.addDatabase(argv.proposal, dbDir, dbDir === official);
@@ -116,13 +116,7 @@ const configCommand: CommandModule<object, ConfigArgs> = {
         console.log(repr(value));
         return;
       }
-      if (!(key in LISTENER_SETTINGS)) log().warn(`${key} is not a setting the listener reads (see 'damnit listener config --defaults')`);
-      let value: SettingValue = argv.value;
-      if (argv.num || key === "static_mode" || key === "allow_local_processing") {
-        const n = parseNumber(argv.value);
-        value = key === "static_mode" || key === "allow_local_processing" ? (n ? 1 : 0) : n;
-      }
-      registry.setSetting(key, value);
+      registry.setSetting(key, settingToStore(LISTENER_SETTINGS, key, argv.value, { num: argv.num, any: false, command: "damnit listener config" }));
     }),
 };
 

@@ -1,3 +1,4 @@
+import { METAMETA_DEFAULTS } from "../../db/defaults.js";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
@@ -32,7 +33,7 @@ export const readContextCommand: CommandModule<object, Args> = {
     const hasDb = existsSync(join(dir, "runs.sqlite"));
     const db = hasDb ? await RunDatabase.open(dir) : undefined;
     try {
-      const limits = db ? runnerLimits(db) : { variableTimeout: 600, memoryLimitMb: 4096 };
+      const limits = runnerLimits(db?.settings ?? METAMETA_DEFAULTS);
       const runner = await RunnerProcess.start(dir, limits);
       let described;
       try {
