@@ -48,11 +48,18 @@ const FALSE_WORDS = new Set(["0", "false", "no", "off", ""]);
  * Parse a stored value by its spec. Returns undefined when the value is absent; throws `BAD_SETTING` naming the key
  * when it is present but not of the spec's kind.
  */
-export function parseSetting<K extends SettingKind>(key: string, spec: SettingSpec<K>, raw: RawSetting): SettingValueOf<K> | undefined {
+export function parseSetting<K extends SettingKind>(
+  key: string,
+  spec: SettingSpec<K>,
+  raw: RawSetting,
+  /** the store, for the message (e.g. "in /data/db/runs.sqlite; change it with 'damnit db-config'") */
+  where?: string,
+): SettingValueOf<K> | undefined {
   if (raw === undefined || raw === null) return undefined;
   const text = String(raw).trim();
   const bad = (what: string): never => {
-    throw new DamnitError("BAD_SETTING", `setting ${key}=${JSON.stringify(String(raw)).slice(0, 80)} is not ${what} (${spec.meaning})`);
+    const value = JSON.stringify(String(raw)).slice(0, 80);
+    throw new DamnitError("BAD_SETTING", `setting ${key}=${value}${where ? ` ${where}` : ""} is not ${what} (${spec.meaning})`);
   };
   switch (spec.kind) {
     case "text":
@@ -77,19 +84,23 @@ export class SettingsReader<T extends SettingsTable> {
   constructor(
     private readonly table: T,
     private readonly lookup: (key: string) => RawSetting,
-    /** called when a stored value is not of its kind; the default is used instead (default: throw) */
-    private readonly onInvalid?: (err: DamnitError) => void,
+    private readonly opts: {
+      /** where the settings are kept, for messages, e.g. "in /data/db/runs.sqlite" */
+      readonly where?: string;
+      /** called when a stored value is not of its kind; the default is used instead (default: throw) */
+      readonly onInvalid?: (err: DamnitError) => void;
+    } = {},
   ) {}
 
   /** The setting's value, or its default when absent (or invalid, when an `onInvalid` handler is given). */
   get<K extends keyof T & string>(key: K): SettingValueOf<T[K]["kind"]> {
     const spec = this.table[key] as SettingSpec<T[K]["kind"]>;
     try {
-      const value = parseSetting(key, spec, this.lookup(key));
+      const value = parseSetting(key, spec, this.lookup(key), this.opts.where);
       if (value !== undefined) return value;
     } catch (err) {
-      if (!(err instanceof DamnitError) || !this.onInvalid) throw err;
-      this.onInvalid(err);
+      if (!(err instanceof DamnitError) || !this.opts.onInvalid) throw err;
+      this.opts.onInvalid(err);
     }
     return defaultOf(spec);
   }

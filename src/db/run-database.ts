@@ -23,7 +23,9 @@ export class RunDatabase {
     readonly readonly: boolean,
     readonly created: boolean,
     readonly upgrade: UpgradeReport | null,
-  ) {}
+  ) {
+    this.settings = new SettingsReader(METAMETA_SETTINGS, (key) => metameta.getSetting(this.sqlite, key), { where: `in ${path}` });
+  }
 
   /** Open `<dir>/runs.sqlite`, upgrading older formats; `create` makes a new one with DAMNIT's v4 schema. */
   static async open(dir: string, options: OpenOptions = {}): Promise<RunDatabase> {
@@ -103,7 +105,7 @@ export class RunDatabase {
 
   // --- settings (metameta)
   /** The settings damnit reads, typed, with the defaults of METAMETA_SETTINGS (src/db/defaults.ts). */
-  readonly settings = new SettingsReader<MetametaSettings>(METAMETA_SETTINGS, (key) => metameta.getSetting(this.sqlite, key));
+  readonly settings: SettingsReader<MetametaSettings>;
 
   /** Any stored key as it is (DAMNIT's tools keep keys of their own); what damnit reads goes through `settings`. */
   getSetting(key: string): metameta.SettingValue | undefined {
