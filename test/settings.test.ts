@@ -79,7 +79,7 @@ describe("runs.sqlite settings (metameta)", () => {
       `setting variable_timeout="soon" in ${db.path} is not a number (seconds one variable may run before it is stopped (TimeoutError))`,
     );
     db.setSetting("concurrent_jobs", 2.5);
-    expect(() => slurmSettings(db)).toThrow(/concurrent_jobs="2.5" is not a whole number greater than 0/);
+    expect(() => slurmSettings(db)).toThrow(/concurrent_jobs="2.5" in .*runs.sqlite is not a whole number greater than 0/);
     db.close();
   });
 
