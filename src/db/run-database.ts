@@ -152,6 +152,10 @@ export class RunDatabase {
     runVariables.setVariablesForRuns(this.writable("write values"), runs, opts);
   }
   /** The runs registered in `run_info` (of one proposal, if given), in order. */
+  /** The run's variables that hold a value rather than an error. */
+  namesWithValues(proposal: number, run: number): Set<string> {
+    return runVariables.namesWithValues(this.sqlite, proposal, run);
+  }
   listRuns(proposal?: number): Array<{ proposal: number; run: number }> {
     const rows = this.sqlite
       .prepare(`SELECT proposal, run FROM run_info ${proposal === undefined ? "" : "WHERE proposal = ?"} ORDER BY proposal, run`)

@@ -1,6 +1,6 @@
 /** Writing runs and their variable values: the long-narrow `run_info` / `run_variables` store. */
 import type Database from "better-sqlite3";
-import { encodeAttributes, type VariableAttributes } from "./attributes.js";
+import { decodeAttributes, encodeAttributes, type VariableAttributes } from "./attributes.js";
 import { DamnitError } from "../core/errors.js";
 import { asSqlInteger } from "./sql-integer.js";
 import { encodeValue, type SummaryType, type VariableValue } from "./values.js";
@@ -189,4 +189,17 @@ export function setVariables(
   opts: WriteOptions,
 ): void {
   setVariablesForRuns(db, [{ proposal, run, values }], opts);
+}
+
+/** The variables of a run that hold a value (not an error): what an incomplete read of the run must not replace. */
+export function namesWithValues(db: Database.Database, proposal: number, run: number): Set<string> {
+  const rows = db.prepare("SELECT name, attributes FROM run_variables WHERE proposal = ? AND run = ?").all(proposal, run) as Array<{
+    name: string;
+    attributes: string | null;
+  }>;
+  return new Set(rows.filter((r) => !hasError(decodeAttributes(r.attributes))).map((r) => r.name));
+}
+
+function hasError(attributes: VariableAttributes | null): boolean {
+  return attributes !== null && (attributes.error !== undefined || attributes.error_cls !== undefined);
 }

@@ -121,12 +121,41 @@ function openFilesIn(lib: Awaited<ReturnType<typeof loadH5>>, dir: string, probl
       log().warn({ file: path }, `skipping unreadable file: ${err.message}`);
     }
   }
+  problems.push(...missingSequences(dir, names));
   if (files.length === 0) {
     const here = problems.filter((p) => dirname(p.path) === dir);
     const more = here.length > 1 ? ` (and ${here.length - 1} more unreadable files)` : "";
     throw new DamnitError("BAD_RUN_FILE", `no readable run file in ${dir}: ${here[0]?.message}${more}`);
   }
   return files;
+}
+
+/**
+ * Sequence files absent from a numbering that has later ones (S00000, S00002 without S00001): the run was copied
+ * incompletely, and its sources of that aggregator would be missing trains. Each gap is a problem, like an unreadable
+ * file. (A missing *last* sequence file cannot be told from a shorter run.)
+ */
+function missingSequences(dir: string, names: readonly string[]): RunProblem[] {
+  const byAggregator = new Map<string, { example: string; sequences: Set<number> }>();
+  for (const name of names) {
+    const parts = parseRunFileName(name);
+    if (!parts || parts.sequence === null) continue;
+    const entry = byAggregator.get(parts.aggregator) ?? { example: name, sequences: new Set<number>() };
+    entry.sequences.add(parts.sequence);
+    byAggregator.set(parts.aggregator, entry);
+  }
+  const problems: RunProblem[] = [];
+  for (const [aggregator, { example, sequences }] of byAggregator) {
+    const last = Math.max(...sequences);
+    for (let s = 0; s < last; s++) {
+      if (sequences.has(s)) continue;
+      const name = example.replace(/-S\d{5}\.h5$/, `-S${String(s).padStart(5, "0")}.h5`);
+      const message = `${join(dir, name)} is missing (${aggregator} has sequence files up to S${String(last).padStart(5, "0")})`;
+      problems.push({ path: join(dir, name), directory: dir, aggregator, message });
+      log().warn({ file: join(dir, name) }, `missing sequence file: ${message}`);
+    }
+  }
+  return problems;
 }
 
 function byFirstTrain(a: RunFile, b: RunFile): number {

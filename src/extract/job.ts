@@ -32,6 +32,11 @@ export interface ExtractRequest {
   /** refresh the `variables` table from the context (default true) */
   readonly updateVars?: boolean;
   readonly dataRoot?: string;
+  /**
+   * store errors even where the run's data could not be read completely (default: such a run's errors do not
+   * replace values stored earlier)
+   */
+  readonly force?: boolean;
   /** told what was written, e.g. to send update messages (the job knows nothing of Kafka) */
   readonly events?: ExtractEvents;
 }
@@ -53,6 +58,12 @@ export interface ExtractResult {
   /** the selection also has cluster variables, for a follow-up cluster job */
   readonly clusterFollowUp: boolean;
   readonly seconds: number;
+  /**
+   * The run's files that could not be read (or are missing): the results are from incomplete data, the job counts
+   * as failed (`message` says so), and `kept` names the variables whose earlier values were kept instead of errors.
+   */
+  readonly incomplete?: readonly string[];
+  readonly kept?: readonly string[];
 }
 
 /** Limits from the database settings (metameta), with their defaults. */
@@ -88,6 +99,12 @@ export async function extractRun(db: RunDatabase, request: ExtractRequest, runne
   }
 }
 
+/** The names among `rows` whose new result is an error while the database holds a value for them. */
+function errorsOverValues(db: RunDatabase, request: ExtractRequest, rows: ReadonlyMap<string, VariableOutput>): string[] {
+  const held = db.namesWithValues(request.proposal, request.run);
+  return [...rows.values()].filter((o) => o.error && held.has(o.name)).map((o) => o.name);
+}
+
 /** Storing failed because the context runner holding the results is gone. */
 class RunnerGoneError extends Error {}
 
@@ -103,6 +120,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
   const retried = new Set<string>();
   let infos: VariableInfo[] | undefined;
   let clusterFollowUp = false;
+  let incomplete: readonly string[] = [];
   const failed = (message: string): ExtractResult => ({
     ok: false,
     message,
@@ -141,6 +159,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
           selected: (message) => {
             infos = message.variables;
             clusterFollowUp = message.clusterFollowUp;
+            incomplete = message.incomplete;
             if (attempt === 0) {
               const later = message.clusterFollowUp ? " (cluster variables will be processed later)" : "";
               logger.info(`Using ${message.names.length} variables (of ${message.total}) from context file${later}: ${message.names.join(", ")}`);
@@ -188,6 +207,15 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
     const transient = new Set(infos?.filter((v) => v.transient).map((v) => v.name));
     const extra: VariableOutput[] = prefailed.filter(([name]) => !transient.has(name)).map(([name, error]) => ({ name, attrs: {}, error }));
     for (const output of extra) rows.set(output.name, output);
+    // Incomplete data: an error that would replace a value stored earlier is not stored (unless forced).
+    const kept = incomplete.length > 0 && !request.force ? errorsOverValues(db, request, rows) : [];
+    for (const name of kept) rows.delete(name);
+    if (kept.length > 0) {
+      logger.warn(
+        `Kept the earlier values of ${kept.join(", ")}: this run's data could not be read completely, and their new results are errors ` +
+          `(reprocess with --force to store them)`,
+      );
+    }
     const computed = performance.now();
     const finalRunner = runner;
     const finalJob = jobId;
@@ -198,7 +226,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
       [...rows.values()],
       async (file, provenance) => {
         try {
-          return await finalRunner.store({ jobId: finalJob, file, extra, provenance });
+          return await finalRunner.store({ jobId: finalJob, file, extra, keep: kept, provenance });
         } catch (err) {
           if (!finalRunner.alive) throw new RunnerGoneError((err as Error).message);
           throw err;
@@ -214,6 +242,12 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
       `Stored ${stored.length} results for r${request.run} (p${request.proposal}) in ${seconds.toFixed(2)} s ` +
         `(storing ${((performance.now() - computed) / 1000).toFixed(2)} s); ${errors.length} with errors`,
     );
+    if (incomplete.length > 0) {
+      const files = `${incomplete.length} file${incomplete.length === 1 ? "" : "s"}`;
+      const message = `the run's data are incomplete (${files} could not be read: ${incomplete[0]}${incomplete.length > 1 ? ", …" : ""})`;
+      logger.error(`${message}; ${kept.length} earlier value${kept.length === 1 ? "" : "s"} kept`);
+      return { ok: false, message, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds, incomplete, kept };
+    }
     return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds };
   } finally {
     runners.release(runner);

@@ -27,6 +27,8 @@ export interface OpenedRunData {
   /** false when proc variables must be dropped because the run has no proc data */
   readonly procAvailable: boolean;
   readonly warnings: readonly string[];
+  /** files of the run that could not be read, or are missing from a sequence: the run is incomplete */
+  readonly problems: readonly string[];
   close(): void;
 }
 
@@ -65,7 +67,7 @@ export async function openRunData(
 ): Promise<OpenedRunData> {
   if (opts.mock) {
     const mock = new MockRun();
-    return { data: mock, startTime: Date.now() / 1000, proposalPath: "", procAvailable: true, warnings: [], close: () => {} };
+    return { data: mock, startTime: Date.now() / 1000, proposalPath: "", procAvailable: true, warnings: [], problems: [], close: () => {} };
   }
   const warnings: string[] = [];
   let procAvailable = kind !== "raw";
@@ -84,6 +86,7 @@ export async function openRunData(
     proposalPath: proposalPathOf(data),
     procAvailable,
     warnings: [...warnings, ...data.problems.map((p) => `run data problem: ${p}`)],
+    problems: data.problems,
     close: () => data.close(),
   };
 }

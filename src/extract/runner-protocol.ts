@@ -34,6 +34,8 @@ export interface StoreRequest {
   readonly jobId: string;
   readonly file: string;
   readonly extra: readonly VariableOutput[];
+  /** results not to write: the run file keeps what it has for them */
+  readonly keep: readonly string[];
   readonly provenance: string;
 }
 
@@ -52,6 +54,8 @@ export type FromRunner =
       readonly names: string[];
       readonly total: number;
       readonly clusterFollowUp: boolean;
+      /** the run's files that could not be read (or are missing): its data are incomplete */
+      readonly incomplete: readonly string[];
     }
   | { readonly type: "start"; readonly name: string }
   /** a variable's result as the database stores it: summary, attributes or error (its data stays in the runner) */

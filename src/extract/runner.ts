@@ -80,6 +80,7 @@ async function store(request: StoreRequest): Promise<void> {
     if (!held || held.jobId !== request.jobId) throw new Error(`no results held for job ${request.jobId}`);
     const outputs = new Map(held.outputs);
     for (const extra of request.extra) outputs.set(extra.name, extra);
+    for (const name of request.keep) outputs.delete(name);
     const tempFile = await prepareRunOutput(request.file, [...outputs.values()], { provenance: request.provenance });
     held = undefined;
     await send({ type: "stored", jobId: request.jobId, tempFile });
@@ -122,7 +123,7 @@ async function run(job: RunJob): Promise<void> {
     if (!opened.procAvailable) selected = selectVariables(context, { ...selection, procAvailable: false });
     const names = context.order.filter((n) => selected.has(n));
     const clusterFollowUp = !job.clusterJob && hasClusterFollowUp(context, selection);
-    await send({ type: "selected", variables: describeVariables(context), names, total: context.variables.size, clusterFollowUp });
+    await send({ type: "selected", variables: describeVariables(context), names, total: context.variables.size, clusterFollowUp, incomplete: opened.problems });
     let pending: Array<Promise<void>> = [];
     await executeRun(
       {
