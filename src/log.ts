@@ -4,6 +4,7 @@
  */
 import { createRequire } from "node:module";
 import { pino, type Logger } from "pino";
+import { rotatingLogFile } from "./log-file.js";
 
 // pino-pretty is loaded only for people at a terminal; machines get JSON without paying for it.
 const require = createRequire(import.meta.url);
@@ -14,7 +15,7 @@ let logger: Logger | undefined;
 
 let lastOptions: { format?: LogFormat; level?: string } = {};
 
-/** Also write the log, as JSON lines, to `file` (appended; the listener's damnit.log). */
+/** Also write the log, as JSON lines, to `file` (appended, rotated by size; the listener's damnit.log). */
 export function logAlsoTo(file: string): Logger {
   return configureLogger({ ...lastOptions, file });
 }
@@ -49,5 +50,5 @@ export function log(): Logger {
 }
 
 function fileStream(file: string) {
-  return pino.destination({ dest: file, append: true, sync: true, mkdir: true });
+  return rotatingLogFile(file);
 }

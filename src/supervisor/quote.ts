@@ -8,6 +8,8 @@
  *     quotes in tokens and then strips every quote character from both ends of the value.
  */
 
+import { DamnitError } from "../core/errors.js";
+
 // Python's str.isspace() (what ConfigParser checks before a comment prefix) is a superset of JS \s in ASCII.
 const PY_SPACE = /[\s\x1c-\x1f\x85]/u;
 const SHLEX_SAFE = /^[A-Za-z0-9@%+=:,./_-]+$/;
@@ -15,7 +17,7 @@ const SHLEX_SAFE = /^[A-Za-z0-9@%+=:,./_-]+$/;
 function rejectUnrepresentable(what: string, value: string): void {
   // ConfigParser reads line by line (\r, \n) and has no escape for them; execve cannot pass NUL.
   if (/[\r\n\0]/.test(value)) {
-    throw new Error(`${what} ${JSON.stringify(value)} contains a line break or NUL, which supervisord.conf cannot hold`);
+    throw new DamnitError("BAD_ARGUMENT", `${what} ${JSON.stringify(value)} contains a line break or NUL, which supervisord.conf cannot hold`);
   }
 }
 
@@ -40,7 +42,7 @@ export function quoteSupervisorArg(arg: string): string {
 
 /** The full `command=` value for an argv. */
 export function quoteSupervisorCommand(argv: readonly string[]): string {
-  if (argv.length === 0) throw new Error("The supervised program needs a command");
+  if (argv.length === 0) throw new DamnitError("BAD_ARGUMENT", "The supervised program needs a command");
   return argv.map(quoteSupervisorArg).join(" ");
 }
 
@@ -51,9 +53,10 @@ export function quoteSupervisorCommand(argv: readonly string[]): string {
 export function quoteSupervisorEnvironment(env: Readonly<Record<string, string>>): string {
   return Object.entries(env)
     .map(([key, value]) => {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new Error(`Environment variable name ${JSON.stringify(key)} is not valid for supervisord.conf`);
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new DamnitError("BAD_ARGUMENT", `Environment variable name ${JSON.stringify(key)} is not valid for supervisord.conf`);
       rejectUnrepresentable(`Environment variable ${key}`, value);
-      const bad = (why: string): Error => new Error(`Environment variable ${key}=${JSON.stringify(value)} cannot be written to supervisord.conf: ${why}`);
+      const bad = (why: string): Error =>
+        new DamnitError("BAD_ARGUMENT", `Environment variable ${key}=${JSON.stringify(value)} cannot be written to supervisord.conf: ${why}`);
       if (/^['"]|['"]$/.test(value)) throw bad("it starts or ends with a quote character");
       const quote = value.includes('"') ? "'" : '"';
       if (value.includes(quote)) throw bad("it contains both kinds of quotes");

@@ -1,4 +1,5 @@
 /** `damnit listen [dir]`: run the listener here, or with --daemonize under supervisord (spec §1, §7). */
+import { shellQuote } from "../shell-quote.js";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
@@ -33,7 +34,8 @@ export const listenCommand: CommandModule<object, Args> = {
       const result = await startListenerDaemon(dir, { command: [process.execPath, damnit, "listen", dir], environment });
       const what = { daemon: "Started supervisord and the listener", program: "Started the listener", "already-running": "The listener is already running" }[result.started];
       console.log(`${what} (pid ${result.pid}) under supervisord at ${result.serverUrl}; log: ${join(dir, "damnit.log")}`);
-      console.log(`Check it with 'damnit listener status -C ${argv.dir}' or 'supervisorctl -c ${join(dir, "supervisord.conf")} status damnit'`);
+      console.log(`Check it with: damnit listener status -C ${shellQuote(argv.dir)}`);
+      console.log(`           or: supervisorctl -c ${shellQuote(join(dir, "supervisord.conf"))} status damnit`);
       return;
     }
     const logger = logAlsoTo(join(resolve(argv.dir), "damnit.log"));
