@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { RunDatabase } from "../src/db/run-database.js";
 import { processRunsLocally } from "../src/extract/local.js";
-import type { RunDataKind } from "../src/extract/run-data.js";
+import type { DataKind } from "../src/core/data-kind.js";
 import { writeSyntheticRun } from "../src/synth/write-run.js";
 import { findProposalDirectory, runDirectory } from "../src/exdf/open-run.js";
 
@@ -44,7 +44,7 @@ function peakRssMb(pid: number | "self" = "self"): number {
   return Number(kb ?? 0) / 1024;
 }
 
-async function childMode(dir: string, kind: RunDataKind, concurrency: number, runs: number): Promise<ModeResult> {
+async function childMode(dir: string, kind: DataKind, concurrency: number, runs: number): Promise<ModeResult> {
   const db = await RunDatabase.open(dir);
   const perRun: number[] = [];
   let runnerPeakMb = 0;
@@ -55,7 +55,7 @@ async function childMode(dir: string, kind: RunDataKind, concurrency: number, ru
     db,
     Array.from({ length: runs }, (_, i) => ({ proposal: PROPOSAL, run: i + 1 })),
     {
-      kind,
+      data: kind,
       concurrency,
       onRun: (_run, result) => {
         perRun.push(result.seconds);
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === "--child") {
     const [, dir, kind, concurrency, runs] = args;
-    const result = await childMode(dir!, kind as RunDataKind, Number(concurrency), Number(runs));
+    const result = await childMode(dir!, kind as DataKind, Number(concurrency), Number(runs));
     process.stdout.write(JSON.stringify(result));
     return;
   }

@@ -1,5 +1,6 @@
 /** How the CLI reports failures: one line for anything a user can act on, a stack trace only for our own bugs. */
 import { isDamnitError } from "../core/errors.js";
+import { isSqliteError } from "../core/sqlite-errors.js";
 
 export const EXIT_USER_ERROR = 1;
 export const EXIT_USAGE = 2;
@@ -18,8 +19,8 @@ const SQLITE_HINTS: Record<string, string> = {
 };
 
 function sqliteHint(err: unknown): string | undefined {
-  const code = (err as { code?: unknown })?.code;
-  if (typeof code !== "string") return undefined;
+  if (!isSqliteError(err)) return undefined;
+  const code = err.code;
   return SQLITE_HINTS[code] ?? SQLITE_HINTS[code.split("_").slice(0, 2).join("_")];
 }
 

@@ -8,6 +8,7 @@ import { register } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DamnitError } from "../core/errors.js";
+import { isNodeError } from "../core/node-errors.js";
 import { CONTEXT_REGISTRY, errorLocation } from "./registry.js";
 import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
 import type { ContextProblem, LoadedContext } from "./variables.js";
@@ -84,7 +85,7 @@ function isDefinition(value: unknown): value is DefinitionLike {
 /** One problem describing why the module could not be evaluated, pointing at the line concerned. */
 function importProblem(err: unknown, file: string, source: string): ContextProblem {
   const error = err instanceof Error ? err : new Error(String(err));
-  const code = (error as { code?: string }).code;
+  const code = isNodeError(error) ? error.code : undefined;
   // Syntax errors from the compile hook: "<file>:<line>:<col>: <text>"
   const syntax = /^(\/.*?):(\d+):(\d+): (.*)$/s.exec(error.message);
   if (error.name === "SyntaxError" && syntax) {

@@ -2,13 +2,14 @@
  * Which variables a job computes (DAMNIT's `ContextFile.filter`): by data kind, by cluster flag, by name/title
  * match or explicit names — always with everything they depend on.
  */
+import type { DataKind } from "../core/data-kind.js";
 import { DamnitError } from "../core/errors.js";
 import { didYouMean } from "../core/close-names.js";
 import type { LoadedContext } from "./variables.js";
 
 export interface Selection {
   /** raw: variables on raw data; proc: proc variables (and the raw ones they use); all: both */
-  readonly kind: "raw" | "proc" | "all";
+  readonly kind: DataKind;
   /** a cluster job computes cluster variables, a normal job the others */
   readonly cluster: boolean;
   /** case-insensitive substrings of name or title */

@@ -1,4 +1,4 @@
-/** The errors a user can act on, shared by every role (databases, run data, jobs); `code` lets callers and tests tell cases apart. */
+/** The errors a user can act on, shared by every role (databases, run data, jobs); callers and tests tell cases apart by `code`, never by the message. */
 export type DamnitErrorCode =
   | "NO_DIRECTORY"
   | "NO_DATABASE"
@@ -20,7 +20,10 @@ export type DamnitErrorCode =
   | "UNKNOWN_SOURCE"
   | "UNKNOWN_KEY"
   | "UNSUPPORTED_DATA"
-  | "BAD_RUN_FILE";
+  | "BAD_RUN_FILE"
+  // Slurm jobs
+  | "SBATCH_NOT_INSTALLED"
+  | "SUBMIT_FAILED";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;

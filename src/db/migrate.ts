@@ -7,6 +7,7 @@
  * byte-identical to before. An existing file is copied to `runs.sqlite.v<N>.bak` first.
  */
 import type Database from "better-sqlite3";
+import { isSqliteError } from "../core/sqlite-errors.js";
 import { copyFileSync, existsSync } from "node:fs";
 import type { UmzugStorage } from "umzug";
 import { MIGRATIONS } from "../../migrations/index.js";
@@ -70,7 +71,7 @@ async function beginImmediate(db: Database.Database): Promise<void> {
         db.exec("BEGIN IMMEDIATE");
         return;
       } catch (err) {
-        if ((err as { code?: string }).code !== "SQLITE_BUSY" || Date.now() >= deadline) throw err;
+        if (!isSqliteError(err, "SQLITE_BUSY") || Date.now() >= deadline) throw err;
       }
       await new Promise((r) => setTimeout(r, delay));
     }

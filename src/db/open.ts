@@ -9,6 +9,7 @@ import { randomBytes } from "node:crypto";
 import { accessSync, chmodSync, constants, existsSync, mkdirSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DamnitError } from "../core/errors.js";
+import { isSqliteError } from "../core/sqlite-errors.js";
 import { DB_FILE_NAME, DEFAULT_BUSY_TIMEOUT_MS, LATEST_FORMAT_VERSION } from "./format.js";
 import { getSetting, setDefaultSetting, type SettingValue } from "./metameta.js";
 import { readFormatVersion, upgradeSchema, type UpgradeReport } from "./migrate.js";
@@ -89,8 +90,8 @@ function tableNames(db: Database.Database, path: string): Set<string> {
 
 /** SQLite's errors on opening, as one line that names the file and says what to do. */
 function explainOpenError(err: unknown, path: string): unknown {
-  const code = (err as { code?: string }).code ?? "";
-  const message = (err as Error).message;
+  if (!isSqliteError(err)) return err;
+  const { code, message } = err;
   if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
     return new DamnitError("NOT_SQLITE", `${path} is not an SQLite database (${message}); it was not changed`, { cause: err });
   }
@@ -124,7 +125,7 @@ function applyJournalMode(db: Database.Database, wanted: JournalMode): void {
     db.pragma("busy_timeout = 0");
     db.pragma(`journal_mode = ${wanted === "wal" ? "WAL" : "DELETE"}`);
   } catch (err) {
-    if ((err as { code?: string }).code !== "SQLITE_BUSY") throw err;
+    if (!isSqliteError(err, "SQLITE_BUSY")) throw err;
   } finally {
     db.pragma(`busy_timeout = ${timeout}`);
   }

@@ -7,6 +7,7 @@ import { METAMETA_SETTINGS, type MetametaSettings } from "./defaults.js";
 import type Database from "better-sqlite3";
 import * as comments from "./comments.js";
 import { DamnitError } from "../core/errors.js";
+import { isSqliteError } from "../core/sqlite-errors.js";
 import * as metameta from "./metameta.js";
 import { newDatabaseId, openDatabaseFile, type OpenOptions } from "./open.js";
 import { readRunsPivot, readRunTable, type PivotRow, type RunTableOptions, type RunTable } from "./run-table.js";
@@ -85,7 +86,7 @@ export class RunDatabase {
           db.prepare("BEGIN IMMEDIATE").run();
           return;
         } catch (err) {
-          if ((err as { code?: string }).code !== "SQLITE_BUSY") throw err;
+          if (!isSqliteError(err, "SQLITE_BUSY")) throw err;
         }
         const waited = (Date.now() - started) / 1000;
         if (waited > waitSeconds) {

@@ -4,14 +4,16 @@
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { DATA_KINDS, type DataKind } from "../core/data-kind.js";
 import { DamnitError } from "../core/errors.js";
 import { log } from "../log.js";
 import { DataCollection, type RunProblem } from "./data-collection.js";
 import { loadH5 } from "../h5/file.js";
 import { RunFile, parseRunFileName } from "./run-file.js";
 
-export type DataLocation = "raw" | "proc" | "all";
-export const DATA_LOCATIONS: readonly DataLocation[] = ["raw", "proc", "all"];
+/** Which data of a run to open (the package's name for the data kind). */
+export type DataLocation = DataKind;
+export const DATA_LOCATIONS: readonly DataLocation[] = DATA_KINDS;
 export const DEFAULT_DATA_ROOT = "/gpfs/exfel/exp";
 
 /** The data root: EXTRA_DATA_DATA_ROOT (EXtra-data's variable), else XFEL_DATA_ROOT, else the facility path. */

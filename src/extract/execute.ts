@@ -236,7 +236,8 @@ export function errorInfo(err: unknown): VariableError {
   if (!(err instanceof Error)) return { cls: "Error", message: String(err).replaceAll("\0", "\\0") };
   let cls = err.name;
   if (cls === "Error" && err.constructor.name && err.constructor.name !== "Error") cls = err.constructor.name;
-  const code = (err as { code?: unknown }).code;
+  // By name, not class: a context may reach the run reader through another copy of this package.
+  const code = "code" in err ? err.code : undefined;
   if (cls === "DamnitError") {
     cls = code === "UNKNOWN_SOURCE" ? "SourceNameError" : code === "UNKNOWN_KEY" ? "PropertyNameError" : "DataError";
   }

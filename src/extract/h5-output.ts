@@ -16,6 +16,7 @@ import { randomBytes } from "node:crypto";
 import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { File as H5File } from "h5wasm/node";
+import { isNodeError } from "../core/node-errors.js";
 import { type H5Lib, loadH5, openH5File } from "../h5/file.js";
 import { copyAttributes, copyObject, finishScales, newScaleBook, type ScaleBook } from "../h5/copy.js";
 import { attributeNames, attributeValue, childNames, children, objectKind, readStrings, stringAttribute } from "../h5/inspect.js";
@@ -185,7 +186,7 @@ function fileExists(path: string): boolean {
     statSync(path);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    if (isNodeError(err, "ENOENT")) return false;
     throw err;
   }
 }

@@ -15,22 +15,18 @@ import { formatProblem, type VariableInfo } from "../context/variables.js";
 import type { RunDatabase } from "../db/run-database.js";
 import type { VariableError, VariableOutput } from "../core/variable-output.js";
 import type { RunnerLimits } from "./runner-process.js";
+import type { JobRequest } from "../core/job-request.js";
 import type { RunnerPool } from "./runner-pool.js";
-import type { RunDataKind } from "./run-data.js";
 import type { RunLog } from "./run-log.js";
 import { commitRunResults } from "./store.js";
+import { refreshVariablesTable } from "./variables-table.js";
 
-export interface ExtractRequest {
-  readonly proposal: number;
-  readonly run: number;
-  readonly kind: RunDataKind;
-  readonly clusterJob?: boolean;
-  readonly match?: readonly string[];
-  readonly variables?: readonly string[];
-  readonly mock?: boolean;
+/**
+ * A job request as one extraction sees it: its params parsed and its data root found. The processing id and the
+ * sandbox belong to whoever runs the extraction (the update messages, the runner pool).
+ */
+export interface ExtractRequest extends Omit<JobRequest, "processingId" | "sandboxArgs" | "params"> {
   readonly params?: Readonly<Record<string, unknown>>;
-  /** refresh the `variables` table from the context (default true) */
-  readonly updateVars?: boolean;
   readonly dataRoot?: string;
   /**
    * store errors even where the run's data could not be read completely (default: such a run's errors do not
@@ -145,8 +141,8 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
           contextFile,
           proposal: request.proposal,
           run: request.run,
-          kind: request.kind,
-          clusterJob: request.clusterJob ?? false,
+          kind: request.data,
+          clusterJob: request.cluster ?? false,
           match: request.match ?? [],
           variables: request.variables ?? [],
           mock: request.mock ?? false,
@@ -198,10 +194,10 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
     }
 
     if ((request.updateVars ?? true) && infos) {
-      const refreshed = infos.filter((v) => !v.transient).map((v) => ({ name: v.name, title: v.title, description: v.description, tags: v.tags }));
+      const described = infos;
       // Through the lock: another run's store may hold this connection's transaction open meanwhile.
-      await db.withWriteLock(() => db.updateComputedVariables(refreshed));
-      request.events?.variablesUpdated?.(refreshed);
+      const { entries } = await db.withWriteLock(() => refreshVariablesTable(db, described));
+      request.events?.variablesUpdated?.(entries);
     }
     // Variables stopped in an earlier pass: their errors are stored like any other result.
     const transient = new Set(infos?.filter((v) => v.transient).map((v) => v.name));

@@ -54,9 +54,9 @@ export async function processRunsLocally(db: RunDatabase, runs: readonly RunToPr
         try {
           const request: ExtractRequest = { ...opts, proposal: next.proposal, run: next.run, dataRoot };
           let result = await extractRun(db, request, pool, log);
-          if (result.ok && result.clusterFollowUp && !opts.clusterJob && !(await opts.onClusterFollowUp?.(next, log))) {
+          if (result.ok && result.clusterFollowUp && !opts.cluster && !(await opts.onClusterFollowUp?.(next, log))) {
             log.logger.info(`Computing the cluster variables of r${next.run} here (locally)`);
-            const cluster = await extractRun(db, { ...request, clusterJob: true, updateVars: false }, pool, log);
+            const cluster = await extractRun(db, { ...request, cluster: true, updateVars: false }, pool, log);
             result = mergeResults(result, cluster);
           }
           results.set(next, result);

@@ -12,11 +12,10 @@ function isDirectory(path: string): boolean {
   }
 }
 import { dirname } from "node:path";
+import type { DataKind } from "../core/data-kind.js";
 import { DamnitError } from "../core/errors.js";
 import type { DataCollection } from "../exdf/data-collection.js";
 import { dataRoot, findProposalDirectory, openRun, runDirectory } from "../exdf/open-run.js";
-
-export type RunDataKind = "raw" | "proc" | "all";
 
 export interface OpenedRunData {
   /** passed to the variables as their first argument */
@@ -62,7 +61,7 @@ export class MockRun {
 export async function openRunData(
   proposal: number,
   run: number,
-  kind: RunDataKind,
+  kind: DataKind,
   opts: { mock?: boolean; wantsProc?: boolean; root?: string } = {},
 ): Promise<OpenedRunData> {
   if (opts.mock) {

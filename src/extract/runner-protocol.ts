@@ -4,7 +4,7 @@
  */
 import type { ContextProblem, VariableInfo } from "../context/variables.js";
 import type { VariableError, VariableOutput } from "../core/variable-output.js";
-import type { RunDataKind } from "./run-data.js";
+import type { DataKind } from "../core/data-kind.js";
 
 export interface RunJob {
   /** identifies the job's end markers in the runner's stdout/stderr */
@@ -12,7 +12,7 @@ export interface RunJob {
   readonly contextFile: string;
   readonly proposal: number;
   readonly run: number;
-  readonly kind: RunDataKind;
+  readonly kind: DataKind;
   readonly clusterJob: boolean;
   readonly match: readonly string[];
   readonly variables: readonly string[];

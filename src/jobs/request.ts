@@ -1,30 +1,12 @@
 /**
- * A request to process one run (spec §2.1) and the command line of the job that does it: `damnit extract` in the
+ * The command line of the job that carries out a request to process one run (spec §2.1): `damnit extract` in the
  * database directory. Argument arrays all the way: no user value is ever parsed by a shell.
  */
 import { randomUUID } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import type { JobRequest } from "../core/job-request.js";
 
-export type DataKind = "raw" | "proc" | "all";
-
-export interface JobRequest {
-  readonly proposal: number;
-  readonly run: number;
-  readonly data: DataKind;
-  readonly processingId: string;
-  /** the follow-up job for `cluster` variables */
-  readonly cluster?: boolean;
-  readonly match?: readonly string[];
-  /** overrides match */
-  readonly variables?: readonly string[];
-  readonly mock?: boolean;
-  /** refresh the variables table (default true) */
-  readonly updateVars?: boolean;
-  /** shell words of the sandbox wrapper around user code ("" for none) */
-  readonly sandboxArgs?: string;
-  /** NAME=VALUE for param# dependencies */
-  readonly params?: readonly string[];
-}
+export type { JobRequest } from "../core/job-request.js";
 
 export function newProcessingId(): string {
   return randomUUID();

@@ -1,12 +1,14 @@
 /**
  * Submitting jobs with `sbatch` (spec §2.2, §2.4, §2.6). The batch script is bin/damnit-job.sh, which runs its
- * arguments: the command is passed as an argument array, never through a shell.
+ * arguments: the command is passed as an argument array, never through a shell. A failed submission is a
+ * DamnitError with code SBATCH_NOT_INSTALLED (no Slurm here at all) or SUBMIT_FAILED (anything else).
  */
 import { mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { execa } from "execa";
+import { DamnitError } from "../core/errors.js";
 import { ownerChmod, touchProcessLog } from "../process-logs.js";
 import { damnitCommand, extractArguments, jobName, type JobRequest } from "./request.js";
 import { resourceOptions, type SlurmSettings } from "./slurm-settings.js";
@@ -19,8 +21,9 @@ export interface SubmittedJob {
   readonly cluster: string;
 }
 
-export class SlurmError extends Error {
-  override readonly name = "SlurmError";
+/** A submission's failure, with `hint` (what the user can do instead) after the message. */
+function submitFailed(code: "SBATCH_NOT_INSTALLED" | "SUBMIT_FAILED", message: string, hint: string | undefined, cause?: unknown): DamnitError {
+  return new DamnitError(code, hint ? `${message} (${hint})` : message, cause === undefined ? undefined : { cause });
 }
 
 /** The environment a job gets: ours, minus what would confuse Slurm or leak a display (spec §2.2). */
@@ -37,8 +40,11 @@ export async function sbatchInstalled(): Promise<boolean> {
   return result !== null && result.exitCode === 0;
 }
 
-/** Run `sbatch --parsable <args>` in `cwd`; the job id and cluster it prints. */
-export async function sbatch(args: readonly string[], opts: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number }): Promise<SubmittedJob> {
+/** Run `sbatch --parsable <args>` in `cwd`; the job id and cluster it prints. `hint` is said after a failure. */
+export async function sbatch(
+  args: readonly string[],
+  opts: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number; hint?: string },
+): Promise<SubmittedJob> {
   let result;
   try {
     result = await execa("sbatch", ["--parsable", ...args], {
@@ -50,14 +56,17 @@ export async function sbatch(args: readonly string[], opts: { cwd: string; env?:
       stdin: "ignore",
     });
   } catch (err) {
-    throw new SlurmError(`sbatch could not be run: ${(err as Error).message}`, { cause: err });
+    throw submitFailed("SUBMIT_FAILED", `sbatch could not be run: ${err instanceof Error ? err.message : String(err)}`, opts.hint, err);
   }
   if (result.failed || result.exitCode !== 0) {
-    const why = result.code === "ENOENT" || /ENOENT/.test(String(result.message)) ? "sbatch is not installed here (no Slurm)" : String(result.stderr || result.stdout || result.shortMessage || "").trim();
-    throw new SlurmError(`sbatch failed (${result.timedOut ? "timed out" : `exit ${result.exitCode ?? result.signal}`}): ${why}`);
+    // execa's error code for a command that could not be started at all
+    const missing = result.code === "ENOENT";
+    const why = missing ? "sbatch is not installed here (no Slurm)" : String(result.stderr || result.stdout || result.shortMessage || "").trim();
+    const message = `sbatch failed (${result.timedOut ? "timed out" : `exit ${result.exitCode ?? result.signal}`}): ${why}`;
+    throw submitFailed(missing ? "SBATCH_NOT_INSTALLED" : "SUBMIT_FAILED", message, opts.hint);
   }
   const [id, cluster] = String(result.stdout).trim().split(";", 2).map((s) => s.trim());
-  if (!id || !/^\d+(_\d+)?$/.test(id)) throw new SlurmError(`sbatch printed no job id: '${String(result.stdout).trim()}'`);
+  if (!id || !/^\d+(_\d+)?$/.test(id)) throw submitFailed("SUBMIT_FAILED", `sbatch printed no job id: '${String(result.stdout).trim()}'`, opts.hint);
   return { jobId: id, cluster: cluster ?? "" };
 }
 
@@ -67,15 +76,22 @@ export interface SubmitOptions {
   readonly dependency?: string;
   /** extra environment for the job (e.g. the brokers for its update messages) */
   readonly env?: Record<string, string | undefined>;
+  /** said after the message of a failed submission, e.g. how to do without Slurm */
+  readonly hint?: string;
 }
 
 /** One job for one run; its output is appended to the run's process log. */
 export async function submitJob(dbDir: string, req: JobRequest, opts: SubmitOptions): Promise<SubmittedJob> {
   const log = touchProcessLog(dbDir, req.proposal, req.run);
-  const args = [
+  return sbatch(jobArguments(dbDir, req, opts, log), { cwd: dbDir, env: jobEnvironment(opts.env), hint: opts.hint });
+}
+
+/** sbatch's arguments for one job for one run, its output appended to `logFile`. */
+export function jobArguments(dbDir: string, req: JobRequest, opts: SubmitOptions, logFile: string): string[] {
+  return [
     ...resourceOptions(opts.settings, req.cluster ?? false),
     "--output",
-    log,
+    logFile,
     "--open-mode=append",
     "--job-name",
     jobName(req),
@@ -87,7 +103,6 @@ export async function submitJob(dbDir: string, req: JobRequest, opts: SubmitOpti
     ...damnitCommand(opts.settings.damnitCommand),
     ...extractArguments(req),
   ];
-  return sbatch(args, { cwd: dbDir, env: jobEnvironment(opts.env) });
 }
 
 /** Slurm's MaxArraySize default. */
@@ -103,18 +118,22 @@ export async function submitArray(dbDir: string, reqs: readonly JobRequest[], op
   if (reqs.some((r) => (r.cluster ?? false) !== cluster)) throw new Error("an array job's requests must all be cluster jobs or all not");
   const limit = opts.limit ?? opts.settings.concurrentJobs;
   const tmp = join(dbDir, ".tmp");
-  mkdirSync(tmp, { recursive: true });
-  ownerChmod(tmp, 0o777);
-  removeOldTaskFiles(tmp);
+  preparing(() => {
+    mkdirSync(tmp, { recursive: true });
+    ownerChmod(tmp, 0o777);
+    removeOldTaskFiles(tmp);
+  }, opts.hint);
   const command = damnitCommand(opts.settings.damnitCommand);
   const submitted: SubmittedJob[] = [];
   let previousLast: string | undefined;
   for (let start = 0; start < reqs.length; start += MAX_ARRAY) {
     const batch = reqs.slice(start, start + MAX_ARRAY);
     const file = join(tmp, `tasks-${randomBytes(8).toString("hex")}.json`);
-    const tasks = batch.map((r) => ({ argv: [...command, ...extractArguments(r)], log: touchProcessLog(dbDir, r.proposal, r.run) }));
-    writeFileSync(file, JSON.stringify({ tasks }, null, 1), { mode: 0o666 });
-    ownerChmod(file, 0o666);
+    preparing(() => {
+      const tasks = batch.map((r) => ({ argv: [...command, ...extractArguments(r)], log: touchProcessLog(dbDir, r.proposal, r.run) }));
+      writeFileSync(file, JSON.stringify({ tasks }, null, 1), { mode: 0o666 });
+      ownerChmod(file, 0o666);
+    }, opts.hint);
     const args = [
       ...resourceOptions(opts.settings, cluster),
       "--output",
@@ -132,11 +151,20 @@ export async function submitArray(dbDir: string, reqs: readonly JobRequest[], op
       "run-task",
       file,
     ];
-    const job = await sbatch(args, { cwd: dbDir, env: jobEnvironment(opts.env) });
+    const job = await sbatch(args, { cwd: dbDir, env: jobEnvironment(opts.env), hint: opts.hint });
     batch.forEach((_, i) => submitted.push({ jobId: `${job.jobId}_${i}`, cluster: job.cluster }));
     previousLast = `${job.jobId}_${batch.length - 1}`;
   }
   return submitted;
+}
+
+/** Writing an array job's files (task file, process logs): a failure there is a failed submission too. */
+function preparing(write: () => void, hint: string | undefined): void {
+  try {
+    write();
+  } catch (err) {
+    throw submitFailed("SUBMIT_FAILED", err instanceof Error ? err.message : String(err), hint, err);
+  }
 }
 
 /** Task files of array jobs long finished (a week old) are removed; Slurm gives no hook when the last task ends. */

@@ -7,6 +7,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { isDamnitError } from "../core/errors.js";
 import { RunDatabase } from "../db/run-database.js";
 import { findProposalDirectory } from "../exdf/open-run.js";
 import { activeJobs } from "../jobs/squeue.js";
@@ -121,7 +122,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     job = await submitJob(dbDir, request, { settings, env: opts.jobEnv });
   } catch (err) {
     const message = (err as Error).message;
-    const noSlurm = /not installed here/.test(message);
+    const noSlurm = isDamnitError(err, "SBATCH_NOT_INSTALLED");
     if (registry.settings.get("allow_local_processing") || (noSlurm && opts.localWithoutSlurm)) {
       if (!noSlurm) logger.error(`Slurm job submission failed, starting process locally. (${message})`);
       registry.recordRequest({ ...base, via: "local", slurmJobId: null, slurmCluster: null, state: "queued" });

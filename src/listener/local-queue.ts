@@ -86,7 +86,7 @@ export class LocalQueue {
       this.logger.info(`Processing ${what} here`);
       kept = this.poolFor(db, request);
       const results = await processRunsLocally(db, [{ proposal: request.proposal, run: request.run }], {
-        kind: request.data,
+        data: request.data,
         match: request.match,
         variables: request.variables,
         mock: request.mock,

@@ -2,7 +2,8 @@
  * The update messages GUIs and other clients read (spec §5): JSON `{msg_kind, data}` on the database's topic
  * `test.damnit.db-<db_id>`. Messages are idempotent; receivers re-read the database.
  */
-export type DataKind = "raw" | "proc" | "all";
+import type { DataKind } from "../core/data-kind.js";
+import type { JobRequest } from "../core/job-request.js";
 
 export interface VariableSetData {
   name: string;
@@ -23,6 +24,21 @@ export interface ProcessingState {
   username: string;
   slurm_cluster: string | null;
   slurm_job_id: string;
+}
+
+/** A request queued as a Slurm job (PENDING): no host or user yet, the job's id and cluster ("" → null). */
+export function pendingState(request: Pick<JobRequest, "processingId" | "proposal" | "run" | "data">, job: { jobId: string; cluster: string }): ProcessingState {
+  return {
+    processing_id: request.processingId,
+    proposal: request.proposal,
+    run: request.run,
+    data: request.data,
+    status: "PENDING",
+    hostname: "",
+    username: "",
+    slurm_cluster: job.cluster || null,
+    slurm_job_id: job.jobId,
+  };
 }
 
 export type UpdateMessage =

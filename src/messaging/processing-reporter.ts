@@ -4,16 +4,13 @@
  */
 import { hostname, userInfo } from "node:os";
 import type { Publisher } from "./publisher.js";
-import { processingFinished, processingStateSet, runValuesUpdated, updateTopic, variableSet, type DataKind, type ProcessingState } from "./messages.js";
+import type { JobRequest } from "../core/job-request.js";
+import { processingFinished, processingStateSet, runValuesUpdated, updateTopic, variableSet, type ProcessingState } from "./messages.js";
 
 export const HEARTBEAT_SECONDS = 10;
 
-export interface ProcessingIdentity {
-  readonly processingId: string;
-  readonly proposal: number;
-  readonly run: number;
-  readonly data: DataKind;
-}
+/** Which request the messages are about. */
+export type ProcessingIdentity = Pick<JobRequest, "processingId" | "proposal" | "run" | "data">;
 
 export function currentUser(): string {
   try {

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { isNodeError } from "../core/node-errors.js";
 import { findFreePort } from "./port.js";
 import { quoteSupervisorCommand, quoteSupervisorEnvironment } from "./quote.js";
 
@@ -178,7 +179,7 @@ export function readSupervisorConfig(listenerDir: string): SupervisorConfig | nu
   try {
     text = readFileSync(conf, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+    if (isNodeError(err, "ENOENT")) return null;
     throw err;
   }
   const ini = parseIni(text);

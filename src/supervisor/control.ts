@@ -4,6 +4,7 @@
  * and read the status text only for details.
  */
 import { chmodSync, closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { isNodeError } from "../core/node-errors.js";
 import { log } from "../log.js";
 import { PROGRAM_NAME, readSupervisorConfig, supervisorPaths, writeSupervisorConfig, type SupervisedProgram } from "./config.js";
 import { pollUntil, waitForExit } from "./proc.js";
@@ -52,7 +53,7 @@ async function runSupervisorBinary(name: "supervisorctl" | "supervisord", args: 
   try {
     return await runCommand(name, args, { cwd, timeoutMs });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+    if (isNodeError(err, "ENOENT")) {
       throw new Error(`${name} is not installed (not found on PATH): install Debian's "supervisor" package (apt-get install supervisor)`);
     }
     throw err;
@@ -126,8 +127,7 @@ function shareFiles(listenerDir: string): void {
       if (uid !== undefined && statSync(file).uid !== uid) continue;
       chmodSync(file, 0o666);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== "ENOENT" && code !== "EPERM") throw err;
+      if (!isNodeError(err, "ENOENT") && !isNodeError(err, "EPERM")) throw err;
     }
   }
 }

@@ -3,11 +3,11 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../core/errors.js";
-import { processRunsLocally } from "../../extract/local.js";
+import { summariseResults } from "../../extract/results-summary.js";
+import { reprocessHere } from "../../jobs/reprocess.js";
 import { writeSyntheticRun } from "../../synth/write-run.js";
 import { openForCommand } from "../open-database.js";
 import { progressBar } from "../progress.js";
-import { summarise } from "./reprocess.js";
 import { cellText } from "../format-value.js";
 import { renderTable } from "../table.js";
 
@@ -64,14 +64,9 @@ export const demoCommand: CommandModule<object, Args> = {
       }
       const processing = progressBar(`Processing ${runs.length} runs`);
       let done = 0;
-      const started = performance.now();
-      const results = await processRunsLocally(
-        db,
-        runs.map((run) => ({ proposal: argv.proposal, run })),
-        { kind: "all", onRun: () => processing.update(++done, runs.length) },
-      );
+      const { results, seconds } = await reprocessHere(db, argv.proposal, runs, { onRun: () => processing.update(++done, runs.length) });
       processing.finish();
-      const summary = summarise(results, (performance.now() - started) / 1000);
+      const summary = summariseResults(results, seconds);
 
       // Few runs, many variables: one row per variable reads best.
       const table = db.readRunTable({ proposal: argv.proposal });

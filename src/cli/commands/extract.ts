@@ -1,10 +1,11 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { DATA_KINDS, type DataKind } from "../../core/data-kind.js";
 import { DamnitError } from "../../core/errors.js";
+import type { JobRequest } from "../../core/job-request.js";
 import { processRunsLocally } from "../../extract/local.js";
+import { clusterFollowUpViaSlurm } from "../../jobs/follow-up.js";
 import { newProcessingId } from "../../jobs/request.js";
-import { submitJob } from "../../jobs/sbatch.js";
 import { sandboxWrapper } from "../../jobs/shell-words.js";
-import { slurmSettings } from "../../jobs/slurm-settings.js";
 import { log } from "../../log.js";
 import { updateBrokers } from "../../messaging/brokers.js";
 import { ProcessingReporter } from "../../messaging/processing-reporter.js";
@@ -15,7 +16,7 @@ import { parseParams } from "../params.js";
 interface Args {
   proposal: number;
   run: number;
-  data: "raw" | "proc" | "all";
+  data: DataKind;
   dir: string;
   match?: string[];
   var?: string[];
@@ -35,7 +36,7 @@ export const extractCommand: CommandModule<object, Args> = {
     y
       .positional("proposal", { type: "number", demandOption: true, describe: "proposal number" })
       .positional("run", { type: "number", demandOption: true, describe: "run number" })
-      .positional("data", { choices: ["raw", "proc", "all"] as const, demandOption: true, describe: "raw: migrated data; proc: calibrated; all: both" })
+      .positional("data", { choices: DATA_KINDS, demandOption: true, describe: "raw: migrated data; proc: calibrated; all: both" })
       .option("dir", { type: "string", default: ".", describe: "database directory" })
       .option("match", { type: "string", array: true, describe: "only variables whose name or title contains this (repeatable)" })
       .option("var", { type: "string", array: true, describe: "only this variable (repeatable; overrides --match)" })
@@ -58,52 +59,36 @@ export const extractCommand: CommandModule<object, Args> = {
     }
     const db = await openForCommand(argv.dir);
     const publisher = createPublisher(updateBrokers(), log());
-    const processingId = argv.processingId ?? newProcessingId();
-    const reporter = new ProcessingReporter(publisher, db.dbId, { processingId, proposal: argv.proposal, run: argv.run, data: argv.data });
+    const request: JobRequest = {
+      proposal: argv.proposal,
+      run: argv.run,
+      data: argv.data,
+      processingId: argv.processingId ?? newProcessingId(),
+      cluster: argv.clusterJob,
+      match: argv.match,
+      variables: argv.var,
+      mock: argv.mock,
+      updateVars: argv.updateVars,
+      sandboxArgs: argv.sandboxArgs,
+      params: argv.param,
+    };
+    const reporter = new ProcessingReporter(publisher, db.dbId, request);
     reporter.running();
     try {
-      const runs = [{ proposal: argv.proposal, run: argv.run }];
+      const runs = [{ proposal: request.proposal, run: request.run }];
       const results = await processRunsLocally(db, runs, {
-        kind: argv.data,
-        match: argv.match,
-        variables: argv.var,
-        clusterJob: argv.clusterJob,
-        mock: argv.mock,
-        updateVars: argv.updateVars,
-        params: parseParams(argv.param ?? []),
+        data: request.data,
+        match: request.match,
+        variables: request.variables,
+        cluster: request.cluster,
+        mock: request.mock,
+        updateVars: request.updateVars,
+        params: parseParams(request.params ?? []),
         logFd: 2,
         wrapper,
         events: reporter,
         // Inside a Slurm job, the cluster variables go to a follow-up job that starts once this one succeeded.
-        onClusterFollowUp: process.env.SLURM_JOB_ID
-          ? async (_run, runLog) => {
-              const followUp = {
-                proposal: argv.proposal,
-                run: argv.run,
-                data: argv.data,
-                processingId: newProcessingId(),
-                cluster: true,
-                match: argv.match,
-                variables: argv.var,
-                mock: argv.mock,
-                updateVars: false,
-                sandboxArgs: argv.sandboxArgs,
-              };
-              try {
-                const settings = slurmSettings(db);
-                // A dependency can only name a job of the same Slurm cluster (DAMNIT's follow-up goes to another one,
-                // submitted as the first job ends anyway).
-                const sameCluster = settings.clusterSlurmCluster === settings.nonclusterSlurmCluster;
-                const job = await submitJob(db.dir, followUp, { settings, dependency: sameCluster ? `afterok:${process.env.SLURM_JOB_ID}` : undefined });
-                runLog.logger.info(`Submitted Slurm job ${job.jobId} for the cluster variables${sameCluster ? " (after this job succeeds)" : ""}`);
-                reporter.pendingJob({ ...reporter.state("PENDING"), processing_id: followUp.processingId, slurm_cluster: job.cluster || null, slurm_job_id: job.jobId });
-                return true;
-              } catch (err) {
-                runLog.logger.warn(`${(err as Error).message}; computing the cluster variables here instead`);
-                return false;
-              }
-            }
-          : undefined,
+        onClusterFollowUp: clusterFollowUpViaSlurm(db, request, reporter),
       });
       const result = results.get(runs[0]!)!;
       if (!result.ok) process.exitCode = 1;
