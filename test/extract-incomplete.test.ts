@@ -106,4 +106,20 @@ describe("a run whose data cannot be read completely", () => {
     expect(again.stderr).toMatch(/the run's data are incomplete \(1 file could not be read: .*DA01-S00001\.h5 is missing/);
     expect(rows(dir).get("xgm_mean")).toEqual(before);
   });
+
+  it("reprocess reports the run as failed and keeps its values; --force stores the errors", () => {
+    const { dir, runDir } = processedDatabase();
+    const before = rows(dir).get("xgm_mean");
+    const second = join(runDir, "RAW-R0001-DA01-S00001.h5");
+    truncateSync(second, Math.floor(statSync(second).size * 0.7));
+    const kept = damnit(["reprocess", "1", "--local"], { cwd: dir });
+    expect(kept.status).toBe(1);
+    expect(kept.stdout + kept.stderr).toMatch(/r1 failed: the run's data are incomplete \(1 file could not be read: .*truncated.*\); earlier values kept: xgm_mean$/m);
+    expect(rows(dir).get("xgm_mean")).toEqual(before);
+    const forced = damnit(["reprocess", "1", "--local", "--force"], { cwd: dir });
+    expect(forced.status).toBe(1); // still incomplete data, but now stored as such
+    const after = rows(dir).get("xgm_mean");
+    expect(after?.value).toBeNull();
+    expect(after?.error).toMatch(/SPB_XTD9_XGM\/DOOCS\/MAIN is incomplete: .*DA01-S00001\.h5: truncated/);
+  });
 });

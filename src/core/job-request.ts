@@ -20,6 +20,11 @@ export interface JobRequest {
   readonly updateVars?: boolean;
   /** shell words of the sandbox wrapper around user code ("" for none) */
   readonly sandboxArgs?: string;
+  /**
+   * store errors even where the run's data could not be read completely (default: errors from an incomplete read
+   * do not replace values stored earlier)
+   */
+  readonly force?: boolean;
   /** NAME=VALUE for param# dependencies, as given on a command line */
   readonly params?: readonly string[];
 }

@@ -28,11 +28,6 @@ import { refreshVariablesTable } from "./variables-table.js";
 export interface ExtractRequest extends Omit<JobRequest, "processingId" | "sandboxArgs" | "params"> {
   readonly params?: Readonly<Record<string, unknown>>;
   readonly dataRoot?: string;
-  /**
-   * store errors even where the run's data could not be read completely (default: such a run's errors do not
-   * replace values stored earlier)
-   */
-  readonly force?: boolean;
   /** told what was written, e.g. to send update messages (the job knows nothing of Kafka) */
   readonly events?: ExtractEvents;
 }
@@ -240,8 +235,9 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
     );
     if (incomplete.length > 0) {
       const files = `${incomplete.length} file${incomplete.length === 1 ? "" : "s"}`;
-      const message = `the run's data are incomplete (${files} could not be read: ${incomplete[0]}${incomplete.length > 1 ? ", …" : ""})`;
-      logger.error(`${message}; ${kept.length} earlier value${kept.length === 1 ? "" : "s"} kept`);
+      const keptText = kept.length > 0 ? `; earlier values kept: ${kept.join(", ")}` : "";
+      const message = `the run's data are incomplete (${files} could not be read: ${incomplete[0]}${incomplete.length > 1 ? ", …" : ""})${keptText}`;
+      logger.error(message);
       return { ok: false, message, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds, incomplete, kept };
     }
     return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds };

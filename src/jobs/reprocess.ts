@@ -82,6 +82,8 @@ export interface ReprocessSelection {
   readonly match?: readonly string[];
   readonly variables?: readonly string[];
   readonly mock?: boolean;
+  /** store errors even from runs whose data could not be read completely */
+  readonly force?: boolean;
 }
 
 /** One request per run, for all data; only the first refreshes the variables table (the others would repeat it). */
@@ -94,6 +96,7 @@ export function reprocessRequests(proposal: number, runs: readonly number[], opt
     match: opts.match,
     variables: opts.variables,
     mock: opts.mock,
+    force: opts.force,
     updateVars: i === 0,
     params: opts.params,
   }));
@@ -155,7 +158,7 @@ export async function reprocessHere(
   const results = await processRunsLocally(
     db,
     runs.map((run) => ({ proposal, run })),
-    { data: "all", match: opts.match, variables: opts.variables, mock: opts.mock, params: opts.params, concurrency: opts.concurrency, onRun: opts.onRun },
+    { data: "all", match: opts.match, variables: opts.variables, mock: opts.mock, force: opts.force, params: opts.params, concurrency: opts.concurrency, onRun: opts.onRun },
   );
   return { results, seconds: (performance.now() - started) / 1000 };
 }

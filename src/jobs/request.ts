@@ -19,13 +19,14 @@ export function damnitCommand(setting?: string | number | null): string[] {
   return [process.execPath, fileURLToPath(new URL("../../../bin/damnit.js", import.meta.url))];
 }
 
-/** `extract <P> <R> <data> --processing-id <id> [--cluster-job] [--var …|--match …] [--mock] [--update-vars|--no-update-vars] [--sandbox-args …]` */
+/** `extract <P> <R> <data> --processing-id <id> [--cluster-job] [--var …|--match …] [--mock] [--force] [--update-vars|--no-update-vars] [--sandbox-args …]` */
 export function extractArguments(req: JobRequest): string[] {
   const args = ["extract", String(req.proposal), String(req.run), req.data, "--processing-id", req.processingId];
   if (req.cluster) args.push("--cluster-job");
   if (req.variables && req.variables.length > 0) for (const v of req.variables) args.push("--var", v);
   else for (const m of req.match ?? []) args.push("--match", m);
   if (req.mock) args.push("--mock");
+  if (req.force) args.push("--force");
   args.push(req.updateVars ?? true ? "--update-vars" : "--no-update-vars");
   if (req.sandboxArgs) args.push("--sandbox-args", req.sandboxArgs);
   for (const p of req.params ?? []) args.push("--param", p);

@@ -22,6 +22,7 @@ interface Args {
   var?: string[];
   clusterJob: boolean;
   mock: boolean;
+  force: boolean;
   updateVars: boolean;
   param?: string[];
   processingId?: string;
@@ -42,6 +43,11 @@ export const extractCommand: CommandModule<object, Args> = {
       .option("var", { type: "string", array: true, describe: "only this variable (repeatable; overrides --match)" })
       .option("cluster-job", { type: "boolean", default: false, describe: "compute the cluster variables (a follow-up job)" })
       .option("mock", { type: "boolean", default: false, describe: "use a fake run of 10 trains instead of the run's data" })
+      .option("force", {
+        type: "boolean",
+        default: false,
+        describe: "store errors even if the run's files cannot all be read (default: earlier values are kept then)",
+      })
       .option("update-vars", { type: "boolean", default: true, describe: "refresh the variables table from the context file" })
       .option("param", { type: "string", array: true, describe: "NAME=VALUE for param# dependencies (VALUE as JSON, else a string)" })
       .option("processing-id", { type: "string", describe: "identifier of this processing request (for update messages)" })
@@ -68,6 +74,7 @@ export const extractCommand: CommandModule<object, Args> = {
       match: argv.match,
       variables: argv.var,
       mock: argv.mock,
+      force: argv.force,
       updateVars: argv.updateVars,
       sandboxArgs: argv.sandboxArgs,
       params: argv.param,
@@ -82,6 +89,7 @@ export const extractCommand: CommandModule<object, Args> = {
         variables: request.variables,
         cluster: request.cluster,
         mock: request.mock,
+        force: request.force,
         updateVars: request.updateVars,
         params: parseParams(request.params ?? []),
         logFd: 2,

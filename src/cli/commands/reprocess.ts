@@ -16,6 +16,7 @@ interface Args {
   local?: boolean;
   slurm?: boolean;
   mock: boolean;
+  force: boolean;
   concurrency?: number;
   param?: string[];
 }
@@ -34,6 +35,11 @@ export const reprocessCommand: CommandModule<object, Args> = {
       .option("slurm", { type: "boolean", describe: "submit Slurm array jobs, concurrent_jobs at a time (default when sbatch is installed)" })
       .conflicts("local", "slurm")
       .option("mock", { type: "boolean", default: false, describe: "use a fake run of 10 trains instead of each run's data" })
+      .option("force", {
+        type: "boolean",
+        default: false,
+        describe: "store errors even for runs whose files cannot all be read (default: such runs keep their earlier values)",
+      })
       .option("concurrency", { type: "number", describe: "runs processed at once (default: the number of CPUs here; the database's concurrent_jobs on Slurm)" })
       .option("param", { type: "string", array: true, describe: "NAME=VALUE for param# dependencies" })
       .example("$0 reprocess all", "recompute every run in the database")
@@ -48,7 +54,7 @@ export const reprocessCommand: CommandModule<object, Args> = {
       const proposal = argv.proposal ?? db.proposal;
       if (proposal === undefined) throw new DamnitError("BAD_ARGUMENT", `no proposal set in ${db.path}; give --proposal or set it with 'damnit proposal N'`);
       const runs = runsToReprocess(db, proposal, wanted, { mock: argv.mock });
-      const selection = { match: argv.match, variables: argv.var, mock: argv.mock };
+      const selection = { match: argv.match, variables: argv.var, mock: argv.mock, force: argv.force };
 
       if ((await processingWay({ slurm: argv.slurm, local: argv.local })) === "slurm") {
         const { arrays, limit } = await submitReprocessing(db, proposal, runs, {
