@@ -1,5 +1,8 @@
-/** `damnit listener add|rm|databases|config` on a real listener.sqlite (spec §6), as DAMNIT's test_listen checks. */
-import { mkdirSync } from "node:fs";
+/**
+ * `damnit listener add|rm|databases|config|requests` on a real listener.sqlite (spec §6), as DAMNIT's test_listen
+ * checks; commands that only read never create one.
+ */
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
@@ -53,5 +56,24 @@ describe("listener registry commands", () => {
     expect(run("config", "-d", "kafka_brokers").status).toBe(0);
     expect(expectOneLineError(run("config", "-d", "kafka_brokers"))).toMatch(/key kafka_brokers not found/);
     expect(expectOneLineError(run("config", "-d"))).toMatch(/no key specified to delete/);
+  });
+
+  it("commands that only read create no listener.sqlite: they say there is none, or show the defaults", () => {
+    const parent = tempDir();
+    const dir = join(parent, "not-a-listener");
+    const run = (...args: string[]) => damnit(["listener", ...args, "-C", dir]);
+    for (const args of [["databases"], ["requests"], ["config", "-d", "static_mode"], ["rm", join(parent, "db")]]) {
+      expect(expectOneLineError(run(...args)), args.join(" ")).toMatch(/has no listener\.sqlite/);
+    }
+    expect(run("config", "--defaults").stdout).toMatch(/^static_mode=1 \(default\)\s+1: process registered databases only/m);
+    expect(run("config").stdout).toBe("allow_local_processing=0\nstatic_mode=1\n");
+    expect(run("config", "static_mode").stdout).toBe("1\n");
+    expect(expectOneLineError(run("config", "kafka_brokers"))).toMatch(/key kafka_brokers not found/);
+    expect(existsSync(dir)).toBe(false);
+    // The same in a directory that exists: still nothing created in it.
+    mkdirSync(dir);
+    expect(run("databases").status).toBe(1);
+    expect(run("config", "--defaults").status).toBe(0);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ import { METAMETA_DEFAULTS, METAMETA_SETTINGS } from "../src/db/defaults.js";
 import { RunDatabase } from "../src/db/index.js";
 import { runnerLimits } from "../src/extract/job.js";
 import { resourceOptions, slurmSettings } from "../src/jobs/slurm-settings.js";
-import { ListenerRegistry } from "../src/listener/registry.js";
+import { ListenerStore } from "../src/listener/store/index.js";
 import { LISTENER_SETTINGS } from "../src/listener/settings.js";
 import { damnit, expectOneLineError } from "./helpers/cli.js";
 import { REPO_ROOT } from "./helpers/paths.js";
@@ -108,20 +108,20 @@ describe("runs.sqlite settings (metameta)", () => {
 
 describe("listener.sqlite settings", () => {
   it("a new store holds the stored defaults; every other key reads as its default", () => {
-    const registry = ListenerRegistry.open(tempDir());
+    const store = ListenerStore.open(tempDir());
     try {
-      expect(registry.allSettings()).toEqual({ allow_local_processing: 0, static_mode: 1 });
+      expect(store.settings.all()).toEqual({ allow_local_processing: 0, static_mode: 1 });
       for (const key of Object.keys(LISTENER_SETTINGS) as Array<keyof typeof LISTENER_SETTINGS>) {
-        expect(registry.settings.get(key), key).toEqual(defaultOf(LISTENER_SETTINGS[key]));
+        expect(store.settings.get(key), key).toEqual(defaultOf(LISTENER_SETTINGS[key]));
       }
-      expect(registry.settings.get("local_concurrency")).toBeGreaterThanOrEqual(1);
-      expect(registry.settings.get("local_concurrency")).toBeLessThanOrEqual(10);
-      registry.setSetting("static_mode", 0);
-      registry.setSetting("watch_settle_seconds", "0");
-      expect(registry.settings.get("static_mode")).toBe(false);
-      expect(registry.settings.get("watch_settle_seconds")).toBe(0);
+      expect(store.settings.get("local_concurrency")).toBeGreaterThanOrEqual(1);
+      expect(store.settings.get("local_concurrency")).toBeLessThanOrEqual(10);
+      store.settings.set("static_mode", 0);
+      store.settings.set("watch_settle_seconds", "0");
+      expect(store.settings.get("static_mode")).toBe(false);
+      expect(store.settings.get("watch_settle_seconds")).toBe(0);
     } finally {
-      registry.close();
+      store.close();
     }
   });
 });

@@ -12,12 +12,12 @@ import { RunDatabase } from "../db/run-database.js";
 import { findProposalDirectory } from "../exdf/open-run.js";
 import { activeJobs } from "../jobs/squeue.js";
 import { newProcessingId, type JobRequest } from "../jobs/request.js";
-import { submitJob, type SubmittedJob } from "../jobs/sbatch.js";
+import { submitJob, type SubmitOptions, type SubmittedJob } from "../jobs/sbatch.js";
 import { slurmSettings, type SlurmSettings } from "../jobs/slurm-settings.js";
 import { processingStateSet, updateTopic } from "../messaging/messages.js";
 import type { Publisher } from "../messaging/publisher.js";
 import type { LocalQueue } from "./local-queue.js";
-import type { ListenerRegistry, ProcessingRequestRow } from "./registry.js";
+import type { ListenerStore, ProcessingRequestRow } from "./store/index.js";
 
 export interface ReadyRun {
   readonly proposal: number;
@@ -29,8 +29,20 @@ export interface ReadyRun {
   readonly source: string;
 }
 
+/** What dispatch asks of Slurm: submitting a job, and which jobs are still queued or running. */
+export interface Submitter {
+  submit(dbDir: string, request: JobRequest, opts: SubmitOptions): Promise<SubmittedJob>;
+  /** the ids of these jobs on `cluster` ("" for the local one) still queued or running; null when Slurm cannot say */
+  activeJobs(ids: readonly string[], cluster: string): Promise<Set<string> | null>;
+}
+
+/** The real one: sbatch and squeue. */
+export const SLURM_SUBMITTER: Submitter = { submit: submitJob, activeJobs };
+
 export interface DispatchOptions {
-  readonly registry: ListenerRegistry;
+  readonly store: ListenerStore;
+  /** default SLURM_SUBMITTER */
+  readonly submitter?: Submitter;
   readonly local: LocalQueue;
   readonly publisher: Publisher;
   readonly logger: Logger;
@@ -59,18 +71,18 @@ export function officialDirectory(proposal: number, dataRoot: string | undefined
 }
 
 export async function dispatchRun(ready: ReadyRun, opts: DispatchOptions): Promise<DispatchOutcome[]> {
-  const { registry, logger } = opts;
+  const { store, logger } = opts;
   const { proposal: P, run: R } = ready;
   const official = officialDirectory(P, opts.dataRoot);
-  const databasesBefore = registry.databases(P).length;
+  const databasesBefore = store.databases.list(P).length;
   // DAMNIT warns; for a proposal with registered databases the lookup only matters in dynamic mode.
   if (!official) logger[databasesBefore > 0 ? "debug" : "warn"](`Could not find proposal directory for p${P}`);
   // Dynamic mode: the official database joins when it exists (spec §1.3).
-  if (official && !registry.settings.get("static_mode") && existsSync(join(official, "runs.sqlite")) && !registry.isRegistered(official)) {
-    registry.addDatabase(P, official, true);
+  if (official && !store.settings.get("static_mode") && existsSync(join(official, "runs.sqlite")) && !store.databases.isRegistered(official)) {
+    store.databases.add(P, official, true);
     logger.info(`Registered the official database of p${P}: ${official}`);
   }
-  const databases = registry.databases(P);
+  const databases = store.databases.list(P);
   if (databases.length === 0) {
     logger.debug(`p${P} r${R}: no database registered for this proposal`);
     return [];
@@ -88,7 +100,8 @@ export async function dispatchRun(ready: ReadyRun, opts: DispatchOptions): Promi
 }
 
 async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: DispatchOptions): Promise<DispatchOutcome> {
-  const { registry, logger } = opts;
+  const { store, logger } = opts;
+  const submitter = opts.submitter ?? SLURM_SUBMITTER;
   const { proposal: P, run: R, kind } = ready;
   const db = await RunDatabase.open(dbDir);
   let settings: SlurmSettings;
@@ -108,33 +121,33 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     db.close();
   }
 
-  const duplicate = await stillActive(registry.activeRequests(dbDir, P, R, kind), opts);
+  const duplicate = await stillActive(store.requests.active(dbDir, P, R, kind), opts);
   if (duplicate) {
     const detail = duplicate.via === "slurm" ? `Slurm job ${duplicate.slurmJobId}` : "processing here";
     logger.info(`p${P} r${R} (${kind}) for ${dbDir} is already queued or running (${detail}); not starting another job`);
     return { dbDir, action: "duplicate", detail };
   }
 
-  const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: registry.settings.get("sandbox_args") };
+  const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: store.settings.get("sandbox_args") };
   const base = { processingId: request.processingId, dbDir, proposal: P, run: R, data: kind, source: ready.source, receivedAt: ready.addedAt };
   let job: SubmittedJob;
   try {
-    job = await submitJob(dbDir, request, { settings, env: opts.jobEnv });
+    job = await submitter.submit(dbDir, request, { settings, env: opts.jobEnv });
   } catch (err) {
     const message = (err as Error).message;
     const noSlurm = isDamnitError(err, "SBATCH_NOT_INSTALLED");
-    if (registry.settings.get("allow_local_processing") || (noSlurm && opts.localWithoutSlurm)) {
+    if (store.settings.get("allow_local_processing") || (noSlurm && opts.localWithoutSlurm)) {
       if (!noSlurm) logger.error(`Slurm job submission failed, starting process locally. (${message})`);
-      registry.recordRequest({ ...base, via: "local", slurmJobId: null, slurmCluster: null, state: "queued" });
+      store.requests.record({ ...base, via: "local", slurmJobId: null, slurmCluster: null, state: "queued" });
       opts.local.enqueue({ dbDir, request });
       return { dbDir, action: "local", detail: request.processingId };
     }
-    registry.recordRequest({ ...base, via: null, slurmJobId: null, slurmCluster: null, state: "failed" });
-    registry.updateRequest(request.processingId, "failed", { message });
+    store.requests.record({ ...base, via: null, slurmJobId: null, slurmCluster: null, state: "failed" });
+    store.requests.update(request.processingId, "failed", { message });
     throw err;
   }
   // Submitted: from here on an error must not lead to a second (local) job.
-  registry.recordRequest({ ...base, via: "slurm", slurmJobId: job.jobId, slurmCluster: job.cluster, state: "submitted" });
+  store.requests.record({ ...base, via: "slurm", slurmJobId: job.jobId, slurmCluster: job.cluster, state: "submitted" });
   logger.info(`Submitted Slurm job ${job.jobId} for p${P} r${R} (${kind}); output in process_logs/r${R}-p${P}.out`);
   void opts.publisher.send(updateTopic(dbId), [
     processingStateSet({
@@ -160,13 +173,13 @@ async function stillActive(rows: readonly ProcessingRequestRow[], opts: Dispatch
       continue; // recorded by an earlier listener and not resumed: not active
     }
     if (row.via === "slurm" && row.slurmJobId) {
-      const active = await activeJobs([row.slurmJobId], row.slurmCluster ?? "");
+      const active = await (opts.submitter ?? SLURM_SUBMITTER).activeJobs([row.slurmJobId], row.slurmCluster ?? "");
       if (active === null) {
         opts.logger.warn(`Could not ask Slurm whether job ${row.slurmJobId} is still queued; submitting anyway`);
         continue;
       }
       if (active.has(row.slurmJobId)) return row;
-      opts.registry.updateRequest(row.processingId, "finished", { message: "left the Slurm queue" });
+      opts.store.requests.update(row.processingId, "finished", { message: "left the Slurm queue" });
     }
   }
   return undefined;

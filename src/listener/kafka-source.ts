@@ -101,7 +101,7 @@ export class KafkaSource {
         const beating = setInterval(() => void heartbeat().catch(() => undefined), 3000);
         try {
           for (const message of batch.messages) {
-            // Once stopping, nothing new is started: the listener is about to close its registry.
+            // Once stopping, nothing new is started: the listener is about to close its store.
             if (this.stopping || !isRunning() || isStale()) break;
             let acted: boolean;
             const handling = this.opts.handle(toSourceMessage(batch.topic, batch.partition, message));

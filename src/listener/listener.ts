@@ -6,18 +6,17 @@
  */
 import { hostname } from "node:os";
 import type { Logger } from "pino";
-import { join } from "node:path";
-import Database from "better-sqlite3";
+import { peekHasRun, peekSetting } from "../db/peek.js";
 import { updateBrokers, parseBrokers } from "../messaging/brokers.js";
 import { currentUser } from "../messaging/processing-reporter.js";
 import { createPublisher, type Publisher } from "../messaging/publisher.js";
 import { sbatchInstalled } from "../jobs/sbatch.js";
 import { dispatchRun, type DispatchOptions, type ReadyRun } from "./dispatch.js";
-import { KafkaSource, defaultGroupId } from "./kafka-source.js";
+import { KafkaSource, defaultGroupId, type SourceMessage } from "./kafka-source.js";
 import { LocalQueue } from "./local-queue.js";
-import { parseNotification, profileFromSettings } from "./notification.js";
-import { ListenerRegistry } from "./registry.js";
+import { parseNotification, profileFromSettings, type KafkaProfile } from "./notification.js";
 import { RunWatcher } from "./run-watcher.js";
+import { ListenerStore } from "./store/index.js";
 
 export interface ListenerOptions {
   /** the directory as given (names the consumer group, as DAMNIT's does) */
@@ -28,30 +27,30 @@ export interface ListenerOptions {
 }
 
 /** Brokers of the notifications: env DAMNIT_KAFKA_BROKERS, else the `kafka_brokers` setting; null: watch directories. */
-export function notificationBrokers(registry: ListenerRegistry, env: NodeJS.ProcessEnv = process.env): string[] | null {
+export function notificationBrokers(store: ListenerStore, env: NodeJS.ProcessEnv = process.env): string[] | null {
   if (env.DAMNIT_KAFKA_BROKERS !== undefined) return parseBrokers(env.DAMNIT_KAFKA_BROKERS);
-  return parseBrokers(registry.settings.get("kafka_brokers"));
+  return parseBrokers(store.settings.get("kafka_brokers"));
 }
 
 export async function runListener(opts: ListenerOptions): Promise<void> {
   const { logger } = opts;
-  const registry = ListenerRegistry.open(opts.dir);
+  const store = ListenerStore.open(opts.dir);
   logger.info(`Running on ${hostname()} under user ${currentUser()}, PID ${process.pid}`);
-  const brokers = notificationBrokers(registry);
+  const brokers = notificationBrokers(store);
   // Update messages go to the same brokers unless DAMNIT_KAFKA_BROKERS/AMORE_BROKER say otherwise.
   const messageBrokers = updateBrokers(process.env, brokers?.join(",") ?? "");
   const publisher: Publisher = createPublisher(messageBrokers, logger);
-  const concurrency = registry.settings.get("local_concurrency");
-  const dataRoot = registry.settings.get("data_root") || undefined;
-  const local = new LocalQueue(registry, publisher, logger, concurrency, dataRoot);
+  const concurrency = store.settings.get("local_concurrency");
+  const dataRoot = store.settings.get("data_root") || undefined;
+  const local = new LocalQueue(store, publisher, logger, concurrency, dataRoot);
   const slurm = await sbatchInstalled();
   logger.info(
-    `Mode: ${registry.settings.get("static_mode") ? "static (registered databases only)" : "dynamic (official databases join when they exist)"}; ` +
-      `jobs: ${slurm ? "Slurm" : "here (no Slurm installed)"}${registry.settings.get("allow_local_processing") ? ", here when Slurm submission fails" : ""}; ` +
+    `Mode: ${store.settings.get("static_mode") ? "static (registered databases only)" : "dynamic (official databases join when they exist)"}; ` +
+      `jobs: ${slurm ? "Slurm" : "here (no Slurm installed)"}${store.settings.get("allow_local_processing") ? ", here when Slurm submission fails" : ""}; ` +
       `update messages: ${messageBrokers ? messageBrokers.join(",") : "none"}`,
   );
   const dispatch: DispatchOptions = {
-    registry,
+    store,
     local,
     publisher,
     logger,
@@ -62,15 +61,15 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
   };
 
   // Local jobs that were queued or running when the listener last stopped.
-  for (const row of registry.unfinishedLocalRequests()) {
+  for (const row of store.requests.unfinishedLocal()) {
     logger.info(`Resuming p${row.proposal} r${row.run} (${row.data}) for ${row.dbDir}, queued before the last stop`);
-    local.enqueue({ dbDir: row.dbDir, request: { proposal: row.proposal, run: row.run, data: row.data, processingId: row.processingId, updateVars: true, sandboxArgs: registry.settings.get("sandbox_args") } });
+    local.enqueue({ dbDir: row.dbDir, request: { proposal: row.proposal, run: row.run, data: row.data, processingId: row.processingId, updateVars: true, sandboxArgs: store.settings.get("sandbox_args") } });
   }
 
   // Notifications received but not handled when the listener last stopped.
-  for (const entry of registry.inbox()) {
+  for (const entry of store.inbox.pending()) {
     logger.info(`Handling p${entry.proposal} r${entry.run} (${entry.kind}), received before the last stop (${entry.source})`);
-    await handleWithRetry(() => handleReady(entry, dispatch), registry, logger);
+    await handleWithRetry(() => handleReady(entry, dispatch), store, logger);
   }
 
   const stopped = new Promise<void>((resolve) => {
@@ -78,13 +77,13 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
     opts.signal?.addEventListener("abort", () => resolve(), { once: true });
   });
   try {
-    if (brokers) await listenToKafka(opts, registry, brokers, dispatch, stopped);
-    else await watchDirectories(registry, dispatch, dataRoot, stopped);
+    if (brokers) await listenToKafka(opts, store, brokers, dispatch, stopped);
+    else await watchDirectories(store, dispatch, dataRoot, stopped);
     logger.info("Stopping");
   } finally {
     local.close();
     await publisher.close();
-    registry.close();
+    store.close();
   }
 }
 
@@ -93,62 +92,72 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
  * submitted, so a listener killed in between handles it after restarting (then finding any job it did submit still
  * queued). Notifications for proposals with no database here are not recorded (static mode has nothing to do).
  */
-async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<void> {
-  const { registry } = dispatch;
-  if (!registry.mayConcern(ready.proposal)) {
+export async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<void> {
+  const { store } = dispatch;
+  if (!store.databases.mayConcern(ready.proposal)) {
     dispatch.logger.debug(`p${ready.proposal} r${ready.run}: no database registered for this proposal`);
-    registry.handled(ready.source); // an inbox entry of a proposal unregistered since
+    store.inbox.handled(ready.source); // an inbox entry of a proposal unregistered since
     return;
   }
-  registry.receive(ready);
+  store.inbox.receive(ready);
   await dispatchRun(ready, dispatch);
-  registry.handled(ready.source);
+  store.inbox.handled(ready.source);
 }
 
 /** When this listener first listened to Kafka (seconds): notifications from before are not its business. */
-function listeningSince(registry: ListenerRegistry): number {
-  if (registry.settings.isSet("kafka_since")) return registry.settings.get("kafka_since");
+function listeningSince(store: ListenerStore): number {
+  if (store.settings.isSet("kafka_since")) return store.settings.get("kafka_since");
   const now = Math.floor(Date.now() / 1000);
-  registry.setSetting("kafka_since", now);
+  store.settings.set("kafka_since", now);
   return now;
 }
 
-async function listenToKafka(opts: ListenerOptions, registry: ListenerRegistry, brokers: string[], dispatch: DispatchOptions, stopped: Promise<void>): Promise<void> {
+/**
+ * What the listener does with one Kafka message (KafkaSource's `handle`): true when it led to work (or was work done
+ * before), false when it was skipped. A message delivered again after it was handled starts nothing.
+ */
+export function kafkaMessageHandler(opts: { profile: KafkaProfile; since: number; dispatch: DispatchOptions }): (message: SourceMessage) => Promise<boolean> {
+  const { profile, since, dispatch } = opts;
+  const { store, logger } = dispatch;
+  return async (message) => {
+    // A new group reads its topics from the start; what was sent before this listener first listened is skipped.
+    if (message.timestamp < since) return false;
+    const parsed = parseNotification(message.topic, message.value, profile);
+    const where = `${message.topic}[${message.partition}]@${message.offset}`;
+    if (!parsed.ok) {
+      if (parsed.ignorable) logger.debug(`${where}: ${parsed.reason}`);
+      else logger.warn(`Skipping message ${where}: ${parsed.reason}`);
+      return false;
+    }
+    const { proposal, run, kind } = parsed.notification;
+    // The common case at a facility: another proposal's run. Skipped before anything else is built for it.
+    if (!store.databases.mayConcern(proposal)) {
+      if (logger.isLevelEnabled("debug")) logger.debug(`${where}: p${proposal} r${run}: no database registered for this proposal`);
+      return false;
+    }
+    // With the record's time: offsets start again at 0 if a topic is ever recreated.
+    const source = `kafka ${where} ${message.timestamp}`;
+    // Delivered again (its offset was not committed before a stop): its jobs were submitted then.
+    if (store.inbox.wasHandled(source)) {
+      logger.info(`p${proposal} r${run} (${kind}) from ${where} was handled before; not again`);
+      return true;
+    }
+    await handleWithRetry(() => handleReady({ proposal, run, kind, addedAt: message.timestamp, source }, dispatch), store, logger);
+    return true;
+  };
+}
+
+async function listenToKafka(opts: ListenerOptions, store: ListenerStore, brokers: string[], dispatch: DispatchOptions, stopped: Promise<void>): Promise<void> {
   const { logger } = opts;
-  const profile = profileFromSettings(registry);
-  const since = listeningSince(registry);
-  registry.pruneInbox();
+  const profile = profileFromSettings(store.settings);
+  const since = listeningSince(store);
+  store.inbox.prune();
   const source = new KafkaSource({
     brokers,
     topics: [...new Set([profile.rawTopic, profile.procTopic])],
-    groupId: registry.settings.get("kafka_group_id") || defaultGroupId(opts.dir),
+    groupId: store.settings.get("kafka_group_id") || defaultGroupId(opts.dir),
     logger,
-    handle: async (message) => {
-      // A new group reads its topics from the start; what was sent before this listener first listened is skipped.
-      if (message.timestamp < since) return false;
-      const parsed = parseNotification(message.topic, message.value, profile);
-      const where = `${message.topic}[${message.partition}]@${message.offset}`;
-      if (!parsed.ok) {
-        if (parsed.ignorable) logger.debug(`${where}: ${parsed.reason}`);
-        else logger.warn(`Skipping message ${where}: ${parsed.reason}`);
-        return false;
-      }
-      const { proposal, run, kind } = parsed.notification;
-      // The common case at a facility: another proposal's run. Skipped before anything else is built for it.
-      if (!registry.mayConcern(proposal)) {
-        if (logger.isLevelEnabled("debug")) logger.debug(`${where}: p${proposal} r${run}: no database registered for this proposal`);
-        return false;
-      }
-      // With the record's time: offsets start again at 0 if a topic is ever recreated.
-      const source = `kafka ${where} ${message.timestamp}`;
-      // Delivered again (its offset was not committed before a stop): its jobs were submitted then.
-      if (registry.wasHandled(source)) {
-        logger.info(`p${proposal} r${run} (${kind}) from ${where} was handled before; not again`);
-        return true;
-      }
-      await handleWithRetry(() => handleReady({ proposal, run, kind, addedAt: message.timestamp, source }, dispatch), registry, logger);
-      return true;
-    },
+    handle: kafkaMessageHandler({ profile, since, dispatch }),
   });
   logger.info(`Connecting to Kafka ${brokers.join(",")}: ${profile.rawTopic} (${profile.rawEvent} → raw), ${profile.procTopic} (${profile.procEvent} → proc)`);
   await Promise.race([source.run(), stopped]);
@@ -159,20 +168,20 @@ async function listenToKafka(opts: ListenerOptions, registry: ListenerRegistry, 
  * Spec §1.5: a read-only listener.sqlite (e.g. a file system remounted) gets one pause-and-retry; any other error
  * handling one notification is logged and the next one taken.
  */
-async function handleWithRetry(fn: () => Promise<void>, registry: ListenerRegistry, logger: Logger): Promise<boolean> {
+async function handleWithRetry(fn: () => Promise<void>, store: ListenerStore, logger: Logger): Promise<boolean> {
   try {
     await fn();
     return true;
   } catch (err) {
     if ((err as { code?: string }).code === "SQLITE_READONLY") {
-      logger.warn(`SQLite database is read only (${registry.path}). Pause, reopen, retry.`);
+      logger.warn(`SQLite database is read only (${store.path}). Pause, reopen, retry.`);
       await new Promise((r) => setTimeout(r, 2000));
       try {
         await fn();
         return true;
       } catch (again) {
         // Stop; the supervisor restarts the listener, which finds the notification in its inbox or Kafka again.
-        throw new FatalListenerError(`${registry.path} stays read-only: ${(again as Error).message}`);
+        throw new FatalListenerError(`${store.path} stays read-only: ${(again as Error).message}`);
       }
     }
     logger.error(`Unexpected error handling a notification: ${(err as Error).stack ?? String(err)}`);
@@ -185,21 +194,22 @@ class FatalListenerError extends Error {
   override readonly name = "FatalListenerError";
 }
 
-async function watchDirectories(registry: ListenerRegistry, dispatch: DispatchOptions, dataRoot: string | undefined, stopped: Promise<void>): Promise<void> {
+async function watchDirectories(store: ListenerStore, dispatch: DispatchOptions, dataRoot: string | undefined, stopped: Promise<void>): Promise<void> {
   const { logger } = dispatch;
-  const intervalMs = registry.settings.get("watch_interval_seconds") * 1000;
-  const watcher = new RunWatcher(registry.sqlite, {
-    settleSeconds: registry.settings.get("watch_settle_seconds"),
+  const intervalMs = store.settings.get("watch_interval_seconds") * 1000;
+  const watcher = new RunWatcher(store.watcher, {
+    settleSeconds: store.settings.get("watch_settle_seconds"),
     // A database's own data_root setting (where its jobs read runs) says where to look; else the listener's.
     proposals: () => {
       const seen = new Map<string, { proposal: number; dataRoot: string | undefined }>();
-      for (const d of registry.databases()) {
-        const root = databaseSetting(d.dbDir, "data_root") || dataRoot;
+      for (const d of store.databases.list()) {
+        const root = peekSetting(d.dbDir, "data_root") || dataRoot;
         seen.set(`${d.proposal} ${root ?? ""}`, { proposal: d.proposal, dataRoot: root });
       }
       return [...seen.values()];
     },
-    known: (proposal, run) => registry.databases(proposal).every((d) => databaseHasRun(d.dbDir, proposal, run)),
+    // A read-only look: opening through RunDatabase may upgrade the file, which is a job's business.
+    known: (proposal, run) => store.databases.list(proposal).every((d) => peekHasRun(d.dbDir, proposal, run)),
   });
   logger.info(`No Kafka brokers configured: watching the raw/ and proc/ directories of the registered proposals every ${intervalMs / 1000} s`);
   let done = false;
@@ -214,36 +224,8 @@ async function watchDirectories(registry: ListenerRegistry, dispatch: DispatchOp
     for (const n of ready) {
       if (done) break;
       const ready = { proposal: n.proposal, run: n.run, kind: n.kind, addedAt: Date.now() / 1000, source: `watch p${n.proposal} r${n.run} ${n.kind}` };
-      if (await handleWithRetry(() => handleReady(ready, dispatch), registry, logger)) watcher.seen(n);
+      if (await handleWithRetry(() => handleReady(ready, dispatch), store, logger)) watcher.seen(n);
     }
     await Promise.race([stopped, new Promise((r) => setTimeout(r, intervalMs))]);
-  }
-}
-
-function databaseSetting(dbDir: string, key: string): string | undefined {
-  try {
-    const db = new Database(join(dbDir, "runs.sqlite"), { readonly: true, fileMustExist: true });
-    try {
-      const row = db.prepare("SELECT value FROM metameta WHERE key = ?").get(key) as { value: unknown } | undefined;
-      return row?.value === undefined || row.value === null ? undefined : String(row.value);
-    } finally {
-      db.close();
-    }
-  } catch {
-    return undefined;
-  }
-}
-
-function databaseHasRun(dbDir: string, proposal: number, run: number): boolean {
-  // A plain read-only look: opening through RunDatabase may upgrade the file, which is a job's business.
-  try {
-    const db = new Database(join(dbDir, "runs.sqlite"), { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare("SELECT 1 FROM run_info WHERE proposal = ? AND run = ?").get(proposal, run) !== undefined;
-    } finally {
-      db.close();
-    }
-  } catch {
-    return false;
   }
 }

@@ -14,7 +14,7 @@ import { sandboxWrapper } from "../jobs/shell-words.js";
 import type { JobRequest } from "../jobs/request.js";
 import { ProcessingReporter } from "../messaging/processing-reporter.js";
 import type { Publisher } from "../messaging/publisher.js";
-import type { ListenerRegistry } from "./registry.js";
+import type { ListenerStore } from "./store/index.js";
 
 export interface LocalJob {
   readonly dbDir: string;
@@ -34,7 +34,7 @@ export class LocalQueue {
   private idleTimer: NodeJS.Timeout;
 
   constructor(
-    private readonly registry: ListenerRegistry,
+    private readonly store: ListenerStore,
     private readonly publisher: Publisher,
     private readonly logger: Logger,
     private readonly concurrency: number,
@@ -79,7 +79,7 @@ export class LocalQueue {
     let reporter: ProcessingReporter | undefined;
     let kept: { pool: RunnerPool; inUse: number; lastUsed: number } | undefined;
     try {
-      this.registry.updateRequest(request.processingId, "running");
+      this.store.requests.update(request.processingId, "running");
       db = await RunDatabase.open(dbDir);
       reporter = new ProcessingReporter(this.publisher, db.dbId, { processingId: request.processingId, proposal: request.proposal, run: request.run, data: request.data }, { cluster: null, jobId: "" });
       reporter.running();
@@ -99,19 +99,19 @@ export class LocalQueue {
       if (this.stopped) return;
       const result = [...results.values()][0];
       if (result?.ok) {
-        this.registry.updateRequest(request.processingId, "finished", { message: `${result.stored.length} results, ${result.errors.length} errors, ${result.seconds.toFixed(2)} s` });
+        this.store.requests.update(request.processingId, "finished", { message: `${result.stored.length} results, ${result.errors.length} errors, ${result.seconds.toFixed(2)} s` });
         this.logger.info(`Processed ${what}: ${result.stored.length} results (${result.errors.length} errors) in ${result.seconds.toFixed(2)} s`);
       } else {
-        this.registry.updateRequest(request.processingId, "failed", { message: result?.message ?? "no result" });
+        this.store.requests.update(request.processingId, "failed", { message: result?.message ?? "no result" });
         this.logger.error(`Local extraction of p${request.proposal}, r${request.run} failed: ${result?.message ?? "no result"} (log: process_logs/r${request.run}-p${request.proposal}.out)`);
       }
     } catch (err) {
       if (this.stopped) return;
       this.logger.error(`Local extraction of p${request.proposal}, r${request.run} for ${dbDir} failed: ${(err as Error).message}`);
       try {
-        this.registry.updateRequest(request.processingId, "failed", { message: (err as Error).message });
+        this.store.requests.update(request.processingId, "failed", { message: (err as Error).message });
       } catch (e) {
-        this.logger.error(`Could not record the failure in ${this.registry.path}: ${(e as Error).message}`);
+        this.logger.error(`Could not record the failure in ${this.store.path}: ${(e as Error).message}`);
       }
     } finally {
       if (kept) {

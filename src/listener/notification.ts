@@ -2,7 +2,7 @@
  * Reading a notification (spec §1.1): which topics and events mean "raw data complete" and "calibrated data
  * complete", and the proposal and run a message names. Anything else is refused with a reason, never thrown.
  */
-import type { ListenerRegistry } from "./registry.js";
+import type { ListenerSettingsStore } from "./store/index.js";
 
 export interface KafkaProfile {
   readonly name: string;
@@ -18,16 +18,16 @@ export const PROFILES: Record<string, KafkaProfile> = {
 };
 
 /** The profile named by the settings, with any topic or event overridden one by one. */
-export function profileFromSettings(registry: ListenerRegistry): KafkaProfile {
-  const name = registry.settings.get("kafka_profile") || "maxwell";
+export function profileFromSettings(settings: Pick<ListenerSettingsStore, "get">): KafkaProfile {
+  const name = settings.get("kafka_profile") || "maxwell";
   const base = PROFILES[name];
   if (!base) throw new Error(`kafka_profile '${name}' is not one of ${Object.keys(PROFILES).join(", ")}`);
   return {
     name,
-    rawTopic: registry.settings.get("kafka_raw_topic") || base.rawTopic,
-    rawEvent: registry.settings.get("kafka_raw_event") || base.rawEvent,
-    procTopic: registry.settings.get("kafka_proc_topic") || base.procTopic,
-    procEvent: registry.settings.get("kafka_proc_event") || base.procEvent,
+    rawTopic: settings.get("kafka_raw_topic") || base.rawTopic,
+    rawEvent: settings.get("kafka_raw_event") || base.rawEvent,
+    procTopic: settings.get("kafka_proc_topic") || base.procTopic,
+    procEvent: settings.get("kafka_proc_event") || base.procEvent,
   };
 }
 

@@ -7,9 +7,9 @@
  */
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type Database from "better-sqlite3";
-import { findProposalDirectory } from "../exdf/open-run.js";
+import { findProposalDirectory, runDirectory } from "../exdf/open-run.js";
 import type { Notification } from "./notification.js";
+import type { WatcherState } from "./store/index.js";
 
 export interface WatchOptions {
   readonly settleSeconds: number;
@@ -25,12 +25,6 @@ export interface WatchedRun extends Notification {
   readonly dirMtime: number;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS watched_runs(proposal INTEGER NOT NULL, run INTEGER NOT NULL, kind TEXT NOT NULL, signature TEXT NOT NULL,
-  PRIMARY KEY (proposal, run, kind));
-CREATE TABLE IF NOT EXISTS watched_proposals(proposal INTEGER PRIMARY KEY, since REAL NOT NULL);
-`;
-
 export class RunWatcher {
   private readonly proposalDirs = new Map<string, string>();
   /** directory mtime last looked at, to skip unchanged runs without reading them */
@@ -39,11 +33,10 @@ export class RunWatcher {
   private readonly pending = new Map<string, { signature: string; since: number }>();
 
   constructor(
-    private readonly sqlite: Database.Database,
+    /** what was seen, kept in listener.sqlite */
+    private readonly state: WatcherState,
     private readonly opts: WatchOptions,
-  ) {
-    sqlite.exec(SCHEMA);
-  }
+  ) {}
 
   /**
    * One scan: the runs that became complete (or changed) since the last one. They are not recorded as seen until
@@ -54,24 +47,22 @@ export class RunWatcher {
     for (const { proposal, dataRoot } of this.opts.proposals()) {
       const dir = this.proposalDir(proposal, dataRoot);
       if (!dir) continue;
-      const first = this.sqlite.prepare("SELECT 1 FROM watched_proposals WHERE proposal = ?").get(proposal) === undefined;
+      const first = !this.state.isWatched(proposal);
       for (const kind of ["raw", "proc"] as const) {
         for (const run of listRuns(join(dir, kind))) {
-          const runDir = join(dir, kind, `r${String(run).padStart(4, "0")}`);
+          const runDir = runDirectory(dir, kind, run);
           const found = this.check(proposal, run, kind, runDir, now, first);
           if (found) ready.push(found);
         }
       }
-      if (first) this.sqlite.prepare("INSERT OR IGNORE INTO watched_proposals(proposal, since) VALUES (?, ?)").run(proposal, now / 1000);
+      if (first) this.state.markWatched(proposal, now / 1000);
     }
     return ready;
   }
 
   /** Record a run returned by scan() as handled. */
   seen(run: WatchedRun): void {
-    this.sqlite
-      .prepare("INSERT INTO watched_runs(proposal, run, kind, signature) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET signature = excluded.signature")
-      .run(run.proposal, run.run, run.kind, run.signature);
+    this.state.recordSeen(run.proposal, run.run, run.kind, run.signature);
     this.lastMtime.set(run.runDir, run.dirMtime);
   }
 
@@ -82,16 +73,16 @@ export class RunWatcher {
     } catch {
       return undefined;
     }
-    const seen = this.sqlite.prepare("SELECT signature FROM watched_runs WHERE proposal = ? AND run = ? AND kind = ?").get(proposal, run, kind) as { signature: string } | undefined;
-    if (seen && this.lastMtime.get(runDir) === dirMtime) return undefined;
+    const seen = this.state.seenSignature(proposal, run, kind);
+    if (seen !== undefined && this.lastMtime.get(runDir) === dirMtime) return undefined;
     const state = directoryState(runDir);
     if (!state || state.files === 0) return undefined;
-    if (seen?.signature === state.signature) {
+    if (seen === state.signature) {
       this.lastMtime.set(runDir, dirMtime);
       return undefined;
     }
     // Already in the databases when the proposal is first watched: done before the listener looked.
-    if (!seen && first && this.opts.known(proposal, run)) {
+    if (seen === undefined && first && this.opts.known(proposal, run)) {
       this.seen({ proposal, run, kind, signature: state.signature, runDir, dirMtime });
       return undefined;
     }

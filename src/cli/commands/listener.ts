@@ -1,11 +1,15 @@
-/** `damnit listener add|rm|databases|config|requests|status|restart|stop`: the listener's registry and service. */
+/**
+ * `damnit listener add|rm|databases|config|requests|status|restart|stop`: the listener's store and service. Only
+ * commands that store something create `listener.sqlite`; the others on a directory without one say so (or, for
+ * settings, show what a new store would hold).
+ */
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../core/errors.js";
 import { activeJobs } from "../../jobs/squeue.js";
 import { officialDirectory } from "../../listener/dispatch.js";
-import { ListenerRegistry } from "../../listener/registry.js";
+import { ListenerStore, storedListenerDefaults } from "../../listener/store/index.js";
 import { LISTENER_SETTINGS } from "../../listener/settings.js";
 import { log } from "../../log.js";
 import { printSettingDefaults, printSettings, repr, settingToStore } from "../settings-output.js";
@@ -17,12 +21,13 @@ interface DirArgs {
 
 const dirOption = (y: Argv) => y.option("dir", { alias: "C", type: "string", default: ".", describe: "listener directory (holds listener.sqlite)" });
 
-function withRegistry<T>(dir: string, fn: (registry: ListenerRegistry) => T): T {
-  const registry = ListenerRegistry.open(dir);
+/** Run `fn` on the directory's store; `create: false` for commands that must not make one (a DamnitError if none). */
+async function withStore<T>(dir: string, opts: { create: boolean }, fn: (store: ListenerStore) => T | Promise<T>): Promise<T> {
+  const store = ListenerStore.open(dir, opts);
   try {
-    return fn(registry);
+    return await fn(store);
   } finally {
-    registry.close();
+    store.close();
   }
 }
 
@@ -35,11 +40,11 @@ const addCommand: CommandModule<object, DirArgs & { proposal: number; dbDir?: st
       .positional("db-dir", { type: "string", describe: "database directory" }) as unknown as Argv<DirArgs & { proposal: number; dbDir?: string }>,
   handler: (argv) => {
     if (!Number.isSafeInteger(argv.proposal) || argv.proposal <= 0) throw new DamnitError("BAD_ARGUMENT", `proposal must be a whole number, not ${argv.proposal}`);
-    withRegistry(argv.dir, (registry) => {
-      const official = officialDirectory(argv.proposal, registry.settings.get("data_root") || undefined);
+    return withStore(argv.dir, { create: true }, (store) => {
+      const official = officialDirectory(argv.proposal, store.settings.get("data_root") || undefined);
       const dbDir = argv.dbDir !== undefined ? resolve(argv.dbDir) : official;
       if (!dbDir) throw new DamnitError("NO_DIRECTORY", `proposal ${argv.proposal} not found under the data root; give the database directory`);
-      registry.addDatabase(argv.proposal, dbDir, dbDir === official);
+      store.databases.add(argv.proposal, dbDir, dbDir === official);
       console.log(`Added proposal ${argv.proposal} at ${dbDir}`);
       if (!existsSync(join(dbDir, "runs.sqlite"))) log().warn(`${dbDir} has no runs.sqlite yet; its runs are processed once it has one`);
     });
@@ -51,8 +56,8 @@ const rmCommand: CommandModule<object, DirArgs & { dbDir: string }> = {
   describe: "Unregister a database directory",
   builder: (y: Argv) => dirOption(y).positional("db-dir", { type: "string", demandOption: true }) as unknown as Argv<DirArgs & { dbDir: string }>,
   handler: (argv) =>
-    withRegistry(argv.dir, (registry) => {
-      if (!registry.removeDatabase(argv.dbDir)) throw new DamnitError("NO_SUCH_KEY", `${resolve(argv.dbDir)} is not registered`);
+    withStore(argv.dir, { create: false }, (store) => {
+      if (!store.databases.remove(argv.dbDir)) throw new DamnitError("NO_SUCH_KEY", `${resolve(argv.dbDir)} is not registered`);
       console.log(`Removed database at ${resolve(argv.dbDir)}`);
     }),
 };
@@ -62,9 +67,9 @@ const databasesCommand: CommandModule<object, DirArgs> = {
   describe: "List the registered databases by proposal",
   builder: (y: Argv) => dirOption(y) as Argv<DirArgs>,
   handler: (argv) =>
-    withRegistry(argv.dir, (registry) => {
+    withStore(argv.dir, { create: false }, (store) => {
       const byProposal = new Map<number, Array<{ dbDir: string; official: boolean }>>();
-      for (const d of registry.databases()) byProposal.set(d.proposal, [...(byProposal.get(d.proposal) ?? []), d]);
+      for (const d of store.databases.list()) byProposal.set(d.proposal, [...(byProposal.get(d.proposal) ?? []), d]);
       if (byProposal.size === 0) console.log("No databases registered (add one with 'damnit listener add <proposal> [dir]')");
       for (const [proposal, dirs] of byProposal) {
         const show = (d: { dbDir: string; official: boolean }) => `${d.dbDir}${d.official ? "" : " (unofficial)"}`;
@@ -94,56 +99,59 @@ const configCommand: CommandModule<object, ConfigArgs> = {
       .option("defaults", { type: "boolean", default: false, describe: "list every setting with its default and meaning" })
       .example("$0 listener config static-mode 0", "dynamic mode: process every proposal's official database")
       .example("$0 listener config kafka-brokers broker1:9091,broker2:9091", "where notifications come from") as unknown as Argv<ConfigArgs>,
-  handler: (argv: ArgumentsCamelCase<ConfigArgs>) =>
-    withRegistry(argv.dir, (registry) => {
-      const key = argv.key?.replaceAll("-", "_");
+  handler: async (argv: ArgumentsCamelCase<ConfigArgs>) => {
+    const key = argv.key?.replaceAll("-", "_");
+    if (argv.delete && !key) throw new DamnitError("BAD_ARGUMENT", "no key specified to delete");
+    const setting = !argv.defaults && key !== undefined && argv.value !== undefined;
+    const storing = argv.delete || setting;
+    // Reading without a store: what a new store would hold (its stored defaults); nothing is created.
+    if (!storing && !ListenerStore.existsIn(argv.dir)) {
+      showSettings(argv.defaults ? {} : storedListenerDefaults(), key, argv.defaults);
+      return;
+    }
+    await withStore(argv.dir, { create: setting }, (store) => {
       if (argv.delete) {
-        if (!key) throw new DamnitError("BAD_ARGUMENT", "no key specified to delete");
-        if (!registry.deleteSetting(key)) throw new DamnitError("NO_SUCH_KEY", `key ${key} not found`);
+        if (!store.settings.delete(key!)) throw new DamnitError("NO_SUCH_KEY", `key ${key} not found`);
         return;
       }
-      if (argv.defaults) {
-        printSettingDefaults(LISTENER_SETTINGS, registry.allSettings());
+      if (setting) {
+        store.settings.set(key!, settingToStore(LISTENER_SETTINGS, key!, argv.value!, { num: argv.num, any: false, command: "damnit listener config" }));
         return;
       }
-      if (key === undefined) {
-        printSettings(registry.allSettings());
-        return;
-      }
-      if (argv.value === undefined) {
-        const value = registry.getSetting(key);
-        if (value === undefined) throw new DamnitError("NO_SUCH_KEY", `key ${key} not found`);
-        console.log(repr(value));
-        return;
-      }
-      registry.setSetting(key, settingToStore(LISTENER_SETTINGS, key, argv.value, { num: argv.num, any: false, command: "damnit listener config" }));
-    }),
+      showSettings(store.settings.all(), key, argv.defaults);
+    });
+  },
 };
+
+/** `config --defaults`, `config` or `config <key>`, given the stored settings. */
+function showSettings(stored: Record<string, string | number>, key: string | undefined, defaults: boolean): void {
+  if (defaults) return printSettingDefaults(LISTENER_SETTINGS, stored);
+  if (key === undefined) return printSettings(stored);
+  const value = stored[key];
+  if (value === undefined) throw new DamnitError("NO_SUCH_KEY", `key ${key} not found`);
+  console.log(repr(value));
+}
 
 const requestsCommand: CommandModule<object, DirArgs & { limit: number }> = {
   command: "requests",
   describe: "The latest processing requests the listener made, with their state",
   builder: (y: Argv) => dirOption(y).option("limit", { type: "number", default: 30 }) as unknown as Argv<DirArgs & { limit: number }>,
-  handler: async (argv) => {
-    const registry = ListenerRegistry.open(argv.dir);
-    try {
+  handler: (argv) =>
+    withStore(argv.dir, { create: false }, async (store) => {
       // Slurm jobs that left the queue since: ask squeue once for all of them.
-      const submitted = registry.requests({ limit: argv.limit }).filter((r) => r.state === "submitted" && r.slurmJobId);
+      const submitted = store.requests.latest({ limit: argv.limit }).filter((r) => r.state === "submitted" && r.slurmJobId);
       for (const cluster of new Set(submitted.map((r) => r.slurmCluster ?? ""))) {
         const ids = submitted.filter((r) => (r.slurmCluster ?? "") === cluster).map((r) => r.slurmJobId!);
         const active = await activeJobs(ids, cluster);
         if (active === null) continue;
-        for (const r of submitted) if ((r.slurmCluster ?? "") === cluster && !active.has(r.slurmJobId!)) registry.updateRequest(r.processingId, "finished", { message: "left the Slurm queue" });
+        for (const r of submitted) if ((r.slurmCluster ?? "") === cluster && !active.has(r.slurmJobId!)) store.requests.update(r.processingId, "finished", { message: "left the Slurm queue" });
       }
-      for (const r of registry.requests({ limit: argv.limit }).reverse()) {
+      for (const r of store.requests.latest({ limit: argv.limit }).reverse()) {
         const when = new Date(r.receivedAt * 1000).toISOString().replace("T", " ").slice(0, 19);
         const job = r.via === "slurm" ? `Slurm ${r.slurmJobId}` : (r.via ?? "-");
         console.log(`${when}  p${r.proposal} r${r.run} ${r.data.padEnd(4)}  ${r.state.padEnd(9)}  ${job.padEnd(14)}  ${r.dbDir}${r.message ? `  ${r.message}` : ""}`);
       }
-    } finally {
-      registry.close();
-    }
-  },
+    }),
 };
 
 export const listenerCommand: CommandModule = {
