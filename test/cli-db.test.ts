@@ -1,9 +1,9 @@
 /** The database commands as a user runs them: `damnit proposal`, `db-config`, `new-id`, `show`, `migrate`. */
-import Database from "better-sqlite3";
 import { chmodSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { damnit, expectOneLineError, otherUserCanRunDamnit } from "./helpers/cli.js";
+import { metametaValue } from "./helpers/db.js";
 import { copyFixture, tempDir } from "./helpers/tmp.js";
 
 describe("damnit proposal", () => {
@@ -170,8 +170,6 @@ describe("damnit migrate", () => {
       `Upgraded ${dir}/runs.sqlite from v1 to v4: v2-attributes, v3-tags, v4-orphan-tag-trigger\nThe old file is kept as ${dir}/runs.sqlite.v1.bak\n`,
     );
     expect(damnit(["migrate", dir]).stdout).toBe(`${dir}/runs.sqlite is already format v4\n`);
-    const db = new Database(join(dir, "runs.sqlite"), { readonly: true });
-    expect(db.prepare("SELECT value FROM metameta WHERE key='data_format_version'").get()).toEqual({ value: 4 });
-    db.close();
+    expect(metametaValue(dir, "data_format_version")).toBe(4);
   });
 });

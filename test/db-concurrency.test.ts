@@ -3,6 +3,7 @@ import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RunDatabase } from "../src/db/index.js";
+import { countRows } from "./helpers/db.js";
 import { REPO_ROOT, tempDir } from "./helpers/tmp.js";
 
 function runWorker(args: string[]): Promise<{ code: number | null; stderr: string }> {
@@ -32,19 +33,17 @@ describe("concurrent writers", () => {
     for (const r of results) expect(r).toEqual({ code: 0, stderr: "" });
 
     const db = await RunDatabase.open(dir);
-    const count = db.sqlite.prepare("SELECT count(*) AS n FROM run_variables").get() as { n: number };
-    expect(count.n).toBe(WORKERS * RUNS * PER_RUN);
-    const wrong = db.sqlite
-      .prepare(
-        `SELECT count(*) AS n FROM run_variables
-         WHERE value != CAST(substr(name, 2, instr(name, '_') - 2) AS INTEGER) * 1000000 + run * 100 + CAST(substr(name, instr(name, '_v') + 2) AS INTEGER)`,
-      )
-      .get() as { n: number };
-    expect(wrong.n).toBe(0);
+    expect(countRows(db.sqlite, "run_variables")).toBe(WORKERS * RUNS * PER_RUN);
+    const wrong = countRows(
+      db.sqlite,
+      "run_variables",
+      "value != CAST(substr(name, 2, instr(name, '_') - 2) AS INTEGER) * 1000000 + run * 100 + CAST(substr(name, instr(name, '_v') + 2) AS INTEGER)",
+    );
+    expect(wrong).toBe(0);
     // Every worker's columns made it into the views despite the concurrent schema changes.
     const columns = db.sqlite.prepare("SELECT * FROM runs LIMIT 1").columns().map((c) => c.name);
     expect(columns.filter((c) => /^w\d_v\d$/.test(c))).toHaveLength(WORKERS * PER_RUN);
-    expect((db.sqlite.prepare("SELECT count(*) AS n FROM runs").get() as { n: number }).n).toBe(RUNS);
+    expect(countRows(db.sqlite, "runs")).toBe(RUNS);
     db.close();
   });
 });

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RunDatabase } from "../src/db/index.js";
 import { canonicalDump } from "./helpers/canonical-dump.js";
+import { execSql } from "./helpers/db.js";
 import { copyFixture } from "./helpers/tmp.js";
 
 function expected(version: string): any {
@@ -102,10 +103,8 @@ describe("after the upgrade", () => {
 describe("a v2 database that already has the tag tables", () => {
   it("upgrades to v4 keeping its tags and their ids", async () => {
     const dir = copyFixture("v1");
-    const { default: Database } = await import("better-sqlite3");
-    const raw = new Database(join(dir, "runs.sqlite"));
     // What some real v2 databases look like: attributes column, tag tables, version 2, no trigger.
-    raw.exec(`ALTER TABLE run_variables ADD COLUMN attributes;
+    execSql(dir, `ALTER TABLE run_variables ADD COLUMN attributes;
       CREATE TABLE tags(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL);
       CREATE TABLE variable_tags(variable_name TEXT NOT NULL, tag_id INTEGER NOT NULL,
         FOREIGN KEY (variable_name) REFERENCES variables(name) ON DELETE CASCADE,
@@ -113,7 +112,6 @@ describe("a v2 database that already has the tag tables", () => {
       INSERT INTO tags (id, name) VALUES (7, 'motors'), (9, 'xgm');
       INSERT INTO variable_tags VALUES ('sample_x', 7), ('xgm_intensity', 9);
       UPDATE metameta SET value = 2 WHERE key = 'data_format_version';`);
-    raw.close();
     const db = await RunDatabase.open(dir);
     expect(db.upgrade).toMatchObject({ from: 2, to: 4, applied: ["v3-tags", "v4-orphan-tag-trigger"] });
     expect(db.sqlite.prepare("SELECT id, name FROM tags ORDER BY id").all()).toEqual([{ id: 7, name: "motors" }, { id: 9, name: "xgm" }]);

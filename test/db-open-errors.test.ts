@@ -1,9 +1,9 @@
 /** Bad input on open: each case gets one clear error naming the file, and the file is left exactly as it was. */
-import Database from "better-sqlite3";
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { RunDatabase, type DamnitErrorCode } from "../src/db/index.js";
+import { execSql, metametaValue } from "./helpers/db.js";
 import { copyFixture, tempDir } from "./helpers/tmp.js";
 
 function snapshot(path: string) {
@@ -39,17 +39,13 @@ describe("refusals on open", () => {
 
   it("an SQLite file that is not a DAMNIT database", async () => {
     const dir = tempDir();
-    const other = new Database(join(dir, "runs.sqlite"));
-    other.exec("CREATE TABLE photos(id, path)");
-    other.close();
+    execSql(dir, "CREATE TABLE photos(id, path)");
     await expectRefusal(dir, "NOT_DAMNIT", /SQLite database but not a DAMNIT one \(no metameta table\)/);
   });
 
   it("a database from a newer version", async () => {
     const dir = copyFixture("v4");
-    const db = new Database(join(dir, "runs.sqlite"));
-    db.prepare("UPDATE metameta SET value = 7 WHERE key = 'data_format_version'").run();
-    db.close();
+    execSql(dir, "UPDATE metameta SET value = 7 WHERE key = 'data_format_version'");
     await expectRefusal(dir, "TOO_NEW", /is format v7, newer than this damnit understands \(v4\); update damnit/);
   });
 
@@ -62,26 +58,20 @@ describe("refusals on open", () => {
 describe("a failing upgrade step", () => {
   it("rolls back every step and leaves the file byte-identical", async () => {
     const dir = copyFixture("v1");
-    const raw = new Database(join(dir, "runs.sqlite"));
     // A damaged v1 database: variable_tags is a view, so the v4 trigger cannot be created on it.
-    raw.exec("CREATE VIEW variable_tags AS SELECT 'x' AS variable_name, 1 AS tag_id");
-    raw.close();
+    execSql(dir, "CREATE VIEW variable_tags AS SELECT 'x' AS variable_name, 1 AS tag_id");
     const before = readFileSync(join(dir, "runs.sqlite"));
     await expect(RunDatabase.open(dir)).rejects.toMatchObject({
       code: "MIGRATION_FAILED",
       message: expect.stringMatching(/from v1 failed at step v4-orphan-tag-trigger: .*view.*; nothing was changed \(a copy is at .*runs\.sqlite\.v1\.bak\)/),
     });
     expect(readFileSync(join(dir, "runs.sqlite")).equals(before)).toBe(true);
-    const check = new Database(join(dir, "runs.sqlite"), { readonly: true });
-    expect(check.prepare("SELECT value FROM metameta WHERE key = 'data_format_version'").get()).toEqual({ value: 1 });
-    check.close();
+    expect(metametaValue(dir, "data_format_version")).toBe(1);
   });
 
   it("a v1 database missing its run_variables table fails at the first step", async () => {
     const dir = copyFixture("v1");
-    const raw = new Database(join(dir, "runs.sqlite"));
-    raw.exec("DROP VIEW runs; DROP VIEW max_diffs; DROP TABLE run_variables");
-    raw.close();
+    execSql(dir, "DROP VIEW runs; DROP VIEW max_diffs; DROP TABLE run_variables");
     const before = readFileSync(join(dir, "runs.sqlite"));
     await expect(RunDatabase.open(dir)).rejects.toMatchObject({
       code: "MIGRATION_FAILED",

@@ -1,11 +1,11 @@
 /** What people and other programs do to databases: read while a job writes, odd cells, reserved names. */
-import Database from "better-sqlite3";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { encodeNpy, ndarray, RunDatabase } from "../src/db/index.js";
 import { damnit, expectOneLineError } from "./helpers/cli.js";
+import { queryOne, withRunsDb } from "./helpers/db.js";
 import { copyFixture, REPO_ROOT, tempDir } from "./helpers/tmp.js";
 
 describe("reading while another process writes", () => {
@@ -50,9 +50,7 @@ describe("cells other tools wrote", () => {
     db.sqlite.prepare("UPDATE metameta SET value = value").run();
     db.close();
     const { rebuildViews } = await import("../src/db/views.js");
-    const raw = new Database(join(dir, "runs.sqlite"));
-    rebuildViews(raw);
-    raw.close();
+    withRunsDb(dir, rebuildViews, { writable: true });
 
     const out = damnit(["show", dir]);
     expect(out.status).toBe(0);
@@ -106,9 +104,7 @@ describe("integers are INTEGER, as DAMNIT's tools expect", () => {
     db.close();
     const upgraded = copyFixture("v1");
     (await RunDatabase.open(upgraded)).close();
-    const v1 = new Database(join(upgraded, "runs.sqlite"), { readonly: true });
-    expect(v1.prepare("SELECT typeof(value) AS t FROM metameta WHERE key = 'data_format_version'").get()).toEqual({ t: "integer" });
-    v1.close();
+    expect(queryOne(upgraded, "SELECT typeof(value) AS t FROM metameta WHERE key = 'data_format_version'")).toEqual({ t: "integer" });
   });
 });
 

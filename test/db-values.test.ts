@@ -1,7 +1,7 @@
 /** Every value type DAMNIT stores round-trips through runs.sqlite with DAMNIT's encoding. */
-import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { complex, decodeNpy, encodeNpy, ndarray, RunDatabase, type DType, type NdArray } from "../src/db/index.js";
+import { countRows, queryAll, runVariableRows } from "./helpers/db.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const P = 1234;
@@ -9,9 +9,7 @@ const P = 1234;
 async function roundTrip(values: Parameters<RunDatabase["setVariables"]>[2]) {
   const db = await RunDatabase.open(tempDir(), { create: true });
   db.setVariables(P, 1, values, { provenance: "context.py" });
-  const raw = db.sqlite
-    .prepare("SELECT name, value, typeof(value) AS t, summary_type, summary_method, max_diff, attributes FROM run_variables")
-    .all() as any[];
+  const raw: any[] = runVariableRows(db.sqlite);
   const cells = db.readRunTable().rows[0]!.cells;
   db.close();
   return { raw: new Map(raw.map((r) => [r.name, r])), cells };
@@ -32,16 +30,16 @@ describe("scalars", () => {
       inf: { value: Infinity },
       wholeReal: { value: 12, real: true },
     });
-    expect(raw.get("i")).toMatchObject({ t: "integer", value: 42, summary_method: "", summary_type: null });
-    expect(raw.get("f")).toMatchObject({ t: "real", value: 1.5, summary_method: "mean", max_diff: 0.25 });
-    expect(raw.get("s")).toMatchObject({ t: "text" });
-    expect(raw.get("yes")).toMatchObject({ t: "integer", value: 1 });
+    expect(raw.get("i")).toMatchObject({ type: "integer", value: 42, summary_method: "", summary_type: null });
+    expect(raw.get("f")).toMatchObject({ type: "real", value: 1.5, summary_method: "mean", max_diff: 0.25 });
+    expect(raw.get("s")).toMatchObject({ type: "text" });
+    expect(raw.get("yes")).toMatchObject({ type: "integer", value: 1 });
     // NaN and None become NULL, with max_diff/summary fields cleared; attributes stay (they carry errors).
-    expect(raw.get("nan")).toMatchObject({ t: "null", max_diff: null, summary_method: null });
-    expect(raw.get("none")).toMatchObject({ t: "null", attributes: '{"error": "boom", "error_cls": "RuntimeError"}' });
-    expect(raw.get("inf")).toMatchObject({ t: "real", value: Infinity });
-    expect(raw.get("wholeReal")).toMatchObject({ t: "real", value: 12 });
-    expect(raw.get("big")).toMatchObject({ t: "integer" });
+    expect(raw.get("nan")).toMatchObject({ type: "null", max_diff: null, summary_method: null });
+    expect(raw.get("none")).toMatchObject({ type: "null", attributes: '{"error": "boom", "error_cls": "RuntimeError"}' });
+    expect(raw.get("inf")).toMatchObject({ type: "real", value: Infinity });
+    expect(raw.get("wholeReal")).toMatchObject({ type: "real", value: 12 });
+    expect(raw.get("big")).toMatchObject({ type: "integer" });
     // Beyond 2^53 a JavaScript number would lose digits: such integers come back as BigInt.
     expect(cells.get("big")!.value).toBe(2n ** 60n);
     expect(cells.get("bigger")!.value).toBe(9007199254740993n);
@@ -145,7 +143,7 @@ describe("blobs", () => {
     png.writeUInt32BE(300, 16);
     png.writeUInt32BE(150, 20);
     const { raw, cells } = await roundTrip({ img: { value: png, maxDiff: 5 } });
-    expect(raw.get("img")).toMatchObject({ t: "blob", summary_type: null });
+    expect(raw.get("img")).toMatchObject({ type: "blob", summary_type: null });
     expect(cells.get("img")!.value).toMatchObject({ kind: "png", width: 300, height: 150 });
   });
 });
@@ -158,8 +156,8 @@ describe("refusals", () => {
     ).toThrow(/variable 'bad': cannot store a value of type Object/);
     expect(() => db.setVariables(P, 1, { "not a name": { value: 1 } }, { provenance: "x" })).toThrow(/not a valid variable name/);
     expect(() => db.setVariables(P, 1, { big: { value: 2n ** 64n } }, { provenance: "x" })).toThrow(/64-bit/);
-    expect(db.sqlite.prepare("SELECT count(*) AS n FROM run_variables").get()).toEqual({ n: 0 });
-    expect(db.sqlite.prepare("SELECT count(*) AS n FROM run_info").get()).toEqual({ n: 0 });
+    expect(countRows(db.sqlite, "run_variables")).toBe(0);
+    expect(countRows(db.sqlite, "run_info")).toBe(0);
     db.close();
   });
 });
@@ -169,12 +167,9 @@ describe("DAMNIT can read what we write", () => {
     const dir = tempDir();
     const db = await RunDatabase.open(dir, { create: true, initialSettings: { proposal: P } });
     db.setVariables(P, 3, { n_trains: { value: 40 }, x: { value: ndarray("float32", [2], [1, 2]) } }, { provenance: "context.py", startTime: 1735689600 });
-    const path = db.path;
     db.close();
-    const plain = new Database(path, { readonly: true });
-    expect(plain.prepare("SELECT proposal, run, start_time, n_trains FROM runs").all()).toEqual([
+    expect(queryAll(dir, "SELECT proposal, run, start_time, n_trains FROM runs")).toEqual([
       { proposal: P, run: 3, start_time: 1735689600, n_trains: 40 },
     ]);
-    plain.close();
   });
 });

@@ -7,11 +7,11 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readRunOutput } from "../src/extract/h5-output.js";
 import { writeSyntheticRun } from "../src/synth/write-run.js";
 import { damnit } from "./helpers/cli.js";
+import { integrityCheck, runVariableRows } from "./helpers/db.js";
 import { DAMNIT_BIN } from "./helpers/paths.js";
 
 const PROPOSAL = 1234;
@@ -40,17 +40,8 @@ function database(context: string, settings: Record<string, string> = {}): strin
 type Stored = { value: unknown; attributes: Record<string, unknown> | null };
 
 function stored(dir: string, run = 1): Map<string, Stored> {
-  const db = new Database(join(dir, "runs.sqlite"), { readonly: true });
-  try {
-    const rows = db.prepare("SELECT name, value, attributes FROM run_variables WHERE proposal = ? AND run = ?").all(PROPOSAL, run) as Array<{
-      name: string;
-      value: unknown;
-      attributes: string | null;
-    }>;
-    return new Map(rows.map((r) => [r.name, { value: r.value, attributes: r.attributes === null ? null : (JSON.parse(r.attributes) as Record<string, unknown>) }]));
-  } finally {
-    db.close();
-  }
+  const rows = runVariableRows(dir, { proposal: PROPOSAL, run });
+  return new Map(rows.map((r) => [r.name, { value: r.value, attributes: r.attributes === null ? null : (JSON.parse(r.attributes) as Record<string, unknown>) }]));
 }
 
 const errorOf = (row: Stored | undefined) => row?.attributes as { error: string; error_cls: string } | undefined;
@@ -227,9 +218,7 @@ export const big = Variable(() => new Float64Array(20_000_000).fill(${value === 
 
     expect(sha(h5File(dir))).toBe(oldSha);
     expect(stored(dir).get("label")!.value).toBe("old");
-    const check = new Database(join(dir, "runs.sqlite"));
-    expect(check.pragma("integrity_check", { simple: true })).toBe("ok");
-    check.close();
+    expect(integrityCheck(dir)).toBe("ok");
 
     // The next job stores the new values and clears the abandoned temporary file.
     expect(extract(dir).status).toBe(0);

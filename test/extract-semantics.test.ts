@@ -5,9 +5,9 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { damnit } from "./helpers/cli.js";
+import { runVariableRows, variableRows } from "./helpers/db.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const PROPOSAL = 4321;
@@ -18,10 +18,8 @@ function extractWith(context: string, ...extra: string[]) {
   expect(damnit(["proposal", String(PROPOSAL), dir]).status).toBe(0);
   writeFileSync(join(dir, "context.ts"), context);
   const result = damnit(["extract", String(PROPOSAL), String(RUN), "raw", "--mock", ...extra], { cwd: dir });
-  const db = new Database(join(dir, "runs.sqlite"), { readonly: true });
-  const rows = db.prepare("SELECT name, value, attributes FROM run_variables WHERE run = ?").all(RUN) as Array<{ name: string; value: unknown; attributes: string | null }>;
-  const variables = db.prepare("SELECT name FROM variables ORDER BY name").all() as Array<{ name: string }>;
-  db.close();
+  const rows = runVariableRows(dir, { run: RUN });
+  const variables = variableRows(dir);
   const values = new Map(rows.map((r) => [r.name, r.value]));
   const errors = new Map(rows.filter((r) => r.attributes?.includes('"error"')).map((r) => [r.name, JSON.parse(r.attributes!) as { error: string; error_cls: string }]));
   return { result, values, errors, variables: variables.map((v) => v.name) };

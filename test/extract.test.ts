@@ -6,12 +6,12 @@
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { decode } from "fast-png";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeNpy } from "../src/db/npy.js";
 import { writeSyntheticRun } from "../src/synth/write-run.js";
 import { damnit } from "./helpers/cli.js";
+import { queryAll, runInfoRow, runVariableRows, variableRows, variableTagPairs } from "./helpers/db.js";
 import { expectedRun, maxMinusMin } from "./helpers/example-expected.js";
 import { h5pyAvailable, runH5py } from "./helpers/h5py.js";
 import { REPO_ROOT } from "./helpers/paths.js";
@@ -50,25 +50,19 @@ interface Row {
   provenance: string;
 }
 
+/** The columns compared before and after a reprocess (not the timestamp). */
 function rows(dir: string, run: number): Map<string, Row> {
-  const db = new Database(join(dir, "runs.sqlite"), { readonly: true });
-  try {
-    const list = db
-      .prepare("SELECT name, value, typeof(value) AS type, summary_type, summary_method, max_diff, attributes, provenance FROM run_variables WHERE proposal = ? AND run = ?")
-      .all(PROPOSAL, run) as Row[];
-    return new Map(list.map((r) => [r.name, r]));
-  } finally {
-    db.close();
-  }
+  const list = queryAll<Row>(
+    dir,
+    "SELECT name, value, typeof(value) AS type, summary_type, summary_method, max_diff, attributes, provenance FROM run_variables WHERE proposal = ? AND run = ?",
+    PROPOSAL,
+    run,
+  );
+  return new Map(list.map((r) => [r.name, r]));
 }
 
 function runInfo(dir: string, run: number): { start_time: number | null } {
-  const db = new Database(join(dir, "runs.sqlite"), { readonly: true });
-  try {
-    return db.prepare("SELECT start_time FROM run_info WHERE proposal = ? AND run = ?").get(PROPOSAL, run) as { start_time: number | null };
-  } finally {
-    db.close();
-  }
+  return runInfoRow(dir, run, PROPOSAL)!;
 }
 
 const pngSize = (blob: Buffer) => {
@@ -167,10 +161,8 @@ describe("extraction", () => {
     expect(statSync(join(dir, "extracted_data")).mode & 0o777).toBe(0o777);
     expect(statSync(join(dir, "extracted_data", "p1234_r1.h5")).mode & 0o777).toBe(0o666);
     // The variables table has the example's titles, descriptions and tags.
-    const db = new Database(join(dir, "runs.sqlite"), { readonly: true });
-    const variables = db.prepare("SELECT name, title, description FROM variables ORDER BY name").all() as Array<{ name: string; title: string; description: string }>;
-    const tags = db.prepare("SELECT v.variable_name AS name, t.name AS tag FROM variable_tags v JOIN tags t ON t.id = v.tag_id ORDER BY v.variable_name, t.name").all();
-    db.close();
+    const variables = variableRows(dir).map(({ name, title, description }) => ({ name, title, description }));
+    const tags = variableTagPairs(dir);
     expect(variables.map((v) => v.name)).not.toContain("xgm_pulses"); // transient
     expect(variables.find((v) => v.name === "xgm_mean")).toEqual({ name: "xgm_mean", title: "XGM/mean", description: "Mean pulse energy of the run" });
     expect(tags).toContainEqual({ name: "camera_image", tag: "camera" });
@@ -270,11 +262,5 @@ with h5py.File(sys.argv[1], "r") as f:
 });
 
 function stamps(dir: string, run: number): Map<string, number> {
-  const db = new Database(join(dir, "runs.sqlite"), { readonly: true });
-  try {
-    const list = db.prepare("SELECT name, timestamp FROM run_variables WHERE proposal = ? AND run = ?").all(PROPOSAL, run) as Array<{ name: string; timestamp: number }>;
-    return new Map(list.map((r) => [r.name, r.timestamp]));
-  } finally {
-    db.close();
-  }
+  return new Map(runVariableRows(dir, { proposal: PROPOSAL, run }).map((r) => [r.name, r.timestamp]));
 }

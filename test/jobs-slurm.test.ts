@@ -4,20 +4,15 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { describe, expect } from "vitest";
 import { damnit } from "./helpers/cli.js";
+import { runVariableRows } from "./helpers/db.js";
 import { demoDatabase } from "./helpers/listener.js";
 import { itSlurm, jobInfo, waitForJob } from "./helpers/slurm.js";
 import { tempDir } from "./helpers/tmp.js";
 
 function values(dbDir: string): Array<{ run: number; name: string; value: unknown; timestamp: number }> {
-  const db = new Database(join(dbDir, "runs.sqlite"), { readonly: true });
-  try {
-    return db.prepare("SELECT run, name, value, timestamp FROM run_variables ORDER BY run, name").all() as Array<{ run: number; name: string; value: unknown; timestamp: number }>;
-  } finally {
-    db.close();
-  }
+  return runVariableRows(dbDir);
 }
 
 describe("jobs on Slurm", () => {

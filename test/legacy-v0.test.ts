@@ -1,5 +1,4 @@
 /** `damnit migrate v0-to-v1` converts DAMNIT's legacy wide table into a current database, keeping every value. */
-import Database from "better-sqlite3";
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
@@ -7,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { RunDatabase } from "../src/db/index.js";
 import { convertV0ToV1 } from "../src/legacy/v0-to-v1.js";
 import { damnit } from "./helpers/cli.js";
+import { countRows, execSql, queryAll, runVariableRows, withRunsDb, withSqliteFile } from "./helpers/db.js";
 import { copyFixture, FIXTURES } from "./helpers/tmp.js";
 
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
@@ -67,7 +67,7 @@ describe("migrate v0-to-v1", () => {
       laser_power: ["real", "integer", "integer"],
       run_type: ["text", "integer", "integer"],
     });
-    expect(db.sqlite.prepare("SELECT count(*) AS n FROM run_variables").get()).toEqual({ n: 20 });
+    expect(countRows(db.sqlite, "run_variables")).toBe(20);
 
     // max_diff from the HDF5 data matches what DAMNIT computed for the same data.
     for (const [key, want] of Object.entries(v1Expected.db.run_variables) as [string, any][]) {
@@ -78,7 +78,7 @@ describe("migrate v0-to-v1", () => {
     }
     // User edits are marked as such; the rest came from the context file.
     const provenance = Object.fromEntries(
-      (db.sqlite.prepare("SELECT name, provenance FROM run_variables WHERE run = 1").all() as { name: string; provenance: string }[]).map((r) => [r.name, r.provenance]),
+      runVariableRows(db.sqlite, { run: 1 }).map((r) => [r.name, r.provenance]),
     );
     expect(provenance).toMatchObject({ comment: "manual-input", laser_power: "manual-input", n_trains: "context.py" });
     expect(db.sqlite.prepare("SELECT summary_method FROM run_variables WHERE name = 'camera_total' AND run = 1").get()).toEqual({ summary_method: "mean" });
@@ -100,9 +100,7 @@ describe("migrate v0-to-v1", () => {
     const out = damnit(["migrate", "v0-to-v1", dir, "--dry-run"]);
     expect(out.stdout).toMatch(/into .*runs\.v1\.sqlite \(dry run: .*runs\.sqlite unchanged\)/);
     expect(readFileSync(join(dir, "runs.sqlite")).equals(original)).toBe(true);
-    const converted = new Database(join(dir, "runs.v1.sqlite"), { readonly: true });
-    expect(converted.prepare("SELECT count(*) AS n FROM run_variables").get()).toEqual({ n: 20 });
-    converted.close();
+    expect(withSqliteFile(join(dir, "runs.v1.sqlite"), (converted) => countRows(converted, "run_variables"))).toBe(20);
     expect(existsSync(join(dir, "runs.v0-backup.sqlite"))).toBe(false);
   });
 
@@ -110,32 +108,24 @@ describe("migrate v0-to-v1", () => {
     const v4 = copyFixture("v4");
     await expect(convertV0ToV1(v4)).rejects.toThrow(/already format v4; only v0 databases need/);
     const dir = copyFixture("v0");
-    const raw = new Database(join(dir, "runs.sqlite"));
-    raw.exec("DROP TABLE runs");
-    raw.close();
+    execSql(dir, "DROP TABLE runs");
     await expect(convertV0ToV1(dir)).rejects.toThrow(/no v0 'runs' table/);
     expect(readdirSync(dir).filter((f) => f.includes("v1"))).toEqual([]);
   });
 
   it("keeps a whole-number REAL a REAL (13.0 stays 13.0)", async () => {
     const dir = copyFixture("v0");
-    const raw = new Database(join(dir, "runs.sqlite"));
-    raw.prepare("UPDATE runs SET laser_power = 13.0, camera_total = 2345686.0 WHERE runnr = 2").run();
-    raw.close();
+    execSql(dir, "UPDATE runs SET laser_power = 13.0, camera_total = 2345686.0 WHERE runnr = 2");
     await convertV0ToV1(dir);
-    const db = new Database(join(dir, "runs.sqlite"), { readonly: true });
-    expect(db.prepare("SELECT name, typeof(value) AS t FROM run_variables WHERE run = 2 AND name IN ('laser_power', 'camera_total') ORDER BY name").all()).toEqual([
+    expect(queryAll(dir, "SELECT name, typeof(value) AS t FROM run_variables WHERE run = 2 AND name IN ('laser_power', 'camera_total') ORDER BY name")).toEqual([
       { name: "camera_total", t: "real" },
       { name: "laser_power", t: "real" },
     ]);
-    db.close();
   });
 
   it("keeps an undecodable pickled value as raw bytes, with a warning", async () => {
     const dir = copyFixture("v0");
-    const raw = new Database(join(dir, "runs.sqlite"));
-    raw.prepare("UPDATE runs SET agipd_mean_frame = ? WHERE runnr = 2").run(Buffer.from([0x80, 0x04, 0x95, 0x01]));
-    raw.close();
+    withRunsDb(dir, (raw) => raw.prepare("UPDATE runs SET agipd_mean_frame = ? WHERE runnr = 2").run(Buffer.from([0x80, 0x04, 0x95, 0x01])), { writable: true });
     const result = await convertV0ToV1(dir);
     expect(result.warnings).toEqual([expect.stringMatching(/run 2 agipd_mean_frame: kept an undecodable pickled value as raw bytes/)]);
     const db = await RunDatabase.open(dir);

@@ -1,10 +1,10 @@
-import Database from "better-sqlite3";
 import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DTYPES, type DType, type TypedArray } from "../src/core/ndarray.js";
 import { encodeNpy } from "../src/db/npy.js";
 import { decodeNumpyPickle, PickleError } from "../src/legacy/pickle.js";
+import { queryOne, runsFile } from "./helpers/db.js";
 import { FIXTURES, tempDir } from "./helpers/tmp.js";
 
 /**
@@ -321,15 +321,9 @@ describe("decodeNumpyPickle", () => {
   describe("a legacy v0 database's pickled summary", () => {
     function fixtureBlob(): Buffer {
       // Never open the fixture in place.
-      const path = join(tempDir("damnit-pickle-"), "runs.sqlite");
-      copyFileSync(join(FIXTURES, "v0", "runs.sqlite"), path);
-      const db = new Database(path, { readonly: true });
-      try {
-        const row = db.prepare("SELECT agipd_mean_frame FROM runs WHERE runnr = 1").get() as { agipd_mean_frame: Buffer };
-        return row.agipd_mean_frame;
-      } finally {
-        db.close();
-      }
+      const dir = tempDir("damnit-pickle-");
+      copyFileSync(join(FIXTURES, "v0", "runs.sqlite"), runsFile(dir));
+      return queryOne<{ agipd_mean_frame: Buffer }>(dir, "SELECT agipd_mean_frame FROM runs WHERE runnr = 1")!.agipd_mean_frame;
     }
 
     it("decodes to a float64 (64, 32) array", () => {

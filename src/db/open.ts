@@ -42,10 +42,6 @@ export interface OpenedDatabase {
   readonly upgrade: UpgradeReport | null;
 }
 
-export function databasePath(dir: string): string {
-  return join(resolve(dir), DB_FILE_NAME);
-}
-
 function isWritable(path: string): boolean {
   try {
     accessSync(path, constants.W_OK);

@@ -30,15 +30,6 @@ export interface UserVariable {
   description?: string | null;
 }
 
-/** The name DAMNIT's GUI derives from a title: lower case, non-alphanumerics to `_`, no leading digits. */
-export function nameFromTitle(title: string): string {
-  return title
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, "_")
-    .replace(/^_+|_+$/g, "")
-    .replace(/^[0-9_]+/, "");
-}
-
 export function addUserVariable(db: Database.Database, variable: UserVariable, opts: { existOk?: boolean } = {}): void {
   checkVariableName(variable.name);
   if (!USER_VARIABLE_TYPES.includes(variable.type)) {
