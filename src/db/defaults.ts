@@ -72,6 +72,7 @@ export const METAMETA_SETTINGS = settingsTable({
 });
 
 export type MetametaSettings = typeof METAMETA_SETTINGS;
+export type KnownSetting = keyof MetametaSettings;
 
 /** The defaults alone, for code that runs without a database (e.g. `read-context` in a directory without one). */
 export const METAMETA_DEFAULTS = new SettingsReader<MetametaSettings>(METAMETA_SETTINGS, () => undefined);
