@@ -4,6 +4,7 @@
  * SonicBoom), so the line logged just before an exit is on disk; pino-roll and rotating-file-stream write
  * asynchronously (a worker thread, a buffered stream) and would lose it, which is why this is ours.
  */
+import { isNodeError } from "./core/node-errors.js";
 import { renameSync, rmSync, statSync } from "node:fs";
 import { pino } from "pino";
 
@@ -61,6 +62,6 @@ function renameIfExists(from: string, to: string): void {
   try {
     renameSync(from, to);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    if (!isNodeError(err, "ENOENT")) throw err;
   }
 }

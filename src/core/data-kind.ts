@@ -5,3 +5,6 @@
 export type DataKind = "raw" | "proc" | "all";
 
 export const DATA_KINDS: readonly DataKind[] = ["raw", "proc", "all"];
+
+/** Where a run's files are, and what a notification announces: its raw data migrated, or its proc data calibrated. */
+export type RunDataDirectory = Exclude<DataKind, "all">;

@@ -2,6 +2,7 @@
  * The thin layer between the run reader and h5wasm: opening files with errors a user understands, describing
  * datasets, refusing compression filters we cannot decode, and reading row ranges straight into caller-owned memory.
  */
+import { isNodeError } from "../core/node-errors.js";
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { Dataset, File as H5File } from "h5wasm/node";
@@ -72,7 +73,7 @@ export function openH5File({ h5 }: H5Lib, path: string): H5File {
     signature = hasHdf5Signature(path, size);
   } catch (err) {
     if (err instanceof DamnitError) throw err;
-    throw new DamnitError("BAD_RUN_FILE", `${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    throw new DamnitError("BAD_RUN_FILE", `${path}: cannot be read (${isNodeError(err) ? err.code : String(err)})`);
   }
   if (!signature) {
     throw new DamnitError("BAD_RUN_FILE", `${path}: not an HDF5 file (${size} bytes, no HDF5 signature)`);

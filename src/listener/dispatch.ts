@@ -4,6 +4,7 @@
  * back to processing here when that fails and local processing is allowed. One database's failure (read-only,
  * corrupt, from the future) is logged and the others are still processed.
  */
+import type { RunDataDirectory } from "../core/data-kind.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -14,7 +15,7 @@ import { activeJobs } from "../jobs/squeue.js";
 import { newProcessingId, type JobRequest } from "../jobs/request.js";
 import { submitJob, type SubmitOptions, type SubmittedJob } from "../jobs/sbatch.js";
 import { slurmSettings, type SlurmSettings } from "../jobs/slurm-settings.js";
-import { processingStateSet, updateTopic } from "../messaging/messages.js";
+import { pendingState, processingStateSet, updateTopic } from "../messaging/messages.js";
 import type { Publisher } from "../messaging/publisher.js";
 import type { LocalQueue } from "./local-queue.js";
 import type { ListenerStore, ProcessingRequestRow } from "./store/index.js";
@@ -22,7 +23,7 @@ import type { ListenerStore, ProcessingRequestRow } from "./store/index.js";
 export interface ReadyRun {
   readonly proposal: number;
   readonly run: number;
-  readonly kind: "raw" | "proc";
+  readonly kind: RunDataDirectory;
   /** when the notification was made (seconds since the epoch): the run's added_at */
   readonly addedAt: number;
   /** e.g. `kafka test.r2d2[0]@17` or `watch` */
@@ -150,17 +151,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   store.requests.record({ ...base, via: "slurm", slurmJobId: job.jobId, slurmCluster: job.cluster, state: "submitted" });
   logger.info(`Submitted Slurm job ${job.jobId} for p${P} r${R} (${kind}); output in process_logs/r${R}-p${P}.out`);
   void opts.publisher.send(updateTopic(dbId), [
-    processingStateSet({
-      processing_id: request.processingId,
-      proposal: P,
-      run: R,
-      data: kind,
-      status: "PENDING",
-      hostname: "",
-      username: "",
-      slurm_cluster: job.cluster || null,
-      slurm_job_id: job.jobId,
-    }),
+    processingStateSet(pendingState(request, job)),
   ]);
   return { dbDir, action: "slurm", detail: job.jobId };
 }

@@ -4,6 +4,7 @@
  * dispatchRun. Bad messages are logged and skipped; SIGTERM/SIGINT stop it cleanly (exit 0); an error it cannot
  * recover from rejects, so the process exits non-zero and its supervisor restarts it.
  */
+import { isSqliteError } from "../core/sqlite-errors.js";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { peekHasRun, peekSetting } from "../db/peek.js";
@@ -173,7 +174,7 @@ async function handleWithRetry(fn: () => Promise<void>, store: ListenerStore, lo
     await fn();
     return true;
   } catch (err) {
-    if ((err as { code?: string }).code === "SQLITE_READONLY") {
+    if (isSqliteError(err, "SQLITE_READONLY")) {
       logger.warn(`SQLite database is read only (${store.path}). Pause, reopen, retry.`);
       await new Promise((r) => setTimeout(r, 2000));
       try {

@@ -2,6 +2,7 @@
  * Reading a notification (spec §1.1): which topics and events mean "raw data complete" and "calibrated data
  * complete", and the proposal and run a message names. Anything else is refused with a reason, never thrown.
  */
+import type { RunDataDirectory } from "../core/data-kind.js";
 import type { ListenerSettingsStore } from "./store/index.js";
 
 export interface KafkaProfile {
@@ -34,7 +35,7 @@ export function profileFromSettings(settings: Pick<ListenerSettingsStore, "get">
 export interface Notification {
   readonly proposal: number;
   readonly run: number;
-  readonly kind: "raw" | "proc";
+  readonly kind: RunDataDirectory;
 }
 
 export type Parsed = { ok: true; notification: Notification } | { ok: false; reason: string; ignorable: boolean };
@@ -102,7 +103,7 @@ export function parseNotification(topic: string, value: Buffer | string | null, 
   if (typeof msg !== "object" || msg === null || Array.isArray(msg)) return { ok: false, reason: "not a JSON object", ignorable: false };
   const fields = msg as Record<string, unknown>;
   const event = fields.event;
-  let kind: "raw" | "proc" | undefined;
+  let kind: RunDataDirectory | undefined;
   if (event === profile.rawEvent && topic === profile.rawTopic) kind = "raw";
   else if (event === profile.procEvent && topic === profile.procTopic) kind = "proc";
   // Other events share these topics: not for us, and not an error.

@@ -5,6 +5,7 @@
  * offered again when its directory changes (e.g. recalibrated). When a proposal is first watched, runs that its
  * databases already hold are taken as done.
  */
+import type { RunDataDirectory } from "../core/data-kind.js";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { findProposalDirectory, runDirectory } from "../exdf/open-run.js";
@@ -66,7 +67,7 @@ export class RunWatcher {
     this.lastMtime.set(run.runDir, run.dirMtime);
   }
 
-  private check(proposal: number, run: number, kind: "raw" | "proc", runDir: string, now: number, first: boolean): WatchedRun | undefined {
+  private check(proposal: number, run: number, kind: RunDataDirectory, runDir: string, now: number, first: boolean): WatchedRun | undefined {
     let dirMtime: number;
     try {
       dirMtime = statSync(runDir).mtimeMs;

@@ -3,6 +3,7 @@
  * proposal. Also answers, cheaply, whether a notification can concern this listener at all (a registered proposal,
  * or dynamic mode), for the many notifications of other proposals.
  */
+import { isSqliteError } from "../../core/sqlite-errors.js";
 import type Database from "better-sqlite3";
 import { resolve } from "node:path";
 import { DamnitError } from "../../core/errors.js";
@@ -51,7 +52,7 @@ export class ProposalDatabases {
     try {
       this.sqlite.prepare("INSERT INTO proposal_databases(proposal, db_dir, official) VALUES (?, ?, ?)").run(proposal, dbDir, official ? 1 : 0);
     } catch (err) {
-      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_UNIQUE") {
+      if (isSqliteError(err, "SQLITE_CONSTRAINT_UNIQUE")) {
         const existing = this.sqlite.prepare("SELECT proposal FROM proposal_databases WHERE db_dir = ?").get(dbDir) as { proposal: number };
         throw new DamnitError("BAD_ARGUMENT", `${dbDir} is already registered (for proposal ${existing.proposal})`);
       }

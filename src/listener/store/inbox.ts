@@ -3,13 +3,14 @@
  * done for it and marked handled once its jobs are submitted, so a listener killed in between handles it after
  * restarting; handled entries are kept a week, so a redelivery of one is recognised.
  */
+import type { RunDataDirectory } from "../../core/data-kind.js";
 import type Database from "better-sqlite3";
 
 export interface InboxEntry {
   readonly source: string;
   readonly proposal: number;
   readonly run: number;
-  readonly kind: "raw" | "proc";
+  readonly kind: RunDataDirectory;
   readonly addedAt: number;
 }
 
@@ -37,7 +38,7 @@ export class Inbox {
       source: string;
       proposal: number;
       run: number;
-      kind: "raw" | "proc";
+      kind: RunDataDirectory;
       added_at: number;
     }>;
     return rows.map((r) => ({ source: r.source, proposal: r.proposal, run: r.run, kind: r.kind, addedAt: r.added_at }));

@@ -8,6 +8,7 @@ import Database from "better-sqlite3";
 import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DamnitError } from "../../core/errors.js";
+import { isSqliteError } from "../../core/sqlite-errors.js";
 import { ProposalDatabases } from "./databases.js";
 import { Inbox } from "./inbox.js";
 import { ProcessingRequests } from "./requests.js";
@@ -80,12 +81,11 @@ export class ListenerStore {
     } catch (err) {
       sqlite?.close();
       if (err instanceof DamnitError) throw err;
-      const e = err as { code?: string; message: string };
-      if (e.code === "SQLITE_READONLY" || e.code === "SQLITE_CANTOPEN") {
-        throw new DamnitError("READ_ONLY", `cannot open ${path} for writing: ${e.message}`, { cause: err });
+      if (isSqliteError(err, "SQLITE_READONLY") || isSqliteError(err, "SQLITE_CANTOPEN")) {
+        throw new DamnitError("READ_ONLY", `cannot open ${path} for writing: ${err.message}`, { cause: err });
       }
-      if (e.code === "SQLITE_NOTADB" || e.code === "SQLITE_CORRUPT") {
-        throw new DamnitError("NOT_SQLITE", `${path} is not a usable SQLite database: ${e.message}`, { cause: err });
+      if (isSqliteError(err, "SQLITE_NOTADB") || isSqliteError(err, "SQLITE_CORRUPT")) {
+        throw new DamnitError("NOT_SQLITE", `${path} is not a usable SQLite database: ${err.message}`, { cause: err });
       }
       throw err;
     }

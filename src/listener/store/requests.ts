@@ -3,6 +3,7 @@
  * second job while the first is queued or running, local jobs survive a restart, and `damnit listener requests`
  * can show what happened.
  */
+import type { DataKind } from "../../core/data-kind.js";
 import type Database from "better-sqlite3";
 import { resolve } from "node:path";
 
@@ -16,7 +17,7 @@ export interface ProcessingRequestRow {
   readonly dbDir: string;
   readonly proposal: number;
   readonly run: number;
-  readonly data: "raw" | "proc" | "all";
+  readonly data: DataKind;
   /** where the request came from: `kafka <topic>[<partition>]@<offset>`, `watch`, `reprocess` */
   readonly source: string;
   readonly receivedAt: number;
@@ -86,7 +87,7 @@ interface RawRequest {
   db_dir: string;
   proposal: number;
   run: number;
-  data: "raw" | "proc" | "all";
+  data: DataKind;
   source: string;
   received_at: number;
   via: "slurm" | "local" | null;

@@ -3,6 +3,7 @@
  * when it was last handled, and since when each proposal is watched (its first scan takes runs the databases
  * already hold as done).
  */
+import type { RunDataDirectory } from "../../core/data-kind.js";
 import type Database from "better-sqlite3";
 
 export class WatcherState {
@@ -18,12 +19,12 @@ export class WatcherState {
   }
 
   /** The signature of the run directory when it was last handled, or undefined when it never was. */
-  seenSignature(proposal: number, run: number, kind: "raw" | "proc"): string | undefined {
+  seenSignature(proposal: number, run: number, kind: RunDataDirectory): string | undefined {
     const row = this.sqlite.prepare("SELECT signature FROM watched_runs WHERE proposal = ? AND run = ? AND kind = ?").get(proposal, run, kind) as { signature: string } | undefined;
     return row?.signature;
   }
 
-  recordSeen(proposal: number, run: number, kind: "raw" | "proc", signature: string): void {
+  recordSeen(proposal: number, run: number, kind: RunDataDirectory, signature: string): void {
     this.sqlite
       .prepare("INSERT INTO watched_runs(proposal, run, kind, signature) VALUES (?, ?, ?, ?) ON CONFLICT DO UPDATE SET signature = excluded.signature")
       .run(proposal, run, kind, signature);
