@@ -1,7 +1,8 @@
 /**
  * Writes a synthetic European XFEL run (EXDF HDF5 files, raw and proc) whose every value comes from `layout.ts`.
  * Big arrays are filled from per-pixel patterns computed once, and each frame is checked against the layout
- * functions at a few pixels, so the fast loops cannot drift from the contract.
+ * functions at a few pixels, so the fast loops cannot drift from the contract. Files are written with the HDF5
+ * layer's H5Writer in HDF5 1.8's file format; big chunked datasets are filled in slices of rows.
  */
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
