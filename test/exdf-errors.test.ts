@@ -7,7 +7,7 @@ import { isDamnitError } from "../src/core/errors.js";
 import { dataRoot, findProposalDirectory, openRun, openRunDirectory } from "../src/exdf/index.js";
 import { loadH5 } from "../src/h5/file.js";
 import { CAMERA, XGM_CONTROL, detectorPixel, detectorSource, firstTrainId } from "../src/synth/layout.js";
-import { requireGroup } from "../src/h5/h5wasm-write.js";
+import { H5Writer } from "../src/h5/writer.js";
 import { writeSyntheticRun } from "../src/synth/write-run.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -24,31 +24,26 @@ async function expectError(promise: Promise<unknown> | (() => unknown), code: st
 }
 
 /**
- * A minimal one-source EXDF file written directly with h5wasm (oldest HDF5 format, so headers carry no checksums and
- * a filter id can be patched): camera `CAM:output` with `data.image` gzip-compressed in chunks.
+ * A minimal one-source EXDF file written with H5Writer (oldest HDF5 format, so headers carry no checksums and a filter
+ * id can be patched): camera `CAM:output` with `data.image` gzip-compressed in chunks.
  */
 async function writeMiniRunFile(path: string, opts: { count?: number; version?: string } = {}): Promise<void> {
-  const { h5 } = await loadH5();
-  const f = new h5.File(path, "w", { libver: ["earliest", "v108"] });
+  const w = new H5Writer(await loadH5(), path);
   try {
-    const group = (path: string) => requireGroup(f, path);
+    const u64 = { class: "int", size: 8, signed: false } as const;
     const n = 4;
-    group("INDEX").create_dataset({ name: "trainId", data: BigUint64Array.from([1001n, 1002n, 1003n, 1004n]) });
-    group("METADATA").create_dataset({ name: "dataFormatVersion", data: [opts.version ?? "1.2"] });
-    group("METADATA/dataSources").create_dataset({ name: "dataSourceId", data: ["INSTRUMENT/CAM:output/data"] });
-    const index = group("INDEX/CAM:output/data");
-    index.create_dataset({ name: "first", data: BigUint64Array.from([0n, 1n, 2n, 3n]) });
-    index.create_dataset({ name: "count", data: BigUint64Array.from([1n, 1n, 1n, BigInt(opts.count ?? 1)]) });
-    group("INSTRUMENT/CAM:output/data").create_dataset({
-      name: "image",
-      data: Float32Array.from({ length: n * 16 }, (_, i) => i),
-      shape: [n, 4, 4],
-      chunks: [1, 4, 4],
-      compression: "gzip",
-      compression_opts: 1,
-    });
-  } finally {
-    f.close();
+    for (const group of ["INDEX/CAM:output/data", "METADATA/dataSources", "INSTRUMENT/CAM:output/data"]) w.requireGroup(group);
+    w.writeDataset("INDEX/trainId", u64, [n], BigUint64Array.from([1001n, 1002n, 1003n, 1004n]));
+    w.writeStringDataset("METADATA/dataFormatVersion", [opts.version ?? "1.2"], [1]);
+    w.writeStringDataset("METADATA/dataSources/dataSourceId", ["INSTRUMENT/CAM:output/data"], [1]);
+    w.writeDataset("INDEX/CAM:output/data/first", u64, [n], BigUint64Array.from([0n, 1n, 2n, 3n]));
+    w.writeDataset("INDEX/CAM:output/data/count", u64, [n], BigUint64Array.from([1n, 1n, 1n, BigInt(opts.count ?? 1)]));
+    const image = Float32Array.from({ length: n * 16 }, (_, i) => i);
+    w.writeDataset("INSTRUMENT/CAM:output/data/image", { class: "float", size: 4 }, [n, 4, 4], image, { chunks: [1, 4, 4], deflate: 1 });
+    w.close();
+  } catch (err) {
+    w.abort();
+    throw err;
   }
 }
 

@@ -11,7 +11,12 @@
  * datatype size it stores, and a datatype message may be longer than its encoding. There must be at least as many
  * matches as objects written with the stand-in, or the write fails (more are stale copies of moved messages). The
  * nonce makes a match in data practically impossible. This is sound only in the earliest file format, whose object
- * headers carry no checksums; that is why the writer always uses it.
+ * headers carry no checksums; that is why the writer uses it by default. A writer may instead start at HDF5 1.8's
+ * format ("v108": superblock 2, version-2 object headers with compact links, h5wasm's own default), which is smaller
+ * for files of many small objects, but then it cannot write enums.
+ *
+ * Large datasets need not exist in memory in one piece: createEmptyDataset makes a chunked dataset whose rows are then
+ * written in blocks with writeRows (unwritten chunks take no space and read as 0).
  */
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync, readSync, writeSync } from "node:fs";
@@ -57,6 +62,13 @@ export interface DatasetOptions {
 
 const H5S_UNLIMITED = 18446744073709551615n;
 
+export interface H5WriterOptions {
+  /**
+   * The oldest file format the objects may use: "earliest" (default; h5py's layout, and what enums need) or "v108"
+   * (HDF5 1.8's, as h5wasm writes by default).
+   */
+  readonly lowBound?: "earliest" | "v108";
+}
 
 /** h5wasm's description of an element type (enums excluded: they are written as stand-ins). */
 function typeMetadata(type: H5Type): Record<string, unknown> {
@@ -168,16 +180,21 @@ export class H5Writer {
   readonly fileId: bigint;
   private readonly file: H5File;
   private readonly standIns = new Map<string, StandIn>();
+  /** Groups made through this writer ("" is the root), so requireGroup looks nothing up in the file. */
+  private readonly groups = new Set<string>([""]);
   private closed = false;
+  private readonly lowBound: "earliest" | "v108";
 
   /** Create `path`, which must not exist. */
   constructor(
     readonly lib: H5Lib,
     readonly path: string,
+    opts: H5WriterOptions = {},
   ) {
     this.module = lib.module;
+    this.lowBound = opts.lowBound ?? "earliest";
     try {
-      this.file = new lib.h5.File(path, "x", { libver: ["earliest", "latest"] });
+      this.file = new lib.h5.File(path, "x", { libver: [this.lowBound, "latest"] });
     } catch (err) {
       throw new Error(`cannot create ${path} (${hdf5Reason(err)})`, { cause: err });
     }
@@ -187,6 +204,7 @@ export class H5Writer {
   /** The type to give h5wasm for `type`, and the stand-in whose count to raise once the object exists. */
   private resolve(type: H5Type): { meta: Record<string, unknown>; standIn?: StandIn } {
     if (type.class !== "enum") return { meta: typeMetadata(type) };
+    if (this.lowBound !== "earliest") throw new Error(`${this.path}: enums can only be written in the earliest file format`);
     if (![1, 2, 4, 8].includes(type.size)) throw new Error(`enum of ${type.size}-byte integers cannot be written`);
     const key = JSON.stringify(type);
     let standIn = this.standIns.get(key);
@@ -205,6 +223,30 @@ export class H5Writer {
 
   createGroup(path: string): void {
     this.module.create_group(this.fileId, path, false);
+    this.groups.add(groupKey(path));
+  }
+
+  /**
+   * The group at `path`, with every missing group above it, created unless this writer made it already (h5wasm
+   * creates no intermediate groups). Only groups made through this writer count as existing.
+   */
+  requireGroup(path: string): void {
+    const parts = groupKey(path).split("/").filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const key = parts.slice(0, i).join("/");
+      if (!this.groups.has(key)) this.createGroup(`/${key}`);
+    }
+  }
+
+  /** requireGroup for the group that holds `path`. */
+  requireParent(path: string): void {
+    const key = groupKey(path);
+    this.requireGroup(key.slice(0, Math.max(0, key.lastIndexOf("/"))));
+  }
+
+  /** A soft link at `linkPath` to the absolute path `target` (which need not exist yet). */
+  createSoftLink(linkPath: string, target: string): void {
+    this.module.create_soft_link(this.fileId, target, linkPath);
   }
 
   /** A dataset of numbers (or fixed-length strings, enums, records) from raw little-endian element bytes. */
@@ -217,6 +259,39 @@ export class H5Writer {
     const { meta, standIn } = this.resolve(type);
     this.module.create_dataset(this.fileId, path, BigInt(ptr), this.datasetMetadata(meta, shape, opts));
     if (standIn) standIn.count++;
+  }
+
+  /**
+   * A chunked dataset of `shape` with nothing written yet, to be filled with writeRows. It is created with 0 rows and
+   * resized, so no data has to be passed; maxshape defaults to an unlimited first axis.
+   */
+  createEmptyDataset(path: string, type: H5Type, shape: readonly number[], opts: DatasetOptions & { readonly chunks: readonly number[] }): void {
+    if (shape.length === 0) throw new Error(`internal error: ${path}: an empty dataset needs at least one axis`);
+    const [rows, ...rest] = shape as [number, ...number[]];
+    const maxshape = opts.maxshape ?? [null, ...rest];
+    this.writeDataset(path, type, [0, ...rest], new Uint8Array(0), { ...opts, maxshape });
+    if (rows > 0) this.resizeDataset(path, shape);
+  }
+
+  /** Change the shape of a chunked dataset within its maxshape. */
+  resizeDataset(path: string, shape: readonly number[]): void {
+    this.module.resize_dataset(this.fileId, path, bigShape(shape));
+  }
+
+  /**
+   * Write a block of whole rows from raw element bytes: rows [firstRow, firstRow + blockShape[0]) of a dataset whose
+   * other axes are blockShape's.
+   */
+  writeRows(path: string, firstRow: number, blockShape: readonly number[], bytes: ArrayBufferView): void {
+    this.withHeapCopy(bytes, (ptr) => this.writeRowsFromHeap(path, firstRow, blockShape, ptr));
+  }
+
+  /** As writeRows, with the element bytes already in h5wasm's memory at `ptr`. */
+  writeRowsFromHeap(path: string, firstRow: number, blockShape: readonly number[], ptr: number): void {
+    if (blockShape.length === 0 || blockShape[0] === 0) return;
+    const offset = blockShape.map((_, axis) => BigInt(axis === 0 ? firstRow : 0));
+    const strides = blockShape.map(() => 1n);
+    this.module.set_dataset_data(this.fileId, path, bigShape(blockShape), offset, strides, BigInt(ptr));
   }
 
   /** A dataset of variable-length strings (shape [] for a scalar). */
@@ -298,6 +373,11 @@ export class H5Writer {
       this.module._free(ptr);
     }
   }
+}
+
+/** A group path as the key of `groups`: no leading or trailing slashes. */
+function groupKey(path: string): string {
+  return path.split("/").filter(Boolean).join("/");
 }
 
 function checkStrings(values: readonly string[], where: string): void {

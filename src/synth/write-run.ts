@@ -1,27 +1,16 @@
 /**
  * Writes a synthetic European XFEL run (EXDF HDF5 files, raw and proc) whose every value comes from `layout.ts`.
  * Big arrays are filled from per-pixel patterns computed once, and each frame is checked against the layout
- * functions at a few pixels, so the fast loops cannot drift from the contract.
+ * functions at a few pixels, so the fast loops cannot drift from the contract. Files are written with the HDF5
+ * layer's H5Writer in HDF5 1.8's file format; big chunked datasets are filled in slices of rows.
  */
 import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import type { Dataset, File } from "h5wasm/node";
 import { DamnitError } from "../core/errors.js";
-import { loadH5wasm } from "../h5/h5wasm.js";
-import {
-  createExtendable,
-  type DtypeArrays,
-  newArray,
-  type NumericDtype,
-  paddedArray,
-  paddedLength,
-  requireGroup,
-  setStringAttributes,
-  writeArray,
-  writePadded,
-  writeRows,
-  writeStrings,
-} from "../h5/h5wasm-write.js";
+import { type H5Lib, loadH5 } from "../h5/file.js";
+import { elementTypeFor } from "../h5/values.js";
+import { H5Writer } from "../h5/writer.js";
+import { type DtypeArrays, newArray, paddedArray, paddedLength, product, type SynthArray, type SynthDtype } from "./arrays.js";
 import { proposalDirectory, runDirectory as runDirectoryIn } from "../exdf/open-run.js";
 import {
   CAMERA,
@@ -97,8 +86,6 @@ export interface SynthRunResult {
   bytes: number;
 }
 
-type H5wasm = Awaited<ReturnType<typeof loadH5wasm>>;
-
 const pad = (n: number, width: number): string => String(n).padStart(width, "0");
 
 /** `<root>/<INSTR>/<cycle>/p<6-digit proposal>/<kind>/r<4-digit run>`: the reader's layout, so it finds what we write. */
@@ -127,21 +114,21 @@ export function synthRunFileNames(run: number, size: SynthSize = "small", proc =
 // ---- one sequence file ----
 
 interface RunContext {
-  h5: H5wasm;
+  lib: H5Lib;
   preset: SynthPreset;
   proposal: number;
   run: number;
   format: SynthFormat;
   version: number;
   legacyIndex: boolean;
-  /** Files not closed yet, closed without METADATA if writing fails. */
-  open: Set<File>;
+  /** Files not closed yet, abandoned if writing fails. */
+  open: Set<H5Writer>;
 }
 
 interface ControlKey {
   /** Property path below the device, e.g. "pulseEnergy/photonFlux". */
   path: string;
-  dtype: "<i" | "<f" | "<d" | "string";
+  dtype: "int32" | "float32" | "float64" | "string";
   entryShape?: readonly number[];
   /** The value for a train: a number, a flattened entry, or a string. */
   value: (tid: number) => number | readonly number[] | string;
@@ -153,7 +140,7 @@ interface ControlKey {
 const SLICE_BYTES = 4 << 20;
 
 class SequenceFile {
-  readonly file: File;
+  readonly w: H5Writer;
   /** dataSourceId entries, in order. */
   readonly sources: string[] = [];
   readonly tids: number[] = [];
@@ -171,10 +158,59 @@ class SequenceFile {
       this.tids.push(firstTrainId(ctx.run) + i);
       this.timestamps.push(trainTimestampNs(ctx.run, i));
     }
-    this.file = new ctx.h5.File(path, "w");
-    ctx.open.add(this.file);
-    for (const group of ["METADATA", "INDEX", "CONTROL", "RUN", "INSTRUMENT"]) this.file.create_group(group);
+    // HDF5 1.8's format: its compact object headers make the many small datasets and groups take half the space.
+    this.w = new H5Writer(ctx.lib, path, { lowBound: "v108" });
+    ctx.open.add(this.w);
+    for (const group of ["METADATA", "INDEX", "CONTROL", "RUN", "INSTRUMENT"]) this.w.createGroup(group);
     this.writeBaseIndex();
+  }
+
+  /** A contiguous dataset (groups above it created); `data` holds exactly product(shape) elements. */
+  array(path: string, dtype: SynthDtype, shape: readonly number[], data: SynthArray): void {
+    this.w.requireParent(path);
+    this.w.writeDataset(path, elementTypeFor(dtype), shape, data);
+  }
+
+  /** An array made by paddedArray, as a contiguous dataset of shape (padded rows, ...entryShape). */
+  padded(path: string, dtype: SynthDtype, data: SynthArray, entryShape: readonly number[] = []): void {
+    this.array(path, dtype, [data.length / Math.max(1, product(entryShape)), ...entryShape], data);
+  }
+
+  /** A 1-D variable-length UTF-8 string dataset. */
+  strings(path: string, values: readonly string[]): void {
+    this.w.requireParent(path);
+    this.w.writeStringDataset(path, values, [values.length]);
+  }
+
+  /**
+   * A gzip-compressed dataset of `rows` entries of `entryShape` in chunks of one entry, its first axis unlimited;
+   * fill(buffer, firstRow, n) computes slices of the first `filledRows` rows (the rest stay 0 and take no space), so it
+   * never has to exist in one piece.
+   */
+  chunked<D extends SynthDtype>(
+    path: string,
+    dtype: D,
+    rows: number,
+    entryShape: readonly number[],
+    filledRows: number,
+    fill: (buffer: DtypeArrays[D], firstRow: number, rows: number) => void,
+  ): void {
+    this.w.requireParent(path);
+    this.w.createEmptyDataset(path, elementTypeFor(dtype), [rows, ...entryShape], { chunks: [1, ...entryShape], deflate: 1 });
+    const entrySize = product(entryShape);
+    const sliceRows = Math.max(1, Math.floor(SLICE_BYTES / (entrySize * newArray(dtype, 0).BYTES_PER_ELEMENT)));
+    let buffer = newArray(dtype, Math.min(filledRows, sliceRows) * entrySize);
+    for (let row = 0; row < filledRows; row += sliceRows) {
+      const n = Math.min(sliceRows, filledRows - row);
+      if (n * entrySize !== buffer.length) buffer = newArray(dtype, n * entrySize);
+      fill(buffer, row, n);
+      this.w.writeRows(path, row, [n, ...entryShape], buffer);
+    }
+  }
+
+  /** Variable-length UTF-8 string attributes on a group or dataset. */
+  stringAttributes(path: string, attrs: Readonly<Record<string, string>>): void {
+    for (const [name, value] of Object.entries(attrs)) this.w.writeStringAttribute(path, name, value);
   }
 
   get trains(): number {
@@ -183,21 +219,21 @@ class SequenceFile {
 
   private writeBaseIndex(): void {
     const n = this.trains;
-    const trainId = paddedArray("<Q", n);
+    const trainId = paddedArray("uint64", n);
     for (let i = 0; i < n; i++) trainId[i] = BigInt(this.tids[i]!);
-    writePadded(this.file, "INDEX/trainId", trainId, "<Q");
+    this.padded("INDEX/trainId", "uint64", trainId);
     if (this.ctx.version < 1.0) return;
-    const timestamp = paddedArray("<Q", n);
+    const timestamp = paddedArray("uint64", n);
     timestamp.set(this.timestamps);
-    writePadded(this.file, "INDEX/timestamp", timestamp, "<Q");
+    this.padded("INDEX/timestamp", "uint64", timestamp);
     // Format 1.1 turned the flag into an index where 0 (the time server) means a good train; 1.2 restored 1 = good.
-    const flag = paddedArray("<i", n);
+    const flag = paddedArray("int32", n);
     flag.fill(this.ctx.format === "1.1" ? 0 : 1, 0, n);
-    writePadded(this.file, "INDEX/flag", flag, "<i");
+    this.padded("INDEX/flag", "int32", flag);
     if (this.ctx.version < 1.2) return;
-    const origin = paddedArray("<i", n);
+    const origin = paddedArray("int32", n);
     origin.fill(-1, 0, n);
-    writePadded(this.file, "INDEX/origin", origin, "<i");
+    this.padded("INDEX/origin", "int32", origin);
   }
 
   /**
@@ -215,9 +251,9 @@ class SequenceFile {
       count[i] = BigInt(counts[i]!);
       offset += counts[i]!;
     }
-    writeArray(this.file, `${path}/first`, first, "<Q", [n]);
+    this.array(`${path}/first`, "uint64", [n], first);
     if (!legacy) {
-      writeArray(this.file, `${path}/count`, count, "<Q", [n]);
+      this.array(`${path}/count`, "uint64", [n], count);
       return;
     }
     // Readers take count = status ? last - first + 1 : 0; an empty train's `last` is first - 1, kept >= 0 for uint64.
@@ -228,8 +264,8 @@ class SequenceFile {
       last[i] = c > 0 ? first[i]! + BigInt(c - 1) : first[i]! > 0n ? first[i]! - 1n : 0n;
       status[i] = c > 0 ? 1n : 0n;
     }
-    writeArray(this.file, `${path}/last`, last, "<Q", [n]);
-    writeArray(this.file, `${path}/status`, status, "<Q", [n]);
+    this.array(`${path}/last`, "uint64", [n], last);
+    this.array(`${path}/status`, "uint64", [n], status);
   }
 
   /** A control device: INDEX, CONTROL (one row per train), RUN (the run's first train) and RUN-only strings. */
@@ -242,20 +278,20 @@ class SequenceFile {
     for (const key of keys) {
       const base = `CONTROL/${device}/${key.path}`;
       this.writeValues(`${base}/value`, key, this.tids);
-      writeArray(this.file, `${base}/timestamp`, timestamps, "<Q", [timestamps.length]);
-      if (key.attrs) setStringAttributes(requireGroup(this.file, base), key.attrs);
+      this.array(`${base}/timestamp`, "uint64", [timestamps.length], timestamps);
+      if (key.attrs) this.stringAttributes(base, key.attrs);
       this.writeValues(`RUN/${device}/${key.path}/value`, key, [runTid]);
-      writeArray(this.file, `RUN/${device}/${key.path}/timestamp`, runTimestamp, "<Q", [1]);
+      this.array(`RUN/${device}/${key.path}/timestamp`, "uint64", [1], runTimestamp);
     }
     for (const [name, value] of Object.entries(runOnly)) {
-      writeStrings(this.file, `RUN/${device}/${name}/value`, [value]);
-      writeArray(this.file, `RUN/${device}/${name}/timestamp`, runTimestamp, "<Q", [1]);
+      this.strings(`RUN/${device}/${name}/value`, [value]);
+      this.array(`RUN/${device}/${name}/timestamp`, "uint64", [1], runTimestamp);
     }
   }
 
   private writeValues(path: string, key: ControlKey, tids: readonly number[]): void {
     if (key.dtype === "string") {
-      writeStrings(this.file, path, tids.map((tid) => key.value(tid) as string));
+      this.strings(path, tids.map((tid) => key.value(tid) as string));
       return;
     }
     const entryShape = key.entryShape ?? [];
@@ -265,7 +301,7 @@ class SequenceFile {
       const value = key.value(tid);
       data.set(typeof value === "number" ? [value] : (value as readonly number[]), row * entrySize);
     });
-    writeArray(this.file, path, data, key.dtype, [tids.length, ...entryShape]);
+    this.array(path, key.dtype, [tids.length, ...entryShape], data);
   }
 
   /** Lists an instrument source's index group and writes its INDEX entries. */
@@ -283,22 +319,22 @@ class SequenceFile {
     const roots = ids.map((id) => (id ? id.slice(0, id.indexOf("/")) : ""));
     const deviceIds = ids.map((id) => (id ? id.slice(id.indexOf("/") + 1) : ""));
     const listGroup = version < 1.0 ? "METADATA" : "METADATA/dataSources";
-    writeStrings(this.file, `${listGroup}/dataSourceId`, ids);
-    writeStrings(this.file, `${listGroup}/root`, roots);
-    writeStrings(this.file, `${listGroup}/deviceId`, deviceIds);
+    this.strings(`${listGroup}/dataSourceId`, ids);
+    this.strings(`${listGroup}/root`, roots);
+    this.strings(`${listGroup}/deviceId`, deviceIds);
     if (version >= 1.0) {
       const date = exdfDate(trainTimestampNs(run, 0));
-      writeStrings(this.file, "METADATA/dataFormatVersion", [format]);
-      writeStrings(this.file, "METADATA/creationDate", [date]);
-      writeStrings(this.file, "METADATA/updateDate", [date]);
-      writeStrings(this.file, "METADATA/daqLibrary", ["1.9.0"]);
-      writeStrings(this.file, "METADATA/karaboFramework", ["2.19.0"]);
-      writeArray(this.file, "METADATA/proposalNumber", Uint32Array.of(proposal), "<I", [1]);
-      writeArray(this.file, "METADATA/runNumber", Uint32Array.of(run), "<I", [1]);
-      writeArray(this.file, "METADATA/sequenceNumber", Uint32Array.of(this.seq), "<I", [1]);
+      this.strings("METADATA/dataFormatVersion", [format]);
+      this.strings("METADATA/creationDate", [date]);
+      this.strings("METADATA/updateDate", [date]);
+      this.strings("METADATA/daqLibrary", ["1.9.0"]);
+      this.strings("METADATA/karaboFramework", ["2.19.0"]);
+      this.array("METADATA/proposalNumber", "uint32", [1], Uint32Array.of(proposal));
+      this.array("METADATA/runNumber", "uint32", [1], Uint32Array.of(run));
+      this.array("METADATA/sequenceNumber", "uint32", [1], Uint32Array.of(this.seq));
     }
-    this.file.close();
-    this.ctx.open.delete(this.file);
+    this.w.close();
+    this.ctx.open.delete(this.w);
   }
 }
 
@@ -312,25 +348,6 @@ function expectLayout(actual: number, expected: number, what: string): void {
   if (actual !== expected) throw new Error(`synth: ${what} is ${actual} but layout.ts says ${expected}`);
 }
 
-/** Calls fill(buffer, firstRow, rows) for consecutive slices of `rows` rows and writes each into `ds`. */
-function writeInSlices<D extends NumericDtype>(
-  ds: Dataset,
-  dtype: D,
-  rows: number,
-  entryShape: readonly number[],
-  fill: (buffer: DtypeArrays[D], firstRow: number, rows: number) => void,
-): void {
-  const entrySize = entryShape.reduce((a, b) => a * b, 1);
-  const sliceRows = Math.max(1, Math.floor(SLICE_BYTES / (entrySize * newArray(dtype, 0).BYTES_PER_ELEMENT)));
-  let buffer = newArray(dtype, Math.min(rows, sliceRows) * entrySize);
-  for (let row = 0; row < rows; row += sliceRows) {
-    const n = Math.min(sliceRows, rows - row);
-    if (n * entrySize !== buffer.length) buffer = newArray(dtype, n * entrySize);
-    fill(buffer, row, n);
-    writeRows(ds, row, buffer, entryShape);
-  }
-}
-
 // ---- the aggregators ----
 
 function writeDa01(ctx: RunContext, path: string, seq: 0 | 1, partialSource: boolean): void {
@@ -338,8 +355,8 @@ function writeDa01(ctx: RunContext, path: string, seq: 0 | 1, partialSource: boo
   const file = seq === 0 ? new SequenceFile(ctx, path, 0, 0, split) : new SequenceFile(ctx, path, 1, split, ctx.preset.trains);
   const run = ctx.run;
   file.control(XGM_CONTROL, [
-    { path: "pulseEnergy/photonFlux", dtype: "<f", value: xgmPhotonFlux, attrs: { unitSymbol: "J", metricPrefixSymbol: "u" } },
-    { path: "pulseEnergy/wavelengthUsed", dtype: "<d", value: () => XGM_WAVELENGTH_NM },
+    { path: "pulseEnergy/photonFlux", dtype: "float32", value: xgmPhotonFlux, attrs: { unitSymbol: "J", metricPrefixSymbol: "u" } },
+    { path: "pulseEnergy/wavelengthUsed", dtype: "float64", value: () => XGM_WAVELENGTH_NM },
     { path: "state", dtype: "string", value: xgmState },
   ]);
   file.control(
@@ -347,30 +364,30 @@ function writeDa01(ctx: RunContext, path: string, seq: 0 | 1, partialSource: boo
     [
       {
         path: "actualPosition",
-        dtype: "<f",
+        dtype: "float32",
         value: (tid) => motorPosition(tid, run),
         attrs: { unitSymbol: "m", metricPrefixSymbol: "m", description: "Sample X position", alias: "sample_x" },
       },
-      { path: "roi", dtype: "<i", entryShape: [2, 3], value: (tid) => [0, 1].flatMap((r) => [0, 1, 2].map((c) => motorRoi(tid, r, c))) },
+      { path: "roi", dtype: "int32", entryShape: [2, 3], value: (tid) => [0, 1].flatMap((r) => [0, 1, 2].map((c) => motorRoi(tid, r, c))) },
     ],
     { classId: MOTOR_CLASS_ID },
   );
-  file.control(UNDULATOR, [{ path: "actualEnergy", dtype: "<d", value: () => UNDULATOR_ENERGY_KEV }]);
+  file.control(UNDULATOR, [{ path: "actualEnergy", dtype: "float64", value: () => UNDULATOR_ENERGY_KEV }]);
   if (partialSource && seq === 1) {
-    file.control(LATE_DEVICE, [{ path: "actualPosition", dtype: "<f", value: (tid) => motorPosition(tid, run) + 100 }]);
+    file.control(LATE_DEVICE, [{ path: "actualPosition", dtype: "float32", value: (tid) => motorPosition(tid, run) + 100 }]);
   }
 
   const n = file.trains;
   file.instrumentIndex(XGM_OUTPUT, "data", file.tids.map(() => 1));
-  const intensity = paddedArray("<f", n, [XGM_VECTOR_LENGTH]);
-  const trainId = paddedArray("<Q", n);
+  const intensity = paddedArray("float32", n, [XGM_VECTOR_LENGTH]);
+  const trainId = paddedArray("uint64", n);
   file.tids.forEach((tid, row) => {
     for (let p = 0; p < XGM_VECTOR_LENGTH; p++) intensity[row * XGM_VECTOR_LENGTH + p] = xgmIntensity(tid, p);
     trainId[row] = BigInt(tid);
   });
-  const ds = writePadded(file.file, `INSTRUMENT/${XGM_OUTPUT}/data/intensityTD`, intensity, "<f", [XGM_VECTOR_LENGTH]);
-  setStringAttributes(ds, { unitSymbol: "J", metricPrefixSymbol: "u" });
-  writePadded(file.file, `INSTRUMENT/${XGM_OUTPUT}/data/trainId`, trainId, "<Q");
+  file.padded(`INSTRUMENT/${XGM_OUTPUT}/data/intensityTD`, "float32", intensity, [XGM_VECTOR_LENGTH]);
+  file.stringAttributes(`INSTRUMENT/${XGM_OUTPUT}/data/intensityTD`, { unitSymbol: "J", metricPrefixSymbol: "u" });
+  file.padded(`INSTRUMENT/${XGM_OUTPUT}/data/trainId`, "uint64", trainId);
   file.close();
 }
 
@@ -384,13 +401,8 @@ function writeDa02(ctx: RunContext, path: string): void {
   file.instrumentIndex(CAMERA, "data", counts);
   const pattern = new Uint16Array(pixels);
   for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) pattern[y * width + x] = (y * 3 + x) % 50;
-  const ds = createExtendable(file.file, `INSTRUMENT/${CAMERA}/data/image/pixels`, {
-    dtype: "<H",
-    entryShape: [height, width],
-    rows: paddedLength(imageTids.length),
-    gzipLevel: 1,
-  });
-  writeInSlices(ds, "<H", imageTids.length, [height, width], (buffer, firstRow, rows) => {
+  const imageShape = [height, width];
+  file.chunked(`INSTRUMENT/${CAMERA}/data/image/pixels`, "uint16", paddedLength(imageTids.length), imageShape, imageTids.length, (buffer, firstRow, rows) => {
     for (let r = 0; r < rows; r++) {
       const tid = imageTids[firstRow + r]!;
       const base = tid % 1000;
@@ -400,14 +412,14 @@ function writeDa02(ctx: RunContext, path: string): void {
       expectLayout(buffer[offset + pixels - 1]!, cameraPixel(tid, height - 1, width - 1), "camera pixel");
     }
   });
-  const trainId = paddedArray("<Q", imageTids.length);
+  const trainId = paddedArray("uint64", imageTids.length);
   trainId.set(imageTids.map(BigInt));
-  writePadded(file.file, `INSTRUMENT/${CAMERA}/data/trainId`, trainId, "<Q");
+  file.padded(`INSTRUMENT/${CAMERA}/data/trainId`, "uint64", trainId);
 
   // Listed with an index, but no entries at all.
   file.instrumentIndex(EMPTY_CAMERA, "data", file.tids.map(() => 0));
-  createExtendable(file.file, `INSTRUMENT/${EMPTY_CAMERA}/data/image/pixels`, { dtype: "<H", entryShape: [height, width], rows: 0, gzipLevel: 1 });
-  writeArray(file.file, `INSTRUMENT/${EMPTY_CAMERA}/data/trainId`, new BigUint64Array(0), "<Q", [0]);
+  file.chunked(`INSTRUMENT/${EMPTY_CAMERA}/data/image/pixels`, "uint16", 0, imageShape, 0, () => {});
+  file.array(`INSTRUMENT/${EMPTY_CAMERA}/data/trainId`, "uint64", [0], new BigUint64Array(0));
   file.close();
 }
 
@@ -462,7 +474,7 @@ function writeRawModule(ctx: RunContext, path: string, module: number, seq: 0 | 
   file.instrumentIndex(source, "image", entries.counts, ctx.legacyIndex);
 
   // Contiguous and uncompressed on purpose: this is the key the read benchmark measures.
-  const data = paddedArray("<H", nEntries, ctx.preset.frameShape);
+  const data = paddedArray("uint16", nEntries, ctx.preset.frameShape);
   for (let e = 0; e < nEntries; e++) {
     const tid = entries.tids[e]!;
     const frame = entries.frames[e]!;
@@ -475,28 +487,28 @@ function writeRawModule(ctx: RunContext, path: string, module: number, seq: 0 | 
     expectLayout(data[offset + plane - 1]!, detectorPixel(tid, frame, module, 0, rows - 1, columns - 1), "detector pixel");
     expectLayout(data[offset + 2 * plane - 1]!, detectorPixel(tid, frame, module, 1, rows - 1, columns - 1), "detector gain pixel");
   }
-  writePadded(file.file, `INSTRUMENT/${source}/image/data`, data, "<H", ctx.preset.frameShape);
+  file.padded(`INSTRUMENT/${source}/image/data`, "uint16", data, ctx.preset.frameShape);
 
-  const cellId = paddedArray("<H", nEntries, [1]);
-  const pulseId = paddedArray("<Q", nEntries, [1]);
-  const trainId = paddedArray("<Q", nEntries, [1]);
+  const cellId = paddedArray("uint16", nEntries, [1]);
+  const pulseId = paddedArray("uint64", nEntries, [1]);
+  const trainId = paddedArray("uint64", nEntries, [1]);
   for (let e = 0; e < nEntries; e++) {
     cellId[e] = detectorCellId(entries.frames[e]!);
     pulseId[e] = BigInt(detectorPulseId(entries.frames[e]!));
     trainId[e] = BigInt(entries.tids[e]!);
   }
-  writePadded(file.file, `INSTRUMENT/${source}/image/cellId`, cellId, "<H", [1]);
-  writePadded(file.file, `INSTRUMENT/${source}/image/pulseId`, pulseId, "<Q", [1]);
-  writePadded(file.file, `INSTRUMENT/${source}/image/trainId`, trainId, "<Q", [1]);
+  file.padded(`INSTRUMENT/${source}/image/cellId`, "uint16", cellId, [1]);
+  file.padded(`INSTRUMENT/${source}/image/pulseId`, "uint64", pulseId, [1]);
+  file.padded(`INSTRUMENT/${source}/image/trainId`, "uint64", trainId, [1]);
 
-  const pulseCount = paddedArray("<Q", file.trains);
-  const headerTrainId = paddedArray("<Q", file.trains);
+  const pulseCount = paddedArray("uint64", file.trains);
+  const headerTrainId = paddedArray("uint64", file.trains);
   file.tids.forEach((tid, row) => {
     pulseCount[row] = BigInt(entries.counts[row]!);
     headerTrainId[row] = BigInt(tid);
   });
-  writePadded(file.file, `INSTRUMENT/${source}/header/pulseCount`, pulseCount, "<Q");
-  writePadded(file.file, `INSTRUMENT/${source}/header/trainId`, headerTrainId, "<Q");
+  file.padded(`INSTRUMENT/${source}/header/pulseCount`, "uint64", pulseCount);
+  file.padded(`INSTRUMENT/${source}/header/trainId`, "uint64", headerTrainId);
   file.close();
   return data;
 }
@@ -517,9 +529,7 @@ function writeCorrModule(ctx: RunContext, path: string, module: number, seq: 0 |
   file.sources.push(`INSTRUMENT/${legacy}/image`);
 
   const frame = [rows, columns];
-  const gzip = { entryShape: frame, rows: padded, gzipLevel: 1 } as const;
-  const dataDs = createExtendable(file.file, `INSTRUMENT/${source}/image/data`, { dtype: "<f", ...gzip });
-  writeInSlices(dataDs, "<f", nEntries, frame, (buffer, firstRow, n) => {
+  file.chunked(`INSTRUMENT/${source}/image/data`, "float32", padded, frame, nEntries, (buffer, firstRow, n) => {
     for (let r = 0; r < n; r++) {
       const e = firstRow + r;
       const rawOffset = e * 2 * plane;
@@ -533,31 +543,30 @@ function writeCorrModule(ctx: RunContext, path: string, module: number, seq: 0 |
   });
   const maskFrame = new Uint32Array(plane);
   for (let y = 0; y < rows; y++) for (let x = 0; x < columns; x++) maskFrame[y * columns + x] = correctedMask(y, x, columns);
-  const maskDs = createExtendable(file.file, `INSTRUMENT/${source}/image/mask`, { dtype: "<I", ...gzip });
-  writeInSlices(maskDs, "<I", nEntries, frame, (buffer, _firstRow, n) => {
+  file.chunked(`INSTRUMENT/${source}/image/mask`, "uint32", padded, frame, nEntries, (buffer, _firstRow, n) => {
     for (let r = 0; r < n; r++) buffer.set(maskFrame, r * plane);
   });
-  const gainDs = createExtendable(file.file, `INSTRUMENT/${source}/image/gain`, { dtype: "<B", ...gzip });
-  writeInSlices(gainDs, "<B", nEntries, frame, (buffer, firstRow, n) => {
+  file.chunked(`INSTRUMENT/${source}/image/gain`, "uint8", padded, frame, nEntries, (buffer, firstRow, n) => {
     for (let r = 0; r < n; r++) buffer.fill(correctedGain(entries.frames[firstRow + r]!), r * plane, (r + 1) * plane);
   });
 
-  const cellId = paddedArray("<H", nEntries);
-  const pulseId = paddedArray("<Q", nEntries);
-  const trainId = paddedArray("<Q", nEntries);
+  const cellId = paddedArray("uint16", nEntries);
+  const pulseId = paddedArray("uint64", nEntries);
+  const trainId = paddedArray("uint64", nEntries);
   for (let e = 0; e < nEntries; e++) {
     cellId[e] = detectorCellId(entries.frames[e]!);
     pulseId[e] = BigInt(detectorPulseId(entries.frames[e]!));
     trainId[e] = BigInt(entries.tids[e]!);
   }
-  writePadded(file.file, `INSTRUMENT/${source}/image/cellId`, cellId, "<H");
-  writePadded(file.file, `INSTRUMENT/${source}/image/pulseId`, pulseId, "<Q");
-  writePadded(file.file, `INSTRUMENT/${source}/image/trainId`, trainId, "<Q");
+  file.padded(`INSTRUMENT/${source}/image/cellId`, "uint16", cellId);
+  file.padded(`INSTRUMENT/${source}/image/pulseId`, "uint64", pulseId);
+  file.padded(`INSTRUMENT/${source}/image/trainId`, "uint64", trainId);
 
   // Newer calibration pipelines keep the raw source name as a soft link to the corrected data.
   for (const section of ["INSTRUMENT", "INDEX"]) {
-    const cut = legacy.lastIndexOf("/");
-    requireGroup(file.file, `${section}/${legacy.slice(0, cut)}`).create_soft_link(`/${section}/${source}`, legacy.slice(cut + 1));
+    const link = `${section}/${legacy}`;
+    file.w.requireParent(link);
+    file.w.createSoftLink(link, `/${section}/${source}`);
   }
   file.close();
 }
@@ -613,7 +622,7 @@ export async function writeSyntheticRun(opts: SynthRunOptions): Promise<SynthRun
   checkRunTargets(procDir ? [rawDir, procDir] : [rawDir], opts.overwrite ?? false);
 
   const ctx: RunContext = {
-    h5: await loadH5wasm(),
+    lib: await loadH5(),
     preset: SYNTH_PRESETS[size],
     proposal: opts.proposal,
     run: opts.run,
@@ -656,13 +665,7 @@ export async function writeSyntheticRun(opts: SynthRunOptions): Promise<SynthRun
     }
     for (const [dir, tmp] of temps) moveIntoPlace(tmp, dir);
   } catch (err) {
-    for (const file of ctx.open) {
-      try {
-        file.close();
-      } catch {
-        // The write error matters, not this one.
-      }
-    }
+    for (const writer of ctx.open) writer.abort();
     for (const tmp of temps.values()) rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
