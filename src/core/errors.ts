@@ -15,6 +15,8 @@ export type DamnitErrorCode =
   // settings (metameta, listener settings)
   | "BAD_SETTING"
   | "UNKNOWN_SETTING"
+  // the listener itself cannot go on (its store, its configuration): it stops rather than skip messages
+  | "LISTENER_FAULT"
   // run data (European XFEL run files)
   | "NO_RUN"
   | "UNKNOWN_SOURCE"

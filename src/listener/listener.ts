@@ -4,6 +4,7 @@
  * dispatchRun. Bad messages are logged and skipped; SIGTERM/SIGINT stop it cleanly (exit 0); an error it cannot
  * recover from rejects, so the process exits non-zero and its supervisor restarts it.
  */
+import { DamnitError, isDamnitError } from "../core/errors.js";
 import { isSqliteError } from "../core/sqlite-errors.js";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
@@ -13,7 +14,7 @@ import { currentUser } from "../messaging/processing-reporter.js";
 import { createPublisher, type Publisher } from "../messaging/publisher.js";
 import { sbatchInstalled } from "../jobs/sbatch.js";
 import { dispatchRun, type DispatchOptions, type ReadyRun } from "./dispatch.js";
-import { KafkaSource, defaultGroupId, type SourceMessage } from "./kafka-source.js";
+import { KafkaSource, defaultGroupId, type ConsumerHealth, type SourceMessage } from "./kafka-source.js";
 import { LocalQueue } from "./local-queue.js";
 import { parseNotification, profileFromSettings, type KafkaProfile } from "./notification.js";
 import { RunWatcher } from "./run-watcher.js";
@@ -117,7 +118,11 @@ function listeningSince(store: ListenerStore): number {
  * What the listener does with one Kafka message (KafkaSource's `handle`): true when it led to work (or was work done
  * before), false when it was skipped. A message delivered again after it was handled starts nothing.
  */
-export function kafkaMessageHandler(opts: { profile: KafkaProfile; since: number; dispatch: DispatchOptions }): (message: SourceMessage) => Promise<boolean> {
+export function kafkaMessageHandler(opts: {
+  profile: KafkaProfile;
+  since: number;
+  dispatch: DispatchOptions;
+}): (message: SourceMessage) => Promise<boolean | { reject: string }> {
   const { profile, since, dispatch } = opts;
   const { store, logger } = dispatch;
   return async (message) => {
@@ -126,9 +131,13 @@ export function kafkaMessageHandler(opts: { profile: KafkaProfile; since: number
     const parsed = parseNotification(message.topic, message.value, profile);
     const where = `${message.topic}[${message.partition}]@${message.offset}`;
     if (!parsed.ok) {
-      if (parsed.ignorable) logger.debug(`${where}: ${parsed.reason}`);
-      else logger.warn(`Skipping message ${where}: ${parsed.reason}`);
-      return false;
+      if (parsed.ignorable) {
+        logger.debug(`${where}: ${parsed.reason}`);
+        return false;
+      }
+      // Kept aside with its reason (see 'damnit listener quarantine'), and consumption goes on.
+      logger.warn(`Skipping message ${where}: ${parsed.reason}`);
+      return { reject: parsed.reason };
     }
     const { proposal, run, kind } = parsed.notification;
     // The common case at a facility: another proposal's run. Skipped before anything else is built for it.
@@ -143,7 +152,8 @@ export function kafkaMessageHandler(opts: { profile: KafkaProfile; since: number
       logger.info(`p${proposal} r${run} (${kind}) from ${where} was handled before; not again`);
       return true;
     }
-    await handleWithRetry(() => handleReady({ proposal, run, kind, addedAt: message.timestamp, source }, dispatch), store, logger);
+    // A failure here is this message's: KafkaSource tries again, then quarantines it.
+    await withReadOnlyRetry(() => handleReady({ proposal, run, kind, addedAt: message.timestamp, source }, dispatch), store, logger);
     return true;
   };
 }
@@ -153,46 +163,123 @@ async function listenToKafka(opts: ListenerOptions, store: ListenerStore, broker
   const profile = profileFromSettings(store.settings);
   const since = listeningSince(store);
   store.inbox.prune();
+  const handle = kafkaMessageHandler({ profile, since, dispatch });
+  const health = new HealthReporter(store, "kafka");
   const source = new KafkaSource({
     brokers,
     topics: [...new Set([profile.rawTopic, profile.procTopic])],
     groupId: store.settings.get("kafka_group_id") || defaultGroupId(opts.dir),
     logger,
-    handle: kafkaMessageHandler({ profile, since, dispatch }),
+    handle,
+    deliveries: store.deliveries,
+    maxDeliveryAttempts: store.settings.get("max_delivery_attempts"),
+    joinTimeoutMs: store.settings.get("kafka_join_timeout_seconds") * 1000,
+    onHealth: (state) => health.report(state),
   });
   logger.info(`Connecting to Kafka ${brokers.join(",")}: ${profile.rawTopic} (${profile.rawEvent} → raw), ${profile.procTopic} (${profile.procEvent} → proc)`);
-  await Promise.race([source.run(), stopped]);
-  await source.stop();
-}
-
-/**
- * Spec §1.5: a read-only listener.sqlite (e.g. a file system remounted) gets one pause-and-retry; any other error
- * handling one notification is logged and the next one taken.
- */
-async function handleWithRetry(fn: () => Promise<void>, store: ListenerStore, logger: Logger): Promise<boolean> {
+  const retries = setInterval(() => void retryQuarantined(store, handle, logger), QUARANTINE_POLL_MS);
+  const heartbeat = setInterval(() => health.report(source.state, { force: true }), HEALTH_REFRESH_MS);
   try {
-    await fn();
-    return true;
-  } catch (err) {
-    if (isSqliteError(err, "SQLITE_READONLY")) {
-      logger.warn(`SQLite database is read only (${store.path}). Pause, reopen, retry.`);
-      await new Promise((r) => setTimeout(r, 2000));
-      try {
-        await fn();
-        return true;
-      } catch (again) {
-        // Stop; the supervisor restarts the listener, which finds the notification in its inbox or Kafka again.
-        throw new FatalListenerError(`${store.path} stays read-only: ${(again as Error).message}`);
-      }
-    }
-    logger.error(`Unexpected error handling a notification: ${(err as Error).stack ?? String(err)}`);
-    return false;
+    await Promise.race([source.run(), stopped]);
+  } finally {
+    clearInterval(retries);
+    clearInterval(heartbeat);
+    await source.stop();
+    health.report({ ...source.state, connected: false, member: false }, { force: true });
   }
 }
 
-/** An error that stops the listener (exit non-zero), rather than skipping one notification. */
-class FatalListenerError extends Error {
-  override readonly name = "FatalListenerError";
+/** How often the listener looks for quarantined messages an operator asked to retry. */
+const QUARANTINE_POLL_MS = 2000;
+/** How often the health record is refreshed even when nothing changed (status shows its age). */
+const HEALTH_REFRESH_MS = 10_000;
+
+let retrying = false;
+
+/** Hand quarantined messages whose retry was requested back to the handler; released when handled. */
+async function retryQuarantined(store: ListenerStore, handle: ReturnType<typeof kafkaMessageHandler>, logger: Logger): Promise<void> {
+  if (retrying) return;
+  retrying = true;
+  try {
+    for (const q of store.deliveries.retryRequested()) {
+      const where = `${q.topic}[${q.partition}]@${q.offset}`;
+      if (q.value !== null && q.value.length < q.valueBytes) {
+        store.deliveries.failedAgain(q.id, `only the first ${q.value.length} of its ${q.valueBytes} bytes were kept; it cannot be handled again`);
+        continue;
+      }
+      try {
+        const result = await handle({ topic: q.topic, partition: q.partition, offset: q.offset, key: q.key, value: q.value, timestamp: q.timestamp });
+        if (typeof result === "object") {
+          store.deliveries.failedAgain(q.id, result.reject);
+          logger.warn(`Retried quarantined message ${where} (#${q.id}): still refused: ${result.reject}`);
+        } else {
+          store.deliveries.released(q.id);
+          logger.info(`Retried quarantined message ${where} (#${q.id}): handled`);
+        }
+      } catch (err) {
+        store.deliveries.failedAgain(q.id, (err as Error).message);
+        logger.error(`Retried quarantined message ${where} (#${q.id}): failed again: ${(err as Error).message}`);
+      }
+    }
+  } catch (err) {
+    logger.error(`Retrying quarantined messages failed: ${(err as Error).message}`);
+  } finally {
+    retrying = false;
+  }
+}
+
+/** Writes the source's health to the store: on every change of state, and at least every HEALTH_REFRESH_MS. */
+class HealthReporter {
+  private last = "";
+  private lastAt = 0;
+  constructor(
+    private readonly store: ListenerStore,
+    private readonly key: string,
+  ) {}
+
+  report(state: ConsumerHealth, opts: { force?: boolean } = {}): void {
+    const shape = `${state.connected} ${state.member} ${state.restarts} ${state.quarantined} ${state.lastError}`;
+    if (!opts.force && shape === this.last && Date.now() - this.lastAt < HEALTH_REFRESH_MS) return;
+    this.last = shape;
+    this.lastAt = Date.now();
+    try {
+      this.store.health.set(this.key, state);
+    } catch {
+      // Health is for people looking in; a store that cannot take it now is reported by the next real write.
+    }
+  }
+}
+
+/**
+ * Spec §1.5: a read-only listener.sqlite (e.g. a file system remounted) gets one pause-and-retry; if it stays
+ * read-only the listener stops (LISTENER_FAULT: its supervisor restarts it, and the notification is found again in
+ * the inbox or on Kafka). Other errors are the caller's.
+ */
+async function withReadOnlyRetry(fn: () => Promise<void>, store: ListenerStore, logger: Logger): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (!isSqliteError(err, "SQLITE_READONLY")) throw err;
+    logger.warn(`SQLite database is read only (${store.path}). Pause, retry.`);
+    await new Promise((r) => setTimeout(r, 2000));
+    try {
+      await fn();
+    } catch (again) {
+      throw new DamnitError("LISTENER_FAULT", `${store.path} stays read-only: ${(again as Error).message}`, { cause: again });
+    }
+  }
+}
+
+/** The watcher's and the inbox's way: a notification that fails is logged and the next one taken (found again later). */
+async function handleWithRetry(fn: () => Promise<void>, store: ListenerStore, logger: Logger): Promise<boolean> {
+  try {
+    await withReadOnlyRetry(fn, store, logger);
+    return true;
+  } catch (err) {
+    if (isDamnitError(err, "LISTENER_FAULT")) throw err;
+    logger.error(`Unexpected error handling a notification: ${(err as Error).stack ?? String(err)}`);
+    return false;
+  }
 }
 
 async function watchDirectories(store: ListenerStore, dispatch: DispatchOptions, dataRoot: string | undefined, stopped: Promise<void>): Promise<void> {

@@ -54,6 +54,18 @@ export const LISTENER_SETTINGS = settingsTable({
     stored: false,
     meaning: "where proposal directories are found",
   },
+  max_delivery_attempts: {
+    kind: "positive-integer",
+    default: 5,
+    stored: false,
+    meaning: "Kafka: attempts at handling one message before it is quarantined (see 'damnit listener quarantine')",
+  },
+  kafka_join_timeout_seconds: {
+    kind: "positive",
+    default: 60,
+    stored: false,
+    meaning: "Kafka: a consumer not in its group (or not fetching) for this long is replaced by a new one",
+  },
   watch_interval_seconds: { kind: "positive", default: 2, stored: false, meaning: "embedded mode: how often run directories are scanned" },
   watch_settle_seconds: { kind: "non-negative", default: 2, stored: false, meaning: "embedded mode: a run is complete when its files are unchanged for this long" },
 });

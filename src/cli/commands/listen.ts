@@ -1,4 +1,5 @@
 /** `damnit listen [dir]`: run the listener here, or with --daemonize under supervisord (spec §1, §7). */
+import { isDamnitError } from "../../core/errors.js";
 import { shellQuote } from "../shell-quote.js";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -58,7 +59,11 @@ export const listenCommand: CommandModule<object, Args> = {
       await runListener({ dir: argv.dir, logger, signal: abort.signal });
       exitSoon();
     } catch (err) {
-      logger.fatal(`Stopping on unexpected error: ${(err as Error).message}`);
+      if (isDamnitError(err, "LISTENER_FAULT")) {
+        logger.fatal(`Stopping: ${err.message} (a fault of the listener or its configuration, not of one message)`);
+      } else {
+        logger.fatal(`Stopping on unexpected error: ${(err as Error).message}`);
+      }
       process.exitCode = 1;
       exitSoon();
       throw err;

@@ -61,8 +61,39 @@ CREATE TABLE IF NOT EXISTS watched_proposals(proposal INTEGER PRIMARY KEY, since
   },
 };
 
+/**
+ * v2: attempts at each Kafka message (counted before each try), the messages given up on (quarantine), and the
+ * listener's last reported health.
+ */
+const v2Quarantine: SchemaStep = {
+  version: 2,
+  name: "v2-deliveries-quarantine-health",
+  up(db) {
+    db.exec(`
+CREATE TABLE deliveries(topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" TEXT NOT NULL, attempts INTEGER NOT NULL,
+  last_attempt_at REAL NOT NULL, PRIMARY KEY (topic, partition, "offset"));
+CREATE TABLE quarantine(
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  topic TEXT NOT NULL,
+  partition INTEGER NOT NULL,
+  "offset" TEXT NOT NULL,
+  timestamp REAL NOT NULL,
+  key BLOB,
+  value BLOB,
+  value_bytes INTEGER NOT NULL,
+  error TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  quarantined_at REAL NOT NULL,
+  retry_requested_at REAL,
+  UNIQUE (topic, partition, "offset")
+);
+CREATE TABLE health(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL, pid INTEGER NOT NULL);
+`);
+  },
+};
+
 /** Every step, in order. A new version is one new step at the end of this list. */
-export const SCHEMA_STEPS: readonly SchemaStep[] = [v1Baseline];
+export const SCHEMA_STEPS: readonly SchemaStep[] = [v1Baseline, v2Quarantine];
 
 export const LATEST_STORE_VERSION = SCHEMA_STEPS.length;
 
