@@ -174,7 +174,7 @@ describe("listener with Kafka", () => {
       await listener.waitFor(/Processed p1234 r2 \(raw\)/, 90_000);
       expect(listener.lines.filter((l) => /^Skipping message/.test(l.msg)).length).toBe(802);
       expect(listener.output).toMatch(/'run' is undefined, not a whole number/);
-      expect(listener.output).toMatch(/not JSON/);
+      expect(listener.output).toMatch(/not UTF-8 text/); // the raw bytes (0xff is not UTF-8)
       expect(listener.output).toMatch(/not a JSON object/);
       expect(runValues(s.db, 2).get("n_trains")).toBe(40);
     } finally {

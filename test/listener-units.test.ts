@@ -207,8 +207,11 @@ describe("dispatch", () => {
     const value = (fields: object) => Buffer.from(JSON.stringify({ event: "migration_complete", ...fields }));
     expect(await handle({ ...base, offset: "1", value: value({ proposal: 999, run: 1 }) })).toBe(false);
     expect(await handle({ ...base, offset: "2", value: value({ proposal: 1234, run: 1 }), timestamp: 1_699_999_999 })).toBe(false);
-    expect(await handle({ ...base, offset: "3", value: Buffer.from("{oops") })).toBe(false);
-    expect(await handle({ ...base, offset: "4", value: value({ proposal: 1234, run: "x" }) })).toBe(false);
+    // Malformed: refused with the reason (KafkaSource quarantines them at once).
+    expect(await handle({ ...base, offset: "3", value: Buffer.from("{oops") })).toEqual({ reject: expect.stringMatching(/^not JSON/) });
+    expect(await handle({ ...base, offset: "4", value: value({ proposal: 1234, run: "x" }) })).toEqual({
+      reject: `migration_complete: 'run' is "x", not a whole number`,
+    });
     expect(s.slurm.submitted.length).toBe(0);
     expect(s.store.inbox.pending()).toEqual([]);
   });

@@ -118,7 +118,6 @@ export class KafkaSource {
   /** when the current outage began (ms), undefined while a member of the group */
   private outageSince: number | undefined;
   private lastOutageReport = 0;
-  private everJoined = false;
 
   constructor(private readonly opts: KafkaSourceOptions) {}
 
@@ -238,10 +237,7 @@ export class KafkaSource {
       const assigned = Object.entries((event.payload as { memberAssignment: Record<string, number[]> }).memberAssignment)
         .map(([t, p]) => `${t}[${p.join(",")}]`)
         .join(" ");
-      if (!this.everJoined || this.outageSince === undefined) {
-        logger.info(`Listening to Kafka (${this.opts.brokers.join(",")}, group ${this.opts.groupId}): ${assigned}`);
-      }
-      this.everJoined = true;
+      logger.info(`Listening to Kafka (${this.opts.brokers.join(",")}, group ${this.opts.groupId}): ${assigned}`);
       this.markUp();
       this.setHealth({ connected: true, member: true, lastError: null });
     });
