@@ -189,6 +189,13 @@ async function listenToKafka(opts: ListenerOptions, store: ListenerStore, broker
   }
 }
 
+/** What the directory watcher reports for `damnit listener status`. */
+export interface WatcherHealth {
+  readonly lastScanAt: number;
+  readonly intervalSeconds: number;
+  readonly lastError: string | null;
+}
+
 /** How often the listener looks for quarantined messages an operator asked to retry. */
 const QUARANTINE_POLL_MS = 2000;
 /** How often the health record is refreshed even when nothing changed (status shows its age). */
@@ -302,12 +309,24 @@ async function watchDirectories(store: ListenerStore, dispatch: DispatchOptions,
   logger.info(`No Kafka brokers configured: watching the raw/ and proc/ directories of the registered proposals every ${intervalMs / 1000} s`);
   let done = false;
   void stopped.then(() => (done = true));
+  let reportedAt = 0;
+  let lastError: string | null = null;
   while (!done) {
     let ready: ReturnType<RunWatcher["scan"]> = [];
     try {
       ready = watcher.scan();
+      lastError = null;
     } catch (err) {
-      logger.error(`Scanning run directories failed: ${(err as Error).message}`);
+      lastError = (err as Error).message;
+      logger.error(`Scanning run directories failed: ${lastError}`);
+    }
+    if (Date.now() - reportedAt >= HEALTH_REFRESH_MS || lastError !== null) {
+      reportedAt = Date.now();
+      try {
+        store.health.set("watcher", { lastScanAt: Date.now() / 1000, intervalSeconds: intervalMs / 1000, lastError } satisfies WatcherHealth);
+      } catch {
+        // Health is for people looking in; the next scan reports again.
+      }
     }
     for (const n of ready) {
       if (done) break;

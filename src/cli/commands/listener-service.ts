@@ -4,6 +4,7 @@ import type { Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../core/errors.js";
 import { programStatus, restartListener, shutdownSupervisor, stopListener, type ProgramStatus } from "../../supervisor/control.js";
 import { readSupervisorConfig } from "../../supervisor/config.js";
+import { listenerHealthLines } from "../listener-health.js";
 
 interface DirArgs {
   dir: string;
@@ -36,7 +37,11 @@ function serviceCommand(name: string, describe: string, action: (dir: string) =>
 }
 
 export const listenerServiceCommands: CommandModule[] = [
-  serviceCommand("status", "Is the listener running under supervisord? (exit 0 running, 3 stopped, 4 supervisord down)", programStatus),
+  serviceCommand("status", "Is the listener running under supervisord, and how is it? (exit 0 running, 3 stopped, 4 supervisord down)", async (dir) => {
+    const status = await programStatus(dir);
+    printStatus(status);
+    for (const line of listenerHealthLines(dir)) console.log(line);
+  }),
   serviceCommand("restart", "Restart the listener under supervisord", restartListener),
   serviceCommand("stop", "Stop the listener (supervisord keeps running; 'damnit listen --daemonize' starts it again)", stopListener),
   serviceCommand("shutdown", "Stop the listener and its supervisord", async (dir) => {

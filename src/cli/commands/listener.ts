@@ -13,6 +13,7 @@ import { ListenerStore, storedListenerDefaults } from "../../listener/store/inde
 import { LISTENER_SETTINGS } from "../../listener/settings.js";
 import { log } from "../../log.js";
 import { printSettingDefaults, printSettings, repr, settingToStore } from "../settings-output.js";
+import { quarantineCommand } from "./listener-quarantine.js";
 import { listenerServiceCommands } from "./listener-service.js";
 
 interface DirArgs {
@@ -164,6 +165,7 @@ export const listenerCommand: CommandModule = {
       .command(databasesCommand)
       .command(configCommand)
       .command(requestsCommand)
+      .command(quarantineCommand)
       .command(listenerServiceCommands)
       .demandCommand(1),
   handler: () => {},

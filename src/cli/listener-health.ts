@@ -1,0 +1,46 @@
+/** What `damnit listener status` adds to supervisord's line: the listener's own report of its notification source. */
+import type { ConsumerHealth } from "../listener/kafka-source.js";
+import type { WatcherHealth } from "../listener/listener.js";
+import { ListenerStore } from "../listener/store/index.js";
+
+function ago(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 120) return `${s} s ago`;
+  if (s < 7200) return `${Math.round(s / 60)} min ago`;
+  return `${Math.round(s / 3600)} h ago`;
+}
+
+/** Lines describing the listener's health as it last reported it, or none without a store or a report. */
+export function listenerHealthLines(dir: string, now = Date.now() / 1000): string[] {
+  if (!ListenerStore.existsIn(dir)) return [];
+  let store: ListenerStore;
+  try {
+    store = ListenerStore.open(dir, { create: false });
+  } catch (err) {
+    return [`listener store: ${(err as Error).message}`];
+  }
+  try {
+    const lines: string[] = [];
+    const kafka = store.health.get<ConsumerHealth>("kafka");
+    if (kafka) {
+      const h = kafka.value;
+      const state = h.member ? "member of its group" : h.connected ? "connected, not (yet) a member of its group" : "not connected";
+      lines.push(
+        `Kafka: ${state} since ${ago(now - h.since)}; last message consumed ${h.lastConsumedAt === null ? "never" : ago(now - h.lastConsumedAt)}; ` +
+          `${h.restarts} consumer restart${h.restarts === 1 ? "" : "s"}${h.lastError && !h.member ? `; last error: ${h.lastError}` : ""}`,
+      );
+      const stale = now - kafka.updatedAt > 30 ? " (stale: the listener has not reported for a while)" : "";
+      lines.push(`  reported ${ago(now - kafka.updatedAt)} by pid ${kafka.pid}${stale}`);
+    }
+    const watcher = store.health.get<WatcherHealth>("watcher");
+    if (watcher && (!kafka || watcher.updatedAt > kafka.updatedAt)) {
+      const w = watcher.value;
+      lines.push(`Watching run directories every ${w.intervalSeconds} s: last scan ${ago(now - w.lastScanAt)} (pid ${watcher.pid})${w.lastError ? `; last error: ${w.lastError}` : ""}`);
+    }
+    const quarantined = store.deliveries.count();
+    lines.push(`Quarantined messages: ${quarantined}${quarantined > 0 ? " (damnit listener quarantine)" : ""}`);
+    return lines;
+  } finally {
+    store.close();
+  }
+}
