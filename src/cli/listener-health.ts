@@ -37,7 +37,7 @@ export function listenerHealthLines(dir: string, now = Date.now() / 1000): strin
       const w = watcher.value;
       lines.push(`Watching run directories every ${w.intervalSeconds} s: last scan ${ago(now - w.lastScanAt)} (pid ${watcher.pid})${w.lastError ? `; last error: ${w.lastError}` : ""}`);
     }
-    const quarantined = store.deliveries.count();
+    const quarantined = store.quarantine.count();
     lines.push(`Quarantined messages: ${quarantined}${quarantined > 0 ? " (damnit listener quarantine)" : ""}`);
     return lines;
   } finally {

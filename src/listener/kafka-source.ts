@@ -5,8 +5,8 @@
  * none.
  *
  * One message's failure is that message's, never the listener's: a handler that throws is retried with backoff, up
- * to `maxDeliveryAttempts` (counted in the delivery log, so attempts that crashed the process count too), and then
- * the message is quarantined and consumption goes on. Only faults of the listener itself (`LISTENER_FAULT`, e.g. its
+ * to `maxDeliveryAttempts`, and then the message is quarantined and consumption goes on. (A message that kills the
+ * process is in the listener's inbox by then, whose replay counts its attempts.) Only faults of the listener itself (`LISTENER_FAULT`, e.g. its
  * store cannot be written) and of its configuration (a topic that does not exist, authentication) stop it.
  *
  * Group membership and broker events are recovered by starting a new consumer, with backoff, for as long as it
@@ -29,12 +29,8 @@ export interface SourceMessage {
   readonly timestamp: number;
 }
 
-/** Where attempts at a message are counted and quarantined messages kept (the listener store). */
-export interface DeliveryLog {
-  /** Count one more attempt at handling `m` (kept across restarts); the count including this one. */
-  attempt(m: SourceMessage): number;
-  /** `m` was handled (or rejected): forget its attempts. */
-  handled(m: SourceMessage): void;
+/** Where messages the listener gave up on are kept (the listener store). */
+export interface QuarantineLog {
   /** Keep `m` aside with why it failed; its offset is committed afterwards. */
   quarantine(m: SourceMessage, error: string, attempts: number): void;
 }
@@ -65,7 +61,7 @@ export interface KafkaSourceOptions {
    * for us, `{ reject }` when it is malformed (quarantined at once: trying again cannot help). A throw is retried.
    */
   readonly handle: (message: SourceMessage) => Promise<boolean | { readonly reject: string }>;
-  readonly deliveries: DeliveryLog;
+  readonly quarantine: QuarantineLog;
   /** attempts at one message before it is quarantined (default 5) */
   readonly maxDeliveryAttempts?: number;
   /** a consumer that has not joined its group, or stopped fetching, for this long is replaced (default 60 s) */
@@ -335,31 +331,24 @@ export class KafkaSource {
 
   /**
    * Handle one message with its retries; true when it did something (or was quarantined). Rejects only with a
-   * LISTENER_FAULT, or when the delivery log itself cannot be written (the listener's store is broken).
+   * LISTENER_FAULT (among them: the quarantine cannot be written, the listener's store is broken).
    */
   private async deliver(m: SourceMessage): Promise<boolean> {
-    const { logger, deliveries } = this.opts;
+    const { logger } = this.opts;
     const max = Math.max(1, this.opts.maxDeliveryAttempts ?? 5);
     const where = `${m.topic}[${m.partition}]@${m.offset}`;
     let delay = this.opts.retryDelayMs ?? 500;
-    for (;;) {
-      const attempt = deliveries.attempt(m);
-      if (attempt > max) {
-        // Attempts before a crash count: a message that kills the process is put aside without another try.
-        return this.quarantine(m, "the listener stopped while handling it", attempt - 1, where);
-      }
+    for (let attempt = 1; ; attempt++) {
       try {
         const result = await this.opts.handle(m);
-        if (typeof result === "object") return this.quarantine(m, result.reject, attempt, where, { logged: true });
-        deliveries.handled(m);
+        if (typeof result === "object") return this.putAside(m, result.reject, attempt, where, { logged: true });
         return result;
       } catch (err) {
         if (isDamnitError(err, "LISTENER_FAULT")) throw err;
         const message = errorText(err);
-        if (attempt >= max || this.stopping) {
-          if (this.stopping && attempt < max) throw err; // not its fault: handled again after the restart
-          return this.quarantine(m, message, attempt, where);
-        }
+        // Stopping: not its fault; it is handled again after the restart.
+        if (this.stopping && attempt < max) throw err;
+        if (attempt >= max) return this.putAside(m, message, attempt, where);
         logger.warn(`Handling message ${where} failed (attempt ${attempt} of ${max}): ${message}; again in ${delay / 1000} s`);
         await Promise.race([sleep(delay), this.stopped]);
         delay = Math.min(delay * 2, 30_000);
@@ -368,9 +357,9 @@ export class KafkaSource {
   }
 
   /** `logged`: the handler has said why already (a malformed message). */
-  private quarantine(m: SourceMessage, error: string, attempts: number, where: string, opts: { logged?: boolean } = {}): true {
+  private putAside(m: SourceMessage, error: string, attempts: number, where: string, opts: { logged?: boolean } = {}): true {
     try {
-      this.opts.deliveries.quarantine(m, error, attempts);
+      this.opts.quarantine.quarantine(m, error, attempts);
     } catch (err) {
       throw new DamnitError("LISTENER_FAULT", `cannot record quarantined message ${where}: ${errorText(err)}`, { cause: err });
     }

@@ -18,7 +18,7 @@ import { KafkaSource, defaultGroupId, type ConsumerHealth, type SourceMessage } 
 import { LocalQueue } from "./local-queue.js";
 import { parseNotification, profileFromSettings, type KafkaProfile } from "./notification.js";
 import { RunWatcher } from "./run-watcher.js";
-import { ListenerStore } from "./store/index.js";
+import { ListenerStore, type InboxEntry } from "./store/index.js";
 
 export interface ListenerOptions {
   /** the directory as given (names the consumer group, as DAMNIT's does) */
@@ -69,7 +69,16 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
   }
 
   // Notifications received but not handled when the listener last stopped.
+  // Each replay is counted first: an entry whose handling kills the listener is put aside after
+  // max_delivery_attempts starts instead of stopping it for ever.
+  const maxAttempts = store.settings.get("max_delivery_attempts");
   for (const entry of store.inbox.pending()) {
+    const attempt = store.inbox.replayAttempt(entry.source);
+    if (attempt > maxAttempts) {
+      quarantineInboxEntry(store, entry, `the listener stopped ${attempt - 1} times while handling it`, attempt - 1);
+      logger.error(`Quarantined p${entry.proposal} r${entry.run} (${entry.kind}) from the inbox (${entry.source}): the listener stopped ${attempt - 1} times while handling it`);
+      continue;
+    }
     logger.info(`Handling p${entry.proposal} r${entry.run} (${entry.kind}), received before the last stop (${entry.source})`);
     await handleWithRetry(() => handleReady(entry, dispatch), store, logger);
   }
@@ -171,13 +180,13 @@ async function listenToKafka(opts: ListenerOptions, store: ListenerStore, broker
     groupId: store.settings.get("kafka_group_id") || defaultGroupId(opts.dir),
     logger,
     handle,
-    deliveries: store.deliveries,
+    quarantine: store.quarantine,
     maxDeliveryAttempts: store.settings.get("max_delivery_attempts"),
     joinTimeoutMs: store.settings.get("kafka_join_timeout_seconds") * 1000,
     onHealth: (state) => health.report(state),
   });
   logger.info(`Connecting to Kafka ${brokers.join(",")}: ${profile.rawTopic} (${profile.rawEvent} → raw), ${profile.procTopic} (${profile.procEvent} → proc)`);
-  const retries = setInterval(() => void retryQuarantined(store, handle, logger), QUARANTINE_POLL_MS);
+  const retries = setInterval(() => void retryQuarantined(store, handle, dispatch, logger), QUARANTINE_POLL_MS);
   const heartbeat = setInterval(() => health.report(source.state, { force: true }), HEALTH_REFRESH_MS);
   try {
     await Promise.race([source.run(), stopped]);
@@ -196,6 +205,15 @@ export interface WatcherHealth {
   readonly lastError: string | null;
 }
 
+/** Inbox entries put aside are kept in the quarantine under this topic, their entry as the value. */
+const INBOX_TOPIC = "(inbox)";
+
+function quarantineInboxEntry(store: ListenerStore, entry: InboxEntry, error: string, attempts: number): void {
+  const value = Buffer.from(JSON.stringify(entry));
+  store.quarantine.quarantine({ topic: INBOX_TOPIC, partition: -1, offset: entry.source, timestamp: entry.addedAt, value }, error, attempts);
+  store.inbox.handled(entry.source);
+}
+
 /** How often the listener looks for quarantined messages an operator asked to retry. */
 const QUARANTINE_POLL_MS = 2000;
 /** How often the health record is refreshed even when nothing changed (status shows its age). */
@@ -204,27 +222,34 @@ const HEALTH_REFRESH_MS = 10_000;
 let retrying = false;
 
 /** Hand quarantined messages whose retry was requested back to the handler; released when handled. */
-async function retryQuarantined(store: ListenerStore, handle: ReturnType<typeof kafkaMessageHandler>, logger: Logger): Promise<void> {
+async function retryQuarantined(store: ListenerStore, handle: ReturnType<typeof kafkaMessageHandler>, dispatch: DispatchOptions, logger: Logger): Promise<void> {
   if (retrying) return;
   retrying = true;
   try {
-    for (const q of store.deliveries.retryRequested()) {
+    for (const q of store.quarantine.retryRequested()) {
       const where = `${q.topic}[${q.partition}]@${q.offset}`;
       if (q.value !== null && q.value.length < q.valueBytes) {
-        store.deliveries.failedAgain(q.id, `only the first ${q.value.length} of its ${q.valueBytes} bytes were kept; it cannot be handled again`);
+        store.quarantine.failedAgain(q.id, `only the first ${q.value.length} of its ${q.valueBytes} bytes were kept; it cannot be handled again`);
         continue;
       }
       try {
+        if (q.topic === INBOX_TOPIC) {
+          const entry = JSON.parse(q.value?.toString("utf8") ?? "null") as InboxEntry;
+          await handleReady(entry, dispatch);
+          store.quarantine.released(q.id);
+          logger.info(`Retried quarantined inbox entry ${q.offset} (#${q.id}): handled`);
+          continue;
+        }
         const result = await handle({ topic: q.topic, partition: q.partition, offset: q.offset, key: q.key, value: q.value, timestamp: q.timestamp });
         if (typeof result === "object") {
-          store.deliveries.failedAgain(q.id, result.reject);
+          store.quarantine.failedAgain(q.id, result.reject);
           logger.warn(`Retried quarantined message ${where} (#${q.id}): still refused: ${result.reject}`);
         } else {
-          store.deliveries.released(q.id);
+          store.quarantine.released(q.id);
           logger.info(`Retried quarantined message ${where} (#${q.id}): handled`);
         }
       } catch (err) {
-        store.deliveries.failedAgain(q.id, (err as Error).message);
+        store.quarantine.failedAgain(q.id, (err as Error).message);
         logger.error(`Retried quarantined message ${where} (#${q.id}): failed again: ${(err as Error).message}`);
       }
     }

@@ -71,6 +71,11 @@ export interface TestKafka {
    * port with all topics. The new broker is empty: records and committed offsets are lost.
    */
   restart(downMs?: number): Promise<void>;
+  /**
+   * mokapi only (throws on a real cluster): freeze the broker (SIGSTOP) for `ms`, then let it go on (SIGCONT). It
+   * keeps its records and groups: to its clients this is a network partition.
+   */
+  pause(ms: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -292,6 +297,9 @@ export async function startKafka(topics: string[], opts: StartKafkaOptions = {})
       restart: async () => {
         throw new Error("restart() needs the mokapi broker (KAFKA_BROKERS is set)");
       },
+      pause: async () => {
+        throw new Error("pause() needs the mokapi broker (KAFKA_BROKERS is set)");
+      },
       stop: async () => undefined,
     };
   }
@@ -353,6 +361,16 @@ export async function startKafka(topics: string[], opts: StartKafkaOptions = {})
         await launch();
       } catch (err) {
         throw new Error(`mokapi restart failed: ${(err as Error).message}\nmokapi log (tail):\n${tail(logFile)}`);
+      }
+    },
+    async pause(ms) {
+      const child = proc?.child;
+      if (!child || proc?.hasExited()) throw new Error("mokapi is not running");
+      child.kill("SIGSTOP");
+      try {
+        await sleep(ms);
+      } finally {
+        child.kill("SIGCONT");
       }
     },
     async stop() {

@@ -79,12 +79,12 @@ const listCommand: CommandModule<object, DirArgs & { limit: number }> = {
   builder: (y: Argv) => dirOption(y).option("limit", { type: "number", default: 50, describe: "show at most this many" }) as unknown as Argv<DirArgs & { limit: number }>,
   handler: (argv) =>
     withStore(argv.dir, (store) => {
-      const total = store.deliveries.count();
+      const total = store.quarantine.count();
       if (total === 0) {
         console.log("No quarantined messages");
         return;
       }
-      const shown = store.deliveries.list(argv.limit);
+      const shown = store.quarantine.list(argv.limit);
       for (const q of shown) printMessage(q);
       if (shown.length < total) console.log(`(${total - shown.length} older not shown; --limit ${total} shows all)`);
     }),
@@ -96,7 +96,7 @@ export const quarantineCommand: CommandModule = {
   builder: (y: Argv) =>
     y
       .command(listCommand)
-      .command(idCommand("retry", "Hand quarantined messages back to the running listener", (store, ids) => store.deliveries.requestRetry(ids)))
-      .command(idCommand("drop", "Forget quarantined messages", (store, ids) => store.deliveries.drop(ids))),
+      .command(idCommand("retry", "Hand quarantined messages back to the running listener", (store, ids) => store.quarantine.requestRetry(ids)))
+      .command(idCommand("drop", "Forget quarantined messages", (store, ids) => store.quarantine.drop(ids))),
   handler: () => {},
 };

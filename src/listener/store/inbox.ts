@@ -45,6 +45,12 @@ export class Inbox {
   }
 
   /** Forget handled notifications older than `days`. */
+  /** Count one more attempt at replaying an entry (before it is tried); the count including this one. */
+  replayAttempt(source: string): number {
+    const row = this.sqlite.prepare("UPDATE inbox SET attempts = attempts + 1 WHERE source = ? RETURNING attempts").get(source) as { attempts: number } | undefined;
+    return row?.attempts ?? 0;
+  }
+
   prune(days = 7): void {
     this.sqlite.prepare("DELETE FROM inbox WHERE handled_at IS NOT NULL AND handled_at < ?").run(Date.now() / 1000 - days * 86400);
   }

@@ -10,7 +10,7 @@ import { join, resolve } from "node:path";
 import { DamnitError } from "../../core/errors.js";
 import { isSqliteError } from "../../core/sqlite-errors.js";
 import { ProposalDatabases } from "./databases.js";
-import { Deliveries } from "./deliveries.js";
+import { Quarantine } from "./quarantine.js";
 import { Health } from "./health.js";
 import { Inbox } from "./inbox.js";
 import { ProcessingRequests } from "./requests.js";
@@ -23,9 +23,9 @@ export type { InboxEntry } from "./inbox.js";
 export { ACTIVE_REQUEST_STATES, type ProcessingRequestRow, type RequestState } from "./requests.js";
 export { LATEST_STORE_VERSION } from "./schema.js";
 export { storedListenerDefaults, type SettingValue } from "./settings-store.js";
-export { QUARANTINE_VALUE_BYTES, type QuarantinedMessage } from "./deliveries.js";
+export { QUARANTINE_VALUE_BYTES, type QuarantinedMessage } from "./quarantine.js";
 export type { HealthRecord } from "./health.js";
-export type { ProposalDatabases, Inbox, ProcessingRequests, ListenerSettingsStore, WatcherState, Deliveries, Health };
+export type { ProposalDatabases, Inbox, ProcessingRequests, ListenerSettingsStore, WatcherState, Quarantine, Health };
 
 export const STORE_FILE_NAME = "listener.sqlite";
 
@@ -40,7 +40,7 @@ export class ListenerStore {
   readonly inbox: Inbox;
   readonly requests: ProcessingRequests;
   readonly watcher: WatcherState;
-  readonly deliveries: Deliveries;
+  readonly quarantine: Quarantine;
   readonly health: Health;
 
   private constructor(
@@ -53,7 +53,7 @@ export class ListenerStore {
     this.inbox = new Inbox(sqlite);
     this.requests = new ProcessingRequests(sqlite);
     this.watcher = new WatcherState(sqlite);
-    this.deliveries = new Deliveries(sqlite);
+    this.quarantine = new Quarantine(sqlite);
     this.health = new Health(sqlite);
   }
 

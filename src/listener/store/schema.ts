@@ -62,16 +62,16 @@ CREATE TABLE IF NOT EXISTS watched_proposals(proposal INTEGER PRIMARY KEY, since
 };
 
 /**
- * v2: attempts at each Kafka message (counted before each try), the messages given up on (quarantine), and the
- * listener's last reported health.
+ * v2: the messages given up on (quarantine), attempts at replaying each inbox entry (counted before each try, so
+ * one that kills the listener is not replayed for ever), and the listener's last reported health. A message is known by topic, partition, offset and record time: offsets start
+ * again at 0 when a topic is recreated.
  */
 const v2Quarantine: SchemaStep = {
   version: 2,
-  name: "v2-deliveries-quarantine-health",
+  name: "v2-quarantine-health",
   up(db) {
     db.exec(`
-CREATE TABLE deliveries(topic TEXT NOT NULL, partition INTEGER NOT NULL, "offset" TEXT NOT NULL, attempts INTEGER NOT NULL,
-  last_attempt_at REAL NOT NULL, PRIMARY KEY (topic, partition, "offset"));
+ALTER TABLE inbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
 CREATE TABLE quarantine(
   id INTEGER PRIMARY KEY AUTOINCREMENT,
   topic TEXT NOT NULL,
@@ -85,7 +85,7 @@ CREATE TABLE quarantine(
   attempts INTEGER NOT NULL,
   quarantined_at REAL NOT NULL,
   retry_requested_at REAL,
-  UNIQUE (topic, partition, "offset")
+  UNIQUE (topic, partition, "offset", timestamp)
 );
 CREATE TABLE health(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL NOT NULL, pid INTEGER NOT NULL);
 `);

@@ -1,11 +1,11 @@
 /**
- * Deliveries and quarantine: how many times the listener has tried to handle each Kafka message (counted before
- * each try, so an attempt that crashed the process counts too), and the messages it gave up on, kept with their
- * key, value (the first QUARANTINE_VALUE_BYTES), error and attempts until an operator retries or drops them
- * (`damnit listener quarantine`). A retry is requested here and carried out by the running listener.
+ * The quarantine: the messages the listener gave up on (malformed, failing `max_delivery_attempts` times, or an
+ * inbox entry whose replay kept failing), kept with their key, value (the first QUARANTINE_VALUE_BYTES), error and
+ * attempts until an operator retries or drops them (`damnit listener quarantine`). A retry is requested here and
+ * carried out by the running listener.
  */
 import type Database from "better-sqlite3";
-import type { DeliveryLog, SourceMessage } from "../kafka-source.js";
+import type { QuarantineLog, SourceMessage } from "../kafka-source.js";
 
 /** The most of a message's value kept in quarantine (notifications are small; poison may be megabytes). */
 export const QUARANTINE_VALUE_BYTES = 64 * 1024;
@@ -60,23 +60,8 @@ function fromRow(r: Row): QuarantinedMessage {
   };
 }
 
-export class Deliveries implements DeliveryLog {
+export class Quarantine implements QuarantineLog {
   constructor(private readonly sqlite: Database.Database) {}
-
-  attempt(m: SourceMessage): number {
-    const row = this.sqlite
-      .prepare(
-        `INSERT INTO deliveries(topic, partition, "offset", attempts, last_attempt_at) VALUES (?, ?, ?, 1, ?)
-         ON CONFLICT(topic, partition, "offset") DO UPDATE SET attempts = attempts + 1, last_attempt_at = excluded.last_attempt_at
-         RETURNING attempts`,
-      )
-      .get(m.topic, m.partition, m.offset, Date.now() / 1000) as { attempts: number };
-    return row.attempts;
-  }
-
-  handled(m: SourceMessage): void {
-    this.sqlite.prepare(`DELETE FROM deliveries WHERE topic = ? AND partition = ? AND "offset" = ?`).run(m.topic, m.partition, m.offset);
-  }
 
   quarantine(m: SourceMessage, error: string, attempts: number): void {
     const value = m.value === null ? null : m.value.subarray(0, QUARANTINE_VALUE_BYTES);
@@ -85,11 +70,10 @@ export class Deliveries implements DeliveryLog {
         .prepare(
           `INSERT INTO quarantine(topic, partition, "offset", timestamp, key, value, value_bytes, error, attempts, quarantined_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT(topic, partition, "offset") DO UPDATE SET error = excluded.error, attempts = excluded.attempts,
+           ON CONFLICT(topic, partition, "offset", timestamp) DO UPDATE SET error = excluded.error, attempts = excluded.attempts,
              quarantined_at = excluded.quarantined_at, retry_requested_at = NULL`,
         )
-        .run(m.topic, m.partition, m.offset, m.timestamp, m.key, value, m.value?.length ?? 0, error, attempts, Date.now() / 1000);
-      this.handled(m);
+        .run(m.topic, m.partition, m.offset, m.timestamp, m.key ?? null, value, m.value?.length ?? 0, error, attempts, Date.now() / 1000);
     }).immediate();
   }
 
