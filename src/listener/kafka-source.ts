@@ -208,6 +208,11 @@ export class KafkaSource {
       rebalanceTimeout: 30_000,
       heartbeatInterval: 1000,
       maxWaitTimeInMs: 500,
+      // A record larger than the fetch size comes back cut off, which kafkajs drops silently and asks for again: the
+      // partition would be stuck on it for ever on brokers that honour the size strictly. Poison of up to 16 MiB is
+      // fetched whole (and quarantined); modern brokers return a larger first record whole anyway (KIP-74).
+      maxBytesPerPartition: 16 * 2 ** 20,
+      maxBytes: 64 * 2 ** 20,
       retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 5, restartOnFailure: async () => false },
     });
     this.consumer = consumer;
