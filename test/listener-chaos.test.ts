@@ -6,7 +6,7 @@
  * exits. Each test prints its figures (sent / processed / quarantined / lost / duplicated / restarts).
  */
 import { spawnSync } from "node:child_process";
-import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -192,9 +192,11 @@ async function chaosSetup(): Promise<ChaosSetup> {
   chmodSync(join(bin, "sbatch"), 0o755);
   chmodSync(join(bin, "squeue"), 0o755);
   const topic = uniqueTopic("test.r2d2");
-  await kafka.addTopics([topic, uniqueTopic("cal.offline-corrections")]);
+  const procTopic = uniqueTopic("cal.offline-corrections");
+  await kafka.addTopics([topic, procTopic]);
   const dir = listenerDir(tmp, 1234, db, {
     kafka_raw_topic: topic,
+    kafka_proc_topic: procTopic,
     max_delivery_attempts: "3",
     kafka_join_timeout_seconds: "20",
   });
@@ -297,8 +299,8 @@ describe("damnit listen under chaos", () => {
       expect(listener.output).toMatch(/Kafka available again after \d+ s/);
       expect(listener.output).not.toMatch(/Stopping/);
     } finally {
-      appendFileSync(join(s.tmp, "listener.log"), listener.output);
-      expect((await listener.stop()).code).toBe(0);
+      const stopped = await listener.stop();
+      expect(stopped.code, listener.tail(40)).toBe(0);
     }
   }, 420_000);
 
