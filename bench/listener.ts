@@ -35,7 +35,14 @@ import { DAMNIT_BIN as DAMNIT } from "../test/helpers/paths.js";
 const PROPOSAL = 1234; // the registered proposal (both parts)
 
 /** The listener's own consumer settings (src/listener/kafka-source.ts), for the baseline consumer too. */
-const LISTENER_CONSUMER = { sessionTimeout: 10_000, rebalanceTimeout: 10_000, heartbeatInterval: 1000, maxWaitTimeInMs: 500 } as const;
+const LISTENER_CONSUMER = {
+  sessionTimeout: 10_000,
+  rebalanceTimeout: 10_000,
+  heartbeatInterval: 1000,
+  maxWaitTimeInMs: 500,
+  maxBytesPerPartition: 16 * 2 ** 20,
+  maxBytes: 64 * 2 ** 20,
+} as const;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

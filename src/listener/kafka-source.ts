@@ -117,8 +117,11 @@ export class KafkaSource {
 
   constructor(private readonly opts: KafkaSourceOptions) {}
 
+  /** when a message was last taken (s), kept apart from `health`: it changes with every message */
+  private lastConsumedAt: number | null = null;
+
   get state(): ConsumerHealth {
-    return this.health;
+    return { ...this.health, lastConsumedAt: this.lastConsumedAt };
   }
 
   /** Consume until stop(); rejects only on a fault of the listener or its configuration. */
@@ -163,7 +166,7 @@ export class KafkaSource {
     if (change.connected !== undefined && change.connected !== this.health.connected) next.since = Date.now() / 1000;
     if (change.member !== undefined && change.member !== this.health.member) next.since = Date.now() / 1000;
     this.health = next;
-    this.opts.onHealth?.(next);
+    this.opts.onHealth?.(this.state);
   }
 
   private markDown(reason: string): void {
@@ -299,7 +302,7 @@ export class KafkaSource {
             for (const message of batch.messages) {
               // Once stopping, nothing new is started: the listener is about to close its store.
               if (this.stopping || !isRunning() || isStale()) break;
-              this.setHealth({ lastConsumedAt: Date.now() / 1000 });
+              this.lastConsumedAt = Date.now() / 1000;
               const m = toSourceMessage(batch.topic, batch.partition, message);
               const handling = this.deliver(m);
               this.inFlight = handling.catch(() => undefined);
