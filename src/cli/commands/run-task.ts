@@ -3,10 +3,11 @@
  * that run's process log. Hidden: only `damnit reprocess` submits it.
  */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../core/errors.js";
+import { openProcessLog } from "../../process-logs.js";
 
 interface Args {
   file: string;
@@ -30,7 +31,7 @@ export const runTaskCommand: CommandModule<object, Args> = {
     }
     const task = Number.isInteger(index) ? tasks[index] : undefined;
     if (!task) throw new DamnitError("BAD_ARGUMENT", `task ${index} is not in ${argv.file} (${tasks.length} tasks)`);
-    const fd = openSync(task.log, "a");
+    const fd = openProcessLog(task.log);
     try {
       process.exitCode = await new Promise<number>((resolve) => {
         const child = spawn(task.argv[0]!, task.argv.slice(1), { stdio: ["ignore", fd, fd] });
