@@ -403,5 +403,34 @@ describe.skipIf(!isRoot)(`as a second local user${isRoot ? "" : " (skipped: need
       const task = damnitAsOwner(["run-task", file, "5"]);
       expect(task.stderr).toMatch(/task 5 is not in/);
     }, 60_000);
+
+    it("in a .tmp another user owns (who may rename what is in it), a task file swapped in for ours is refused", async () => {
+      const tmp = reachableDir();
+      const dbDir = join(tmp, "db");
+      const db = await RunDatabase.open(dbDir, { create: true, initialSettings: { proposal: 1234 } });
+      const settings = slurmSettings(db);
+      db.close();
+      const shared = join(dbDir, ".tmp");
+      expect(nodeAsOther(`require("fs").mkdirSync(${JSON.stringify(shared)}); require("fs").chmodSync(${JSON.stringify(shared)}, 0o777)`).status).toBe(0);
+      const bin = join(tmp, "bin");
+      mkdirSync(bin);
+      writeFileSync(join(bin, "sbatch"), "#!/bin/sh\necho 4343\n", { mode: 0o755 });
+      chmodSync(join(bin, "sbatch"), 0o755);
+      await submitArray(dbDir, [{ proposal: 1234, run: 1, data: "raw", processingId: "p1", updateVars: true }], { settings, env: { PATH: `${bin}:/usr/bin:/bin` } });
+      const [name] = readdirSync(shared);
+      const own = join(shared, name!);
+      const file = join(own, readdirSync(own)[0]!);
+      const marker = join(tmp, "attacker-ran");
+      // The attacker moves our directory away and puts theirs, with a task file of the same name, in its place.
+      const swap = nodeAsOther(
+        `const fs = require("fs"); fs.renameSync(${JSON.stringify(own)}, ${JSON.stringify(`${own}.moved`)}); fs.mkdirSync(${JSON.stringify(own)}, { mode: 0o755 });` +
+          `fs.writeFileSync(${JSON.stringify(file)}, JSON.stringify({ tasks: [{ argv: ["touch", ${JSON.stringify(marker)}], log: ${JSON.stringify(join(tmp, "log"))} }] }), { mode: 0o644 })`,
+      );
+      expect(swap.status, swap.stderr).toBe(0);
+      const task = damnitAsOwner(["run-task", file, "0"]);
+      expect(task.status).not.toBe(0);
+      expect(task.stderr).toMatch(/refusing to read .* belongs to uid \d+, not to us/);
+      expect(existsSync(marker)).toBe(false);
+    }, 60_000);
   });
 });

@@ -4,11 +4,11 @@
  * someone else's file), and only a file we have just created is given a mode. A planted file is a DamnitError
  * with code UNSAFE_FILE, and the file it points to is not touched.
  */
-import { closeSync, constants, fchmodSync, fstatSync, openSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, openSync, readFileSync } from "node:fs";
 import { DamnitError } from "./errors.js";
 import { isNodeError } from "./node-errors.js";
 
-const { O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+const { O_RDONLY, O_WRONLY, O_APPEND, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
 
 /**
  * Open `path` for appending, creating it with `mode` (exactly, whatever the umask) when missing. An existing file
@@ -57,12 +57,37 @@ export function createFresh(path: string, mode: number): number {
   return fd;
 }
 
-function checkRegular(fd: number, path: string): void {
-  const stat = fstatSync(fd);
-  if (!stat.isFile()) throw unsafe(path, "is not a regular file");
-  if (stat.nlink !== 1) throw unsafe(path, `has ${stat.nlink} hard links`);
+/**
+ * Read a file that must be our own and no one else's to change (an array job's task file): not a symlink, a regular
+ * file with one link, owned by us, not writable by group or others. Anything else (a file put in its place by
+ * someone who could rename the directories above it) is UNSAFE_FILE.
+ */
+export function readPrivateFile(path: string): string {
+  let fd: number;
+  try {
+    fd = openSync(path, O_RDONLY | O_NOFOLLOW);
+  } catch (err) {
+    if (isNodeError(err, "ELOOP")) throw unsafe(path, "is a symbolic link", err, "read");
+    throw err;
+  }
+  try {
+    checkRegular(fd, path, "read");
+    const stat = fstatSync(fd);
+    const uid = process.getuid?.();
+    if (uid !== undefined && stat.uid !== uid) throw unsafe(path, `belongs to uid ${stat.uid}, not to us (uid ${uid})`, undefined, "read");
+    if ((stat.mode & 0o022) !== 0) throw unsafe(path, `is writable by others (mode ${(stat.mode & 0o777).toString(8)})`, undefined, "read");
+    return readFileSync(fd, "utf8");
+  } finally {
+    closeSync(fd);
+  }
 }
 
-function unsafe(path: string, what: string, cause?: unknown): DamnitError {
-  return new DamnitError("UNSAFE_FILE", `refusing to write ${path}: it ${what} (planted by someone else?)`, cause === undefined ? undefined : { cause });
+function checkRegular(fd: number, path: string, verb = "write"): void {
+  const stat = fstatSync(fd);
+  if (!stat.isFile()) throw unsafe(path, "is not a regular file", undefined, verb);
+  if (stat.nlink !== 1) throw unsafe(path, `has ${stat.nlink} hard links`, undefined, verb);
+}
+
+function unsafe(path: string, what: string, cause?: unknown, verb = "write"): DamnitError {
+  return new DamnitError("UNSAFE_FILE", `refusing to ${verb} ${path}: it ${what} (planted by someone else?)`, cause === undefined ? undefined : { cause });
 }

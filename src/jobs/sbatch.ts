@@ -3,7 +3,7 @@
  * arguments: the command is passed as an argument array, never through a shell. A failed submission is a
  * DamnitError with code SBATCH_NOT_INSTALLED (no Slurm here at all) or SUBMIT_FAILED (anything else).
  */
-import { closeSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
@@ -120,7 +120,8 @@ export async function submitArray(dbDir: string, reqs: readonly JobRequest[], op
   if (reqs.some((r) => (r.cluster ?? false) !== cluster)) throw new Error("an array job's requests must all be cluster jobs or all not");
   const limit = opts.limit ?? opts.settings.concurrentJobs;
   // <db>/.tmp is shared (sticky: nobody removes another's entries); the task files go into a directory of the
-  // submitting user's own, made fresh (0700), written 0600: nobody else can change what the tasks run.
+  // submitting user's own, made fresh (0700), written 0600: nobody else can change what the tasks run. A .tmp made
+  // by someone else without the sticky bit lets them rename ours away: run-task then refuses a file not ours.
   const shared = join(dbDir, ".tmp");
   const tmp = join(shared, `${safeUserName()}-${randomBytes(8).toString("hex")}`);
   preparing(() => {
@@ -140,7 +141,7 @@ export async function submitArray(dbDir: string, reqs: readonly JobRequest[], op
       const tasks = batch.map((r) => ({ argv: [...command, ...extractArguments(r)], log: touchProcessLog(dbDir, r.proposal, r.run) }));
       const fd = createFresh(file, 0o600);
       try {
-        writeSync(fd, JSON.stringify({ tasks }, null, 1));
+        writeFileSync(fd, JSON.stringify({ tasks }, null, 1));
       } finally {
         closeSync(fd);
       }
