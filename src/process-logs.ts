@@ -4,17 +4,16 @@
  * another's file) and log files are opened without following symlinks and checked to be regular files
  * (`openForAppend`): a planted `r3-p1234.out -> /root-only/file` is refused, not appended to or chmod-ed.
  */
-import { chmodSync, closeSync, mkdirSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { join } from "node:path";
-import { openForAppend } from "./core/safe-open.js";
+import { openForAppend, sharedDirectory } from "./core/safe-open.js";
 
 /** A new log file's mode: the team's jobs append to it (DAMNIT's sharing). */
 const PROCESS_LOG_MODE = 0o666;
 
 export function processLogFile(dbDir: string, proposal: number, run: number): string {
-  const dir = join(dbDir, "process_logs");
-  mkdirSync(dir, { recursive: true });
-  ownerChmod(dir, 0o1777);
+  // A symlink in its place (process_logs -> /elsewhere) is refused: nothing is created or chmod-ed there.
+  const dir = sharedDirectory(join(dbDir, "process_logs"), 0o1777);
   return join(dir, `r${run}-p${proposal}.out`);
 }
 
@@ -31,13 +30,4 @@ export function touchProcessLog(dbDir: string, proposal: number, run: number): s
   const file = processLogFile(dbDir, proposal, run);
   closeSync(openProcessLog(file));
   return file;
-}
-
-/** chmod when we own the file; someone else's keeps its mode (the system is deliberately world-writable). */
-export function ownerChmod(path: string, mode: number): void {
-  try {
-    chmodSync(path, mode);
-  } catch {
-    // not ours
-  }
 }

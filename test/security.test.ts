@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isDamnitError } from "../src/core/errors.js";
 import { RunDatabase } from "../src/db/index.js";
 import { openRunLog } from "../src/extract/run-log.js";
+import { ensureExtractedDataDir } from "../src/extract/store.js";
 import { damnitCommand, type JobRequest } from "../src/jobs/request.js";
 import { JOB_SCRIPT, jobArguments, submitArray, submitJob, type SubmitOptions, type SubmittedJob } from "../src/jobs/sbatch.js";
 import { slurmSettings } from "../src/jobs/slurm-settings.js";
@@ -361,6 +362,27 @@ describe.skipIf(!isRoot)(`as a second local user${isRoot ? "" : " (skipped: need
       log.raw("service\n");
       log.close();
       expect(readFileSync(log4, "utf8")).toBe("member\nservice\n");
+    }, 60_000);
+
+    it("process_logs/, extracted_data/ or .tmp/ replaced by a symlink to a directory elsewhere: refused, the target untouched", async () => {
+      const tmp = reachableDir();
+      const dbDir = join(tmp, "db");
+      const db = await RunDatabase.open(dbDir, { create: true, initialSettings: { proposal: 1234 } });
+      const settings = slurmSettings(db);
+      db.close();
+      const elsewhere = join(tmp, "root-only-dir");
+      mkdirSync(elsewhere, { mode: 0o700 });
+      chmodSync(elsewhere, 0o700);
+      for (const name of ["process_logs", "extracted_data", ".tmp"]) {
+        const plant = nodeAsOther(`require("fs").symlinkSync(${JSON.stringify(elsewhere)}, ${JSON.stringify(join(dbDir, name))})`);
+        expect(plant.status, plant.stderr).toBe(0);
+      }
+      expect(() => touchProcessLog(dbDir, 1234, 1)).toThrow(/process_logs: it is a symbolic link/);
+      expect(() => ensureExtractedDataDir(dbDir)).toThrow(/extracted_data: it is a symbolic link/);
+      const reqs: JobRequest[] = [{ proposal: 1234, run: 1, data: "raw", processingId: "p1", updateVars: true }];
+      await expect(submitArray(dbDir, reqs, { settings, env: { PATH: "/nonexistent" } })).rejects.toThrow(/\.tmp: it is a symbolic link/);
+      expect(mode(elsewhere)).toBe(0o700);
+      expect(readdirSync(elsewhere)).toEqual([]);
     }, 60_000);
   });
 

@@ -4,7 +4,7 @@
  * someone else's file), and only a file we have just created is given a mode. A planted file is a DamnitError
  * with code UNSAFE_FILE, and the file it points to is not touched.
  */
-import { closeSync, constants, fchmodSync, fstatSync, openSync, readFileSync } from "node:fs";
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { DamnitError } from "./errors.js";
 import { isNodeError } from "./node-errors.js";
 
@@ -80,6 +80,20 @@ export function readPrivateFile(path: string): string {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * A directory shared with the team inside a proposal's directory (process_logs/, extracted_data/, .tmp/): made when
+ * missing, refused when something else (a symlink to a directory elsewhere) stands in its place, and given `mode`
+ * only when it is ours (someone else's keeps theirs, even for root).
+ */
+export function sharedDirectory(dir: string, mode: number): string {
+  mkdirSync(dir, { recursive: true });
+  const stat = lstatSync(dir);
+  if (stat.isSymbolicLink()) throw unsafe(dir, "is a symbolic link", undefined, "use directory");
+  if (!stat.isDirectory()) throw unsafe(dir, "is not a directory", undefined, "use directory");
+  if (stat.uid === process.getuid?.() && (stat.mode & 0o7777) !== mode) chmodSync(dir, mode);
+  return dir;
 }
 
 function checkRegular(fd: number, path: string, verb = "write"): void {

@@ -3,15 +3,15 @@
  * arguments: the command is passed as an argument array, never through a shell. A failed submission is a
  * DamnitError with code SBATCH_NOT_INSTALLED (no Slurm here at all) or SUBMIT_FAILED (anything else).
  */
-import { closeSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { execa } from "execa";
 import { DamnitError } from "../core/errors.js";
-import { createFresh } from "../core/safe-open.js";
-import { ownerChmod, touchProcessLog } from "../process-logs.js";
+import { createFresh, sharedDirectory } from "../core/safe-open.js";
+import { touchProcessLog } from "../process-logs.js";
 import { damnitCommand, extractArguments, jobName, type JobRequest } from "./request.js";
 import { resourceOptions, type SlurmSettings } from "./slurm-settings.js";
 
@@ -125,11 +125,10 @@ export async function submitArray(dbDir: string, reqs: readonly JobRequest[], op
   const shared = join(dbDir, ".tmp");
   const tmp = join(shared, `${safeUserName()}-${randomBytes(8).toString("hex")}`);
   preparing(() => {
-    mkdirSync(shared, { recursive: true });
-    ownerChmod(shared, 0o1777);
+    sharedDirectory(shared, 0o1777);
     removeOldTaskFiles(shared);
     mkdirSync(tmp, { mode: 0o700 });
-    ownerChmod(tmp, 0o700);
+    chmodSync(tmp, 0o700); // made just now, by us (mkdir fails on an existing name): whatever the umask
   }, opts.hint);
   const command = damnitCommand(opts.settings.damnitCommand);
   const submitted: SubmittedJob[] = [];
