@@ -5,7 +5,9 @@
  * asynchronously (a worker thread, a buffered stream) and would lose it, which is why this is ours.
  */
 import { isNodeError } from "./core/node-errors.js";
-import { renameSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { makePrivate, privateFileMode } from "./core/private-files.js";
 import { pino } from "pino";
 
 export const LOG_FILE_MAX_BYTES = 10 * 2 ** 20;
@@ -20,7 +22,11 @@ export interface RotatingLogFile {
 export function rotatingLogFile(file: string, opts: { maxBytes?: number; backups?: number } = {}): RotatingLogFile {
   const maxBytes = opts.maxBytes ?? LOG_FILE_MAX_BYTES;
   const backups = opts.backups ?? LOG_FILE_BACKUPS;
-  const boom = pino.destination({ dest: file, append: true, sync: true, mkdir: true });
+  mkdirSync(dirname(file), { recursive: true });
+  // The owner's alone (colleagues in the directory's group may read it), like the listener's other files.
+  const wanted = privateFileMode(dirname(file));
+  const boom = pino.destination({ dest: file, append: true, sync: true, mode: wanted.mode });
+  makePrivate(file, wanted);
   let size = sizeOf(file);
   const rotate = (): void => {
     boom.flushSync();
@@ -29,6 +35,7 @@ export function rotatingLogFile(file: string, opts: { maxBytes?: number; backups
     if (backups > 0) renameIfExists(file, `${file}.1`);
     else rmSync(file, { force: true });
     boom.reopen();
+    makePrivate(file, wanted);
     size = 0;
   };
   return {

@@ -37,7 +37,7 @@ describe.skipIf(!haveSupervisord && !required)(`listener under supervisord${have
       const conf = readFileSync(join(dir, "supervisord.conf"), "utf8");
       expect(conf).toMatch(/port\s*=\s*127\.0\.0\.1:\d+/);
       expect(conf).toMatch(/\[program:damnit\]/);
-      expect(statSync(join(dir, "supervisord.conf")).mode & 0o777).toBe(0o666);
+      expect(statSync(join(dir, "supervisord.conf")).mode & 0o777).toBe(0o600);
 
       const status = damnit(["listener", "status", "-C", dir]);
       expect(status.status, status.stdout + status.stderr).toBe(0);

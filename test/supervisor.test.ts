@@ -133,7 +133,7 @@ describe.skipIf(!haveSupervisord && !required)(
       expect(started.started).toBe("daemon");
 
       const paths = supervisorPaths(dir);
-      expect(mode(paths.conf)).toBe(0o666);
+      expect(mode(paths.conf)).toBe(0o600);
       const config = readSupervisorConfig(dir)!;
       expect(config.path).toBe(paths.conf);
       expect(config.port).toBe(started.port);
@@ -153,7 +153,7 @@ describe.skipIf(!haveSupervisord && !required)(
 
       expect(started.supervisordPid).toBeGreaterThan(1);
       expect(alive(started.supervisordPid!)).toBe(true);
-      for (const file of [paths.pidfile, paths.log, paths.outLog, paths.errLog]) expect(mode(file)).toBe(0o666);
+      for (const file of [paths.pidfile, paths.log, paths.outLog, paths.errLog]) expect(mode(file)).toBe(0o600);
     });
 
     it("is idempotent: starting a running listener does nothing", async () => {

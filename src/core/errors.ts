@@ -12,6 +12,8 @@ export type DamnitErrorCode =
   | "BAD_VALUE"
   | "NO_SUCH_KEY"
   | "BAD_ARGUMENT"
+  // a symlink, hard link or non-regular file where we write (logs, task files): refused, never followed
+  | "UNSAFE_FILE"
   // settings (metameta, listener settings)
   | "BAD_SETTING"
   | "UNKNOWN_SETTING"

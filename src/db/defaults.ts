@@ -18,7 +18,6 @@ export const METAMETA_SETTINGS = settingsTable({
   },
   concurrent_jobs: { kind: "positive-integer", default: 15, stored: true, meaning: "array-job concurrency limit (%N) for reprocessing" },
   proposal: { kind: "text", default: "", stored: false, meaning: "the proposal this database belongs to (set by `damnit proposal`)" },
-  damnit_command: { kind: "text", default: "", defaultText: "the damnit running now", stored: false, meaning: "damnit executable that jobs run" },
   context_python: { kind: "text", default: "", stored: false, meaning: "DAMNIT (Python) interpreter for context files; kept for its tools" },
   damnit_python: { kind: "text", default: "", stored: false, meaning: "DAMNIT (Python) job interpreter; kept for its tools" },
   slurm_time: { kind: "text", default: "02:00:00", stored: false, meaning: "sbatch --time" },

@@ -4,7 +4,6 @@
  * `process_logs/r<R>-p<P>.out` as a Slurm job's would be. A run's cluster variables follow in the same place.
  */
 import { availableParallelism } from "node:os";
-import { chmodSync } from "node:fs";
 import { processLogFile } from "../process-logs.js";
 import type { RunDatabase } from "../db/run-database.js";
 import { extractRun, runnerLimits, type ExtractRequest, type ExtractResult } from "./job.js";
@@ -82,13 +81,8 @@ export async function processRunsLocally(db: RunDatabase, runs: readonly RunToPr
 function openLog(db: RunDatabase, run: RunToProcess, opts: LocalOptions): RunLog {
   if (opts.logFd !== undefined) return openRunLog(opts.logFd, { colour: opts.logFd === 2 && process.stderr.isTTY });
   const file = processLogFile(db.dir, run.proposal, run.run);
-  const log = openRunLog(file);
-  try {
-    chmodSync(file, 0o666);
-  } catch {
-    // someone else's file
-  }
-  return log;
+  // Created 0666 (the team's jobs append to it) when missing; a planted symlink is refused (openProcessLog).
+  return openRunLog(file);
 }
 
 function mergeResults(a: ExtractResult, b: ExtractResult): ExtractResult {

@@ -2,9 +2,10 @@
  * A job's log, as people read it in `process_logs/r<R>-p<P>.out` (or a terminal): pino records rendered as
  * readable lines, with whatever the context code printed written through unchanged, in order.
  */
-import { closeSync, openSync, writeSync } from "node:fs";
+import { closeSync, writeSync } from "node:fs";
 import { createRequire } from "node:module";
 import { pino, type Logger } from "pino";
+import { openProcessLog } from "../process-logs.js";
 
 const require = createRequire(import.meta.url);
 
@@ -17,7 +18,7 @@ export interface RunLog {
 
 /** Log to a file descriptor (2 for stderr) or append to a file. */
 export function openRunLog(target: number | string, opts: { colour?: boolean; level?: string } = {}): RunLog {
-  const fd = typeof target === "number" ? target : openSync(target, "a", 0o666);
+  const fd = typeof target === "number" ? target : openProcessLog(target);
   const pretty = require("pino-pretty") as typeof import("pino-pretty");
   const stream = pretty({
     destination: fd,

@@ -4,8 +4,9 @@
  * therefore merge one after the other and neither drops the other's variables. The HDF5 file is replaced by
  * rename and the rows by one transaction, so a job killed at any moment leaves the previous results readable.
  */
-import { chmodSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { sharedDirectory } from "../core/safe-open.js";
 import { isPng } from "../db/png-info.js";
 import type { RunDatabase } from "../db/run-database.js";
 import { checkVariableRows, type VariableRow } from "../db/run-variables.js";
@@ -32,14 +33,8 @@ export function runOutputFile(dbDir: string, proposal: number, run: number): str
 
 /** The directory for run files, shared by the whole team (mode 0777, as DAMNIT makes it). */
 export function ensureExtractedDataDir(dbDir: string): string {
-  const dir = extractedDataDir(dbDir);
-  mkdirSync(dir, { recursive: true });
-  try {
-    chmodSync(dir, 0o777);
-  } catch {
-    // Not ours to change (someone else created it); writing still works if they let us.
-  }
-  return dir;
+  // A symlink in its place is refused; someone else's directory keeps its mode (writing works if they let us).
+  return sharedDirectory(extractedDataDir(dbDir), 0o777);
 }
 
 /**

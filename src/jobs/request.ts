@@ -12,7 +12,7 @@ export function newProcessingId(): string {
   return randomUUID();
 }
 
-/** This installation's `damnit` (the Node running now and bin/damnit.js), or the database's `damnit_command`. */
+/** This installation's `damnit` (the Node running now and bin/damnit.js), or the listener's `damnit_command`. */
 export function damnitCommand(setting?: string | number | null): string[] {
   const text = setting === undefined || setting === null ? "" : String(setting).trim();
   if (text !== "") return text.split(/\s+/);

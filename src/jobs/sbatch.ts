@@ -3,13 +3,15 @@
  * arguments: the command is passed as an argument array, never through a shell. A failed submission is a
  * DamnitError with code SBATCH_NOT_INSTALLED (no Slurm here at all) or SUBMIT_FAILED (anything else).
  */
-import { mkdirSync, readdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { execa } from "execa";
 import { DamnitError } from "../core/errors.js";
-import { ownerChmod, touchProcessLog } from "../process-logs.js";
+import { createFresh, sharedDirectory } from "../core/safe-open.js";
+import { touchProcessLog } from "../process-logs.js";
 import { damnitCommand, extractArguments, jobName, type JobRequest } from "./request.js";
 import { resourceOptions, type SlurmSettings } from "./slurm-settings.js";
 
@@ -117,11 +119,16 @@ export async function submitArray(dbDir: string, reqs: readonly JobRequest[], op
   const cluster = reqs[0]!.cluster ?? false;
   if (reqs.some((r) => (r.cluster ?? false) !== cluster)) throw new Error("an array job's requests must all be cluster jobs or all not");
   const limit = opts.limit ?? opts.settings.concurrentJobs;
-  const tmp = join(dbDir, ".tmp");
+  // <db>/.tmp is shared (sticky: nobody removes another's entries); the task files go into a directory of the
+  // submitting user's own, made fresh (0700), written 0600: nobody else can change what the tasks run. A .tmp made
+  // by someone else without the sticky bit lets them rename ours away: run-task then refuses a file not ours.
+  const shared = join(dbDir, ".tmp");
+  const tmp = join(shared, `${safeUserName()}-${randomBytes(8).toString("hex")}`);
   preparing(() => {
-    mkdirSync(tmp, { recursive: true });
-    ownerChmod(tmp, 0o777);
-    removeOldTaskFiles(tmp);
+    sharedDirectory(shared, 0o1777);
+    removeOldTaskFiles(shared);
+    mkdirSync(tmp, { mode: 0o700 });
+    chmodSync(tmp, 0o700); // made just now, by us (mkdir fails on an existing name): whatever the umask
   }, opts.hint);
   const command = damnitCommand(opts.settings.damnitCommand);
   const submitted: SubmittedJob[] = [];
@@ -131,8 +138,12 @@ export async function submitArray(dbDir: string, reqs: readonly JobRequest[], op
     const file = join(tmp, `tasks-${randomBytes(8).toString("hex")}.json`);
     preparing(() => {
       const tasks = batch.map((r) => ({ argv: [...command, ...extractArguments(r)], log: touchProcessLog(dbDir, r.proposal, r.run) }));
-      writeFileSync(file, JSON.stringify({ tasks }, null, 1), { mode: 0o666 });
-      ownerChmod(file, 0o666);
+      const fd = createFresh(file, 0o600);
+      try {
+        writeFileSync(fd, JSON.stringify({ tasks }, null, 1));
+      } finally {
+        closeSync(fd);
+      }
     }, opts.hint);
     const args = [
       ...resourceOptions(opts.settings, cluster),
@@ -167,13 +178,33 @@ function preparing(write: () => void, hint: string | undefined): void {
   }
 }
 
-/** Task files of array jobs long finished (a week old) are removed; Slurm gives no hook when the last task ends. */
-function removeOldTaskFiles(tmp: string): void {
+/** The submitting user's name as a directory name's prefix (only letters, digits, '.', '_' and '-'). */
+function safeUserName(): string {
+  let name: string;
+  try {
+    name = userInfo().username;
+  } catch {
+    name = `uid${process.getuid?.() ?? ""}`;
+  }
+  return name.replace(/[^A-Za-z0-9._-]/g, "_") || "user";
+}
+
+/**
+ * Task files of array jobs long finished (a week old) are removed with their directory; Slurm gives no hook when
+ * the last task ends. Only our own directories (and old task files of earlier versions, directly in .tmp).
+ */
+function removeOldTaskFiles(shared: string): void {
   const weekAgo = Date.now() - 7 * 24 * 3600 * 1000;
-  for (const name of readdirSync(tmp)) {
-    if (!/^tasks-[0-9a-f]{16}\.json$/.test(name)) continue;
+  const uid = process.getuid?.();
+  for (const name of readdirSync(shared)) {
+    const path = join(shared, name);
     try {
-      if (statSync(join(tmp, name)).mtimeMs < weekAgo) unlinkSync(join(tmp, name));
+      if (/^tasks-[0-9a-f]{16}\.json$/.test(name)) {
+        if (statSync(path).mtimeMs < weekAgo) unlinkSync(path);
+      } else if (/^[A-Za-z0-9._-]+-[0-9a-f]{16}$/.test(name)) {
+        const stat = lstatSync(path);
+        if (stat.isDirectory() && stat.uid === uid && stat.mtimeMs < weekAgo) rmSync(path, { recursive: true, force: true });
+      }
     } catch {
       // gone already, or not ours
     }

@@ -1,4 +1,8 @@
-/** Slurm resources for a database's jobs, from its `metameta` settings (defaults in src/db/defaults.ts). */
+/**
+ * Slurm resources for a database's jobs, from its `metameta` settings (defaults in src/db/defaults.ts). What the job
+ * runs is not among them: proposal members can write `metameta`, so the command comes from whoever submits (the
+ * listener's own `damnit_command` setting, or this installation), never from the database.
+ */
 import type { RunDatabase } from "../db/run-database.js";
 
 export interface SlurmSettings {
@@ -12,11 +16,11 @@ export interface SlurmSettings {
   readonly nonclusterSlurmCluster: string;
   readonly clusterSlurmCluster: string;
   readonly concurrentJobs: number;
-  /** the `damnit` jobs run ("" for this installation) */
+  /** the `damnit` jobs run ("" for this installation); the submitter's choice, never the database's */
   readonly damnitCommand: string;
 }
 
-export function slurmSettings(db: RunDatabase): SlurmSettings {
+export function slurmSettings(db: RunDatabase, damnitCommand = ""): SlurmSettings {
   const s = db.settings;
   return {
     time: s.get("slurm_time"),
@@ -28,7 +32,7 @@ export function slurmSettings(db: RunDatabase): SlurmSettings {
     nonclusterSlurmCluster: s.get("noncluster_slurm_cluster"),
     clusterSlurmCluster: s.get("cluster_slurm_cluster"),
     concurrentJobs: s.get("concurrent_jobs"),
-    damnitCommand: s.get("damnit_command"),
+    damnitCommand,
   };
 }
 

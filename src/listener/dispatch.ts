@@ -116,7 +116,8 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
       onWait: (seconds) => logger.warn(`Waiting ${seconds} s for the write lock of ${db.path} to add p${P} r${R}`),
     });
     logger.info(`Added p${P} r${R} (${kind} data) to database ${dbDir}`);
-    settings = slurmSettings(db);
+    // What the job runs is the listener's setting, never the database's (proposal members can write metameta).
+    settings = slurmSettings(db, store.settings.get("damnit_command"));
     dbId = db.dbId;
   } finally {
     db.close();

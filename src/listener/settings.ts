@@ -14,6 +14,13 @@ export const LISTENER_SETTINGS = settingsTable({
     meaning: "1: process registered databases only; 0: also register each proposal's official database when it exists",
   },
   allow_local_processing: { kind: "flag", default: false, stored: true, meaning: "1: run a job here when Slurm submission fails" },
+  damnit_command: {
+    kind: "text",
+    default: "",
+    defaultText: "this installation's damnit",
+    stored: false,
+    meaning: "damnit command line (shell words) the listener's Slurm jobs run",
+  },
   sandbox_args: { kind: "text", default: "", stored: false, meaning: "command (shell words) wrapping user code: <args> <proposal> -- <command>" },
   kafka_brokers: {
     kind: "text",

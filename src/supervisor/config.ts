@@ -3,15 +3,28 @@
  * program (`damnit`), reachable only from this machine over HTTP with per-file random credentials.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { isNodeError } from "../core/node-errors.js";
+import { makePrivate, privateFileMode } from "../core/private-files.js";
 import { findFreePort } from "./port.js";
 import { quoteSupervisorCommand, quoteSupervisorEnvironment } from "./quote.js";
 
 export const PROGRAM_NAME = "damnit";
 /** Set in the program's environment so a listener orphaned by a killed supervisord can be recognised later. */
 export const CONF_MARKER_ENV = "DAMNIT_SUPERVISOR_CONF";
+
+/**
+ * The variables of the operator's environment the supervised listener needs, by name: PATH (sbatch), damnit's own,
+ * where data and brokers are, and the locale. supervisord.conf can be read by colleagues (0640), so nothing else of
+ * the operator's shell (tokens, passwords) is written into it.
+ */
+const PASSED_ON = /^(PATH|LANG|LC_[A-Z_]+|TZ|DAMNIT_[A-Z0-9_]+|AMORE_BROKER|EXTRA_DATA_DATA_ROOT|XFEL_DATA_ROOT|SLURM_CONF|KAFKA_BROKERS)$/;
+
+/** The part of `env` passed on to the supervised listener (see PASSED_ON). */
+export function supervisedEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => PASSED_ON.test(e[0]) && e[1] !== undefined));
+}
 
 export interface SupervisedProgram {
   command: string[];
@@ -113,7 +126,11 @@ export function renderSupervisorConfig(
   ].join("\n");
 }
 
-/** Write `<listenerDir>/supervisord.conf` with a new free port and new credentials (atomic, mode 0666). */
+/**
+ * Write `<listenerDir>/supervisord.conf` with a new free port and new credentials (atomic). It holds the credentials
+ * and the command supervisord runs: mode 0600, or 0640 to the listener directory's group when the operator set one,
+ * so colleagues in that group can restart the listener (supervisorctl reads the credentials from it) but not edit it.
+ */
 export async function writeSupervisorConfig(listenerDir: string, program: SupervisedProgram): Promise<SupervisorConfig> {
   const { dir, conf } = supervisorPaths(listenerDir);
   const port = await findFreePort();
@@ -122,9 +139,8 @@ export async function writeSupervisorConfig(listenerDir: string, program: Superv
   const text = renderSupervisorConfig(conf, port, username, password, program);
   const tmp = join(dir, `.supervisord.conf.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   try {
-    writeFileSync(tmp, text, { mode: 0o666 });
-    // 0666 like DAMNIT: colleagues in the proposal must be able to restart the listener (umask would remove it).
-    chmodSync(tmp, 0o666);
+    writeFileSync(tmp, text, { mode: 0o600, flag: "wx" });
+    makePrivate(tmp, privateFileMode(dir));
     // Readers (supervisorctl) never see a half-written file.
     renameSync(tmp, conf);
   } catch (err) {

@@ -3,7 +3,8 @@
  * shutdown. Decisions follow supervisorctl's exit codes (0 running, 3 not running, 4 unreachable / no such program)
  * and read the status text only for details.
  */
-import { chmodSync, closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readSync } from "node:fs";
+import { makePrivate, privateFileMode } from "../core/private-files.js";
 import { isNodeError } from "../core/node-errors.js";
 import { log } from "../log.js";
 import { PROGRAM_NAME, readSupervisorConfig, supervisorPaths, writeSupervisorConfig, type SupervisedProgram } from "./config.js";
@@ -118,14 +119,16 @@ export function tailFile(path: string, maxLines = 20): string {
   }
 }
 
-/** 0666 like DAMNIT, so other members of the proposal can restart the listener. Only the owner may chmod. */
+/**
+ * supervisord's pidfile and logs are the owner's alone, like the conf: 0600, or 0640 to the listener directory's
+ * group (colleagues may read them for status). Only the owner's files are changed.
+ */
 function shareFiles(listenerDir: string): void {
   const p = supervisorPaths(listenerDir);
-  const uid = process.getuid?.();
-  for (const file of [p.pidfile, p.log, p.outLog, p.errLog]) {
+  const wanted = privateFileMode(p.dir);
+  for (const file of [p.conf, p.pidfile, p.log, p.outLog, p.errLog]) {
     try {
-      if (uid !== undefined && statSync(file).uid !== uid) continue;
-      chmodSync(file, 0o666);
+      makePrivate(file, wanted);
     } catch (err) {
       if (!isNodeError(err, "ENOENT") && !isNodeError(err, "EPERM")) throw err;
     }

@@ -6,15 +6,13 @@ import { fileURLToPath } from "node:url";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { runListener } from "../../listener/listener.js";
 import { logAlsoTo } from "../../log.js";
+import { supervisedEnvironment } from "../../supervisor/config.js";
 import { startListenerDaemon } from "../../supervisor/control.js";
 
 interface Args {
   dir: string;
   daemonize: boolean;
 }
-
-/** What the supervised listener keeps of the environment it was started from. */
-const PASSED_ON = /^(PATH|HOME|USER|LANG|LC_.*|TZ|DAMNIT_.*|AMORE_BROKER|EXTRA_DATA_DATA_ROOT|XFEL_DATA_ROOT|SLURM_CONF|KAFKA_BROKERS)$/;
 
 export const listenCommand: CommandModule<object, Args> = {
   command: "listen [dir]",
@@ -28,7 +26,7 @@ export const listenCommand: CommandModule<object, Args> = {
   handler: async (argv: ArgumentsCamelCase<Args>) => {
     if (argv.daemonize) {
       const dir = resolve(argv.dir);
-      const environment = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => PASSED_ON.test(e[0]) && e[1] !== undefined));
+      const environment = supervisedEnvironment(process.env);
       const damnit = fileURLToPath(new URL("../../../../bin/damnit.js", import.meta.url));
       // The absolute directory (DAMNIT's is "."): it names the Kafka consumer group, which must differ between
       // listeners on the same brokers, or they would share out the notifications between them.

@@ -3,10 +3,12 @@
  * that run's process log. Hidden: only `damnit reprocess` submits it.
  */
 import { spawn } from "node:child_process";
-import { closeSync, openSync, readFileSync } from "node:fs";
+import { closeSync } from "node:fs";
 import { constants } from "node:os";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { DamnitError } from "../../core/errors.js";
+import { DamnitError, isDamnitError } from "../../core/errors.js";
+import { readPrivateFile } from "../../core/safe-open.js";
+import { openProcessLog } from "../../process-logs.js";
 
 interface Args {
   file: string;
@@ -24,13 +26,15 @@ export const runTaskCommand: CommandModule<object, Args> = {
     const index = argv.index ?? Number(process.env.SLURM_ARRAY_TASK_ID);
     let tasks: Array<{ argv: string[]; log: string }>;
     try {
-      tasks = (JSON.parse(readFileSync(argv.file, "utf8")) as { tasks: typeof tasks }).tasks;
+      // Ours alone (0600, one link, not a symlink): a file put in its place by someone else is refused.
+      tasks = (JSON.parse(readPrivateFile(argv.file)) as { tasks: typeof tasks }).tasks;
     } catch (err) {
+      if (isDamnitError(err, "UNSAFE_FILE")) throw err;
       throw new DamnitError("BAD_ARGUMENT", `cannot read task file ${argv.file}: ${(err as Error).message}`);
     }
     const task = Number.isInteger(index) ? tasks[index] : undefined;
     if (!task) throw new DamnitError("BAD_ARGUMENT", `task ${index} is not in ${argv.file} (${tasks.length} tasks)`);
-    const fd = openSync(task.log, "a");
+    const fd = openProcessLog(task.log);
     try {
       process.exitCode = await new Promise<number>((resolve) => {
         const child = spawn(task.argv[0]!, task.argv.slice(1), { stdio: ["ignore", fd, fd] });

@@ -5,9 +5,10 @@
  * DAMNIT's two tables are kept exactly, so either implementation can open the file.
  */
 import Database from "better-sqlite3";
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { DamnitError } from "../../core/errors.js";
+import { makePrivate, privateFileMode } from "../../core/private-files.js";
 import { isSqliteError } from "../../core/sqlite-errors.js";
 import { ProposalDatabases } from "./databases.js";
 import { Quarantine } from "./quarantine.js";
@@ -80,11 +81,10 @@ export class ListenerStore {
       upgradeStore(sqlite, path);
       const store = new ListenerStore(sqlite, dir, path);
       store.settings.insertMissingDefaults();
-      try {
-        chmodSync(path, 0o666);
-      } catch {
-        // someone else's file: leave its mode alone
-      }
+      // The store decides what the service runs (sandbox_args, brokers, databases): the owner's alone, colleagues
+      // in the directory's group may read it (status). SQLite gives its journal files the database's mode.
+      const wanted = privateFileMode(dir);
+      for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) makePrivate(file, wanted);
       return store;
     } catch (err) {
       sqlite?.close();
