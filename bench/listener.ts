@@ -40,8 +40,6 @@ const LISTENER_CONSUMER = {
   rebalanceTimeout: 10_000,
   heartbeatInterval: 1000,
   maxWaitTimeInMs: 500,
-  maxBytesPerPartition: 16 * 2 ** 20,
-  maxBytes: 64 * 2 ** 20,
 } as const;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
