@@ -202,6 +202,9 @@ describe.skipIf(!isRoot)(`as a second local user${isRoot ? "" : " (skipped: need
         const colleagueStatus = damnitAsOther(["listener", "status", "-C", listener], { inGroup: true });
         expect(colleagueStatus.status, colleagueStatus.stderr).toBe(0);
         expect(colleagueStatus.stdout).toMatch(/RUNNING/);
+        // The listener's own report too: the store is read without being written.
+        expect(colleagueStatus.stdout).toMatch(/^Quarantined messages: 0$/m);
+        expect(colleagueStatus.stdout).not.toMatch(/listener store:/);
         const restart = damnitAsOther(["listener", "restart", "-C", listener], { inGroup: true });
         expect(restart.status, restart.stderr + restart.stdout).toBe(0);
         const after = damnitAsOwner(["listener", "status", "-C", listener]);

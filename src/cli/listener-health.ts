@@ -1,7 +1,7 @@
 /** What `damnit listener status` adds to supervisord's line: the listener's own report of its notification source. */
 import type { ConsumerHealth } from "../listener/kafka-source.js";
 import type { WatcherHealth } from "../listener/listener.js";
-import { ListenerStore } from "../listener/store/index.js";
+import { LATEST_STORE_VERSION, ListenerStore } from "../listener/store/index.js";
 
 function ago(seconds: number): string {
   const s = Math.max(0, Math.round(seconds));
@@ -15,12 +15,14 @@ export function listenerHealthLines(dir: string, now = Date.now() / 1000): strin
   if (!ListenerStore.existsIn(dir)) return [];
   let store: ListenerStore;
   try {
-    store = ListenerStore.open(dir, { create: false });
+    store = ListenerStore.open(dir, { readonly: true });
   } catch (err) {
     return [`listener store: ${(err as Error).message}`];
   }
   try {
     const lines: string[] = [];
+    // A store of an older damnit (not upgraded by a look) has no health or quarantine yet.
+    if (store.version < LATEST_STORE_VERSION) return [`listener store: not yet upgraded by the listener (it is when the listener starts)`];
     const kafka = store.health.get<ConsumerHealth>("kafka");
     if (kafka) {
       const h = kafka.value;

@@ -15,7 +15,7 @@ import { Quarantine } from "./quarantine.js";
 import { Health } from "./health.js";
 import { Inbox } from "./inbox.js";
 import { ProcessingRequests } from "./requests.js";
-import { upgradeStore } from "./schema.js";
+import { refuseNewer, storeVersion, upgradeStore } from "./schema.js";
 import { ListenerSettingsStore } from "./settings-store.js";
 import { WatcherState } from "./watcher-state.js";
 
@@ -33,6 +33,11 @@ export const STORE_FILE_NAME = "listener.sqlite";
 export interface StoreOpenOptions {
   /** Create the store (and its directory) when missing; default true. False: a missing store is a DamnitError. */
   readonly create?: boolean;
+  /**
+   * Only look: open read-only, never upgrade or insert defaults (for `listener status`, which colleagues with read
+   * access run too). Implies `create: false`; a store from a newer damnit is still refused.
+   */
+  readonly readonly?: boolean;
 }
 
 export class ListenerStore {
@@ -70,14 +75,18 @@ export class ListenerStore {
   static open(dirArg: string, opts: StoreOpenOptions = {}): ListenerStore {
     const dir = resolve(dirArg);
     const path = join(dir, STORE_FILE_NAME);
-    const create = opts.create ?? true;
+    const create = !opts.readonly && (opts.create ?? true);
     if (!create && !existsSync(path)) {
       throw new DamnitError("NO_DATABASE", `${dir} has no ${STORE_FILE_NAME}: no listener was set up there ('damnit listener add' makes one)`);
     }
     if (create) mkdirSync(dir, { recursive: true });
     let sqlite: Database.Database | undefined;
     try {
-      sqlite = new Database(path, { timeout: 10_000, fileMustExist: !create });
+      sqlite = new Database(path, { timeout: 10_000, fileMustExist: !create, readonly: opts.readonly ?? false });
+      if (opts.readonly) {
+        refuseNewer(storeVersion(sqlite), path);
+        return new ListenerStore(sqlite, dir, path);
+      }
       upgradeStore(sqlite, path);
       const store = new ListenerStore(sqlite, dir, path);
       store.settings.insertMissingDefaults();
@@ -97,6 +106,11 @@ export class ListenerStore {
       }
       throw err;
     }
+  }
+
+  /** The schema version of the file (below LATEST_STORE_VERSION only when opened `readonly`). */
+  get version(): number {
+    return storeVersion(this.sqlite);
   }
 
   close(): void {

@@ -101,7 +101,7 @@ export function storeVersion(db: Database.Database): number {
   return Number(db.pragma("user_version", { simple: true }));
 }
 
-function refuseNewer(version: number, path: string): void {
+export function refuseNewer(version: number, path: string): void {
   if (version > LATEST_STORE_VERSION) {
     throw new DamnitError(
       "TOO_NEW",
