@@ -5,26 +5,12 @@
  */
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../core/errors.js";
-import { ListenerStore, type QuarantinedMessage } from "../../listener/store/index.js";
-
-interface DirArgs {
-  dir: string;
-}
+import type { ListenerStore, QuarantinedMessage } from "../../listener/store/index.js";
+import { dirOption, listingTime, withStore, type DirArgs } from "../listener-store.js";
 
 interface IdArgs extends DirArgs {
   ids: number[];
   all: boolean;
-}
-
-const dirOption = (y: Argv) => y.option("dir", { alias: "C", type: "string", default: ".", describe: "listener directory (holds listener.sqlite)" });
-
-function withStore<T>(dir: string, fn: (store: ListenerStore) => T): T {
-  const store = ListenerStore.open(dir, { create: false });
-  try {
-    return fn(store);
-  } finally {
-    store.close();
-  }
 }
 
 /** At most `max` characters of a value, one line, control characters escaped. */
@@ -34,13 +20,9 @@ function preview(value: Buffer | null, max = 80): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
-function time(seconds: number): string {
-  return new Date(seconds * 1000).toISOString().replace("T", " ").slice(0, 19);
-}
-
 function printMessage(q: QuarantinedMessage): void {
   const retry = q.retryRequestedAt !== null ? "  (retry requested)" : "";
-  console.log(`#${q.id}  ${time(q.quarantinedAt)}  ${q.topic}[${q.partition}]@${q.offset}  ${q.attempts} attempt${q.attempts === 1 ? "" : "s"}${retry}`);
+  console.log(`#${q.id}  ${listingTime(q.quarantinedAt)}  ${q.topic}[${q.partition}]@${q.offset}  ${q.attempts} attempt${q.attempts === 1 ? "" : "s"}${retry}`);
   console.log(`    error: ${q.error}`);
   const size = q.valueBytes > (q.value?.length ?? 0) ? ` (${q.valueBytes} bytes, ${q.value?.length ?? 0} kept)` : ` (${q.valueBytes} bytes)`;
   console.log(`    value: ${preview(q.value)}${size}`);
@@ -62,7 +44,7 @@ function idCommand(verb: "retry" | "drop", describe: string, act: (store: Listen
         .positional("ids", { type: "number", array: true, default: [], describe: "quarantine ids (#N in the list)" })
         .option("all", { type: "boolean", default: false, describe: `${verb} every quarantined message` }) as unknown as Argv<IdArgs>,
     handler: (argv) =>
-      withStore(argv.dir, (store) => {
+      withStore(argv.dir, { create: false }, (store) => {
         const wanted = idsOf(argv, verb);
         const done = act(store, wanted);
         const missing = wanted === "all" ? [] : wanted.filter((id) => !done.includes(id));
@@ -78,7 +60,7 @@ const listCommand: CommandModule<object, DirArgs & { limit: number }> = {
   describe: "The quarantined messages, newest first",
   builder: (y: Argv) => dirOption(y).option("limit", { type: "number", default: 50, describe: "show at most this many" }) as unknown as Argv<DirArgs & { limit: number }>,
   handler: (argv) =>
-    withStore(argv.dir, (store) => {
+    withStore(argv.dir, { create: false }, (store) => {
       const total = store.quarantine.count();
       if (total === 0) {
         console.log("No quarantined messages");

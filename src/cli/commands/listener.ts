@@ -15,22 +15,7 @@ import { log } from "../../log.js";
 import { printSettingDefaults, printSettings, repr, settingToStore } from "../settings-output.js";
 import { quarantineCommand } from "./listener-quarantine.js";
 import { listenerServiceCommands } from "./listener-service.js";
-
-interface DirArgs {
-  dir: string;
-}
-
-const dirOption = (y: Argv) => y.option("dir", { alias: "C", type: "string", default: ".", describe: "listener directory (holds listener.sqlite)" });
-
-/** Run `fn` on the directory's store; `create: false` for commands that must not make one (a DamnitError if none). */
-async function withStore<T>(dir: string, opts: { create: boolean }, fn: (store: ListenerStore) => T | Promise<T>): Promise<T> {
-  const store = ListenerStore.open(dir, opts);
-  try {
-    return await fn(store);
-  } finally {
-    store.close();
-  }
-}
+import { dirOption, listingTime, withStore, type DirArgs } from "../listener-store.js";
 
 const addCommand: CommandModule<object, DirArgs & { proposal: number; dbDir?: string }> = {
   command: "add <proposal> [db-dir]",
@@ -148,7 +133,7 @@ const requestsCommand: CommandModule<object, DirArgs & { limit: number }> = {
         for (const r of submitted) if ((r.slurmCluster ?? "") === cluster && !active.has(r.slurmJobId!)) store.requests.update(r.processingId, "finished", { message: "left the Slurm queue" });
       }
       for (const r of store.requests.latest({ limit: argv.limit }).reverse()) {
-        const when = new Date(r.receivedAt * 1000).toISOString().replace("T", " ").slice(0, 19);
+        const when = listingTime(r.receivedAt);
         const job = r.via === "slurm" ? `Slurm ${r.slurmJobId}` : (r.via ?? "-");
         console.log(`${when}  p${r.proposal} r${r.run} ${r.data.padEnd(4)}  ${r.state.padEnd(9)}  ${job.padEnd(14)}  ${r.dbDir}${r.message ? `  ${r.message}` : ""}`);
       }
