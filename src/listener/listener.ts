@@ -186,7 +186,13 @@ async function listenToKafka(opts: ListenerOptions, store: ListenerStore, broker
     onHealth: (state) => health.report(state),
   });
   logger.info(`Connecting to Kafka ${brokers.join(",")}: ${profile.rawTopic} (${profile.rawEvent} → raw), ${profile.procTopic} (${profile.procEvent} → proc)`);
-  const retries = setInterval(() => void retryQuarantined(store, handle, dispatch, logger), QUARANTINE_POLL_MS);
+  // One round at a time: a round that takes longer than the poll interval is not overtaken by the next.
+  let retrying = false;
+  const retries = setInterval(() => {
+    if (retrying) return;
+    retrying = true;
+    void retryQuarantined(store, handle, dispatch, logger).finally(() => (retrying = false));
+  }, QUARANTINE_POLL_MS);
   const heartbeat = setInterval(() => health.report(source.state, { force: true }), HEALTH_REFRESH_MS);
   try {
     await Promise.race([source.run(), stopped]);
@@ -219,12 +225,8 @@ const QUARANTINE_POLL_MS = 2000;
 /** How often the health record is refreshed even when nothing changed (status shows its age). */
 const HEALTH_REFRESH_MS = 10_000;
 
-let retrying = false;
-
 /** Hand quarantined messages whose retry was requested back to the handler; released when handled. */
 async function retryQuarantined(store: ListenerStore, handle: ReturnType<typeof kafkaMessageHandler>, dispatch: DispatchOptions, logger: Logger): Promise<void> {
-  if (retrying) return;
-  retrying = true;
   try {
     for (const q of store.quarantine.retryRequested()) {
       const where = `${q.topic}[${q.partition}]@${q.offset}`;
@@ -255,8 +257,6 @@ async function retryQuarantined(store: ListenerStore, handle: ReturnType<typeof 
     }
   } catch (err) {
     logger.error(`Retrying quarantined messages failed: ${(err as Error).message}`);
-  } finally {
-    retrying = false;
   }
 }
 
