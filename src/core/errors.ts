@@ -27,7 +27,11 @@ export type DamnitErrorCode =
   | "BAD_RUN_FILE"
   // Slurm jobs
   | "SBATCH_NOT_INSTALLED"
-  | "SUBMIT_FAILED";
+  | "SUBMIT_FAILED"
+  // HTTP services (control API, web table, lookup recorder)
+  | "TOKEN_REQUIRED"
+  | "BAD_TOKEN"
+  | "BAD_LISTEN_ADDRESS";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;
