@@ -82,7 +82,7 @@ export interface SubmitOptions {
   readonly hint?: string;
 }
 
-/** One job for one run; its output is appended to the run's process log. */
+/** One job for one run; its output is appended to the run's process log (opened by the job: run-logged). */
 export async function submitJob(dbDir: string, req: JobRequest, opts: SubmitOptions): Promise<SubmittedJob> {
   const log = touchProcessLog(dbDir, req.proposal, req.run);
   return sbatch(jobArguments(dbDir, req, opts, log), { cwd: dbDir, env: jobEnvironment(opts.env), hint: opts.hint });
@@ -90,10 +90,13 @@ export async function submitJob(dbDir: string, req: JobRequest, opts: SubmitOpti
 
 /** sbatch's arguments for one job for one run, its output appended to `logFile`. */
 export function jobArguments(dbDir: string, req: JobRequest, opts: SubmitOptions, logFile: string): string[] {
+  const command = damnitCommand(opts.settings.damnitCommand);
   return [
     ...resourceOptions(opts.settings, req.cluster ?? false),
+    // Slurm would open the log by name when the job starts (following a symlink planted meanwhile): the job opens
+    // it itself, safely (run-logged).
     "--output",
-    logFile,
+    "/dev/null",
     "--open-mode=append",
     "--job-name",
     jobName(req),
@@ -102,7 +105,11 @@ export function jobArguments(dbDir: string, req: JobRequest, opts: SubmitOptions
     // A job whose dependency can never be met is cancelled, not left pending for ever.
     ...(opts.dependency ? [`--dependency=${opts.dependency}`, "--kill-on-invalid-dep=yes"] : []),
     JOB_SCRIPT,
-    ...damnitCommand(opts.settings.damnitCommand),
+    ...command,
+    "run-logged",
+    logFile,
+    "--",
+    ...command,
     ...extractArguments(req),
   ];
 }
