@@ -8,8 +8,8 @@ import { userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { execa } from "execa";
 import { DamnitError } from "../core/errors.js";
+import { loadExeca } from "../core/lazy-execa.js";
 import { createFresh, sharedDirectory } from "../core/safe-open.js";
 import { touchProcessLog } from "../process-logs.js";
 import { damnitCommand, extractArguments, jobName, type JobRequest } from "./request.js";
@@ -38,7 +38,7 @@ export function jobEnvironment(extra: Record<string, string | undefined> = {}): 
 
 /** Whether Slurm's sbatch is installed here (`sbatch --version` answers). */
 export async function sbatchInstalled(): Promise<boolean> {
-  const result = await execa("sbatch", ["--version"], { reject: false, timeout: 10_000, stdin: "ignore" }).catch(() => null);
+  const result = await (await loadExeca())("sbatch", ["--version"], { reject: false, timeout: 10_000, stdin: "ignore" }).catch(() => null);
   return result !== null && result.exitCode === 0;
 }
 
@@ -49,7 +49,7 @@ export async function sbatch(
 ): Promise<SubmittedJob> {
   let result;
   try {
-    result = await execa("sbatch", ["--parsable", ...args], {
+    result = await (await loadExeca())("sbatch", ["--parsable", ...args], {
       cwd: opts.cwd,
       env: opts.env ?? jobEnvironment(),
       extendEnv: false,
