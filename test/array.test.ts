@@ -5,13 +5,15 @@
  * handed to numpy as raw bytes, and numpy's results come back as raw bytes.
  */
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { DTYPES, ndarray, sizeOf, type DType, type NdArray } from "../src/core/ndarray.js";
 import { np } from "../src/array/index.js";
 import { AXIS_REDUCTIONS } from "../src/array/reduce-axis.js";
 import { tempDir } from "./helpers/tmp.js";
+import { damnit } from "./helpers/cli.js";
+import { demoDatabase } from "./helpers/listener.js";
 
 const PYTHON = "/usr/bin/python3";
 const numpyAvailable = (() => {
@@ -210,4 +212,50 @@ describe("damnit/array without numpy", () => {
     expect(() => np.add(ndarray("float64", [2], [1, 2]), ndarray("float64", [3], [1, 2, 3]))).toThrow(/could not be broadcast/);
     expect(() => np.max(ndarray("float64", [0, 2], []), 0)).toThrow(/zero-size array/);
   });
+});
+
+describe.skipIf(!numpyAvailable)("damnit/array in a context file, through damnit extract", () => {
+  it("imports from the installation, stores numpy's dtypes, and its scalars act as numbers in dependents", () => {
+    const db = demoDatabase(tempDir("array-e2e"), 1);
+    appendFileSync(
+      join(db, "context.ts"),
+      `
+import { np } from "damnit/array";
+export const pulse_mean = Variable({ deps: { pulses: xgm_pulses } }, (_run, { pulses }) => np.mean(np.rows(pulses, 0, 5), 0));
+export const pulse_grand = Variable({ deps: { pulses: xgm_pulses } }, (_run, { pulses }) => np.nanmean(pulses));
+export const pulse_high = Variable({ deps: { m: pulse_grand } }, (_run, { m }) => m > 0);
+`,
+    );
+    const run = damnit(["extract", "1234", "1", "raw", "--var", "pulse_mean", "--var", "pulse_grand", "--var", "pulse_high"], { cwd: db });
+    expect(run.status, run.stderr).toBe(0);
+    // numpy over the same key read by h5py from the run's files gives the same bytes.
+    const check = spawnSync(
+      PYTHON,
+      [
+        "-c",
+        `
+import glob, h5py, json, sys, numpy as np
+out = h5py.File(sys.argv[1] + "/extracted_data/p1234_r1.h5", "r")
+raw = sorted(glob.glob(sys.argv[1] + "/data/*/*/p001234/raw/r0001/RAW-R0001-DA*-S*.h5"))
+pulses = None
+for f in raw:
+    with h5py.File(f, "r") as h:
+        k = "INSTRUMENT/SPB_XTD9_XGM/DOOCS/MAIN:output/data/intensityTD"
+        if k in h:
+            pulses = h[k][()] if pulses is None else np.concatenate([pulses, h[k][()]])
+print(json.dumps({
+  "mean_same": out["pulse_mean/data"][()].tobytes() == np.mean(pulses[:5].astype(pulses.dtype), 0).tobytes(),
+  "mean_dtype": str(out["pulse_mean/data"].dtype),
+  "grand_dtype": str(out["pulse_grand/data"].dtype),
+  "high": bool(out["pulse_high/data"][()]),
+}))
+`,
+        db,
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    expect(check.status, check.stderr).toBe(0);
+    const facts = JSON.parse(check.stdout) as Record<string, unknown>;
+    expect(facts).toEqual({ mean_same: true, mean_dtype: "float32", grand_dtype: "float32", high: true });
+  }, 120_000);
 });

@@ -24,19 +24,46 @@ export { Scalar, add, subtract, multiply, divide, promoteTypes };
 export type { Operand };
 
 /** Anything with a dtype, a shape and C-order data (what `run.key(...).ndarray()` and `perTrain()` give), or a labelled array. */
-export type ArrayLikeInput = { readonly dtype: DType; readonly shape: readonly number[]; readonly data: TypedArray } | LabelledArray;
+export type ArrayLikeInput =
+  | { readonly dtype: DType; readonly shape: readonly number[]; readonly data: TypedArray }
+  | LabelledArray
+  | TypedArray
+  | readonly number[]
+  | { readonly __damnitLabelled: true; readonly data: unknown; readonly dims: readonly string[]; readonly coords: Record<string, unknown> };
 
-function isLabelled(a: ArrayLikeInput): a is LabelledArray {
-  return (a as { kind?: unknown }).kind === "labelled";
+type Labelled = { readonly data: unknown; readonly dims: readonly string[]; readonly coords: Readonly<Record<string, unknown>> };
+
+/** A labelled array: ours (`kind: "labelled"`) or one made with `labelled()` in a context file. */
+function isLabelled(a: unknown): a is Labelled {
+  return typeof a === "object" && a !== null && ((a as { kind?: unknown }).kind === "labelled" || (a as { __damnitLabelled?: unknown }).__damnitLabelled === true);
 }
 
-/** The plain array of `a` (no copy). */
-export function asArray(a: ArrayLikeInput): NdArray {
-  if (isLabelled(a)) return a.data;
-  if (typeof a !== "object" || a === null || !("dtype" in a) || !("shape" in a) || !("data" in a)) {
-    throw new DamnitError("BAD_ARGUMENT", "expected an array (dtype, shape, data), e.g. run.key(...).ndarray()");
+const TYPED_DTYPES: ReadonlyArray<readonly [new (...args: never[]) => TypedArray, DType]> = [
+  [Float64Array, "float64"],
+  [Float32Array, "float32"],
+  [Int8Array, "int8"],
+  [Int16Array, "int16"],
+  [Int32Array, "int32"],
+  [BigInt64Array, "int64"],
+  [Uint8Array, "uint8"],
+  [Uint16Array, "uint16"],
+  [Uint32Array, "uint32"],
+  [BigUint64Array, "uint64"],
+];
+
+/** The plain array of `a` (no copy, except for a JS array of numbers, which becomes float64). */
+export function asArray(a: unknown): NdArray {
+  if (isLabelled(a)) return asArray(a.data);
+  if (ArrayBuffer.isView(a)) {
+    const entry = TYPED_DTYPES.find(([ctor]) => a instanceof ctor);
+    if (entry) return ndarray(entry[1], [(a as TypedArray).length], a as TypedArray);
   }
-  return ndarray(a.dtype, a.shape, a.data);
+  if (Array.isArray(a) && a.every((v) => typeof v === "number")) return ndarray("float64", [a.length], Float64Array.from(a as number[]));
+  if (typeof a === "object" && a !== null && "dtype" in a && "shape" in a && "data" in a) {
+    const { dtype, shape, data } = a as { dtype: DType; shape: readonly number[]; data: TypedArray };
+    return ndarray(dtype, shape, data);
+  }
+  throw new DamnitError("BAD_ARGUMENT", "expected an array: a typed array, run.key(...).ndarray() or perTrain(), a labelled array, or an array of numbers");
 }
 
 type AxisOption = number | { readonly axis?: number } | undefined;
@@ -50,6 +77,7 @@ function reduction(method: string) {
   function reduced(a: ArrayLikeInput, axis: number | { readonly axis: number }): NdArray | LabelledArray;
   function reduced(a: ArrayLikeInput, axis?: AxisOption): Scalar | NdArray | LabelledArray;
   function reduced(a: ArrayLikeInput, option?: AxisOption): Scalar | NdArray | LabelledArray {
+    // (a labelled result has the input's own form: ours, or the context file's labelled())
     const array = asArray(a);
     const axis = axisOf(option);
     if (axis === undefined) return asScalar(reduce(method, array));
@@ -61,7 +89,7 @@ function reduction(method: string) {
     const k = checkAxis(axis, array.shape.length);
     const dropped = a.dims[k]!;
     const coords = Object.fromEntries(Object.entries(a.coords).filter(([dim]) => dim !== dropped));
-    return { ...a, data: result, dims: a.dims.filter((_, i) => i !== k), coords };
+    return { ...a, data: result, dims: a.dims.filter((_, i) => i !== k), coords } as LabelledArray;
   }
   return reduced;
 }
