@@ -3,7 +3,8 @@
  * whole, in bounded slices, or one value per train aligned to the run's train IDs.
  */
 import { DamnitError } from "../core/errors.js";
-import { DTYPES, type DType, type TypedArray, sizeOf } from "../core/ndarray.js";
+import { DTYPES, ndarray, type DType, type TypedArray, sizeOf } from "../core/ndarray.js";
+import type { LabelledArray } from "../core/variable-output.js";
 import {
   type DatasetInfo,
   type ElementType,
@@ -221,6 +222,29 @@ export class KeyData {
     if (!layout) return false;
     piece.file.readAt(layout.offset + piece.rowStart * layout.rowBytes, target);
     return true;
+  }
+
+  /**
+   * Every selected entry as a labelled array, as EXtra-data's `KeyData.xarray()` gives it: dimensions `trainId`
+   * (one per entry), then `dim_0`, `dim_1`, … (or `extraDims`); the train ID of each entry as the `trainId`
+   * coordinate (uint64); named `<source>.<key>` (a control key without its `.value`), or `name`.
+   */
+  xarray(opts: { roi?: EntryRoi; extraDims?: readonly string[]; name?: string } = {}): LabelledArray {
+    const array = this.ndarray({ roi: opts.roi });
+    const extra = opts.extraDims ?? array.shape.slice(1).map((_, i) => `dim_${i}`);
+    if (extra.length !== array.shape.length - 1) {
+      throw new DamnitError("BAD_ARGUMENT", `${this.source} ${this.key} entries have ${array.shape.length - 1} dimensions, ${extra.length} names were given`);
+    }
+    let name = opts.name ?? `${this.source}.${this.key}`;
+    if (opts.name === undefined && this.group === "" && name.endsWith(".value")) name = name.slice(0, -".value".length);
+    const trainId = ndarray("uint64", [array.entryTrainIds.length], BigUint64Array.from(array.entryTrainIds, (t) => BigInt(t)));
+    return {
+      kind: "labelled",
+      data: ndarray(array.dtype, array.shape, array.data),
+      dims: ["trainId", ...extra],
+      coords: array.entryTrainIds.length > 0 ? { trainId } : {},
+      name,
+    };
   }
 
   /** Every selected entry as a JS value: strings, records (objects), or numbers for numeric scalars. */
