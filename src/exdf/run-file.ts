@@ -182,7 +182,12 @@ export class RunFile {
   /** Dataset description, or null when the file has no dataset at `path`. */
   dataset(path: string): DatasetInfo | null {
     if (!this.infos.has(path)) {
-      const isDataset = this.h5.get(path) instanceof this.lib.h5.Dataset;
+      let isDataset: boolean;
+      try {
+        isDataset = this.h5.get(path) instanceof this.lib.h5.Dataset;
+      } catch {
+        isDataset = false; // e.g. a path continuing below a dataset: there is no dataset there
+      }
       this.infos.set(path, isDataset ? datasetInfo(this.lib, this.h5, path) : null);
     }
     return this.infos.get(path)!;
