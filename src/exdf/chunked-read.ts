@@ -133,16 +133,22 @@ export function readChunkedRows(layout: ChunkedLayout, read: ReadAt, rowStart: n
       continue;
     }
     flush();
-    const raw = new Uint8Array(chunk.size);
+    if (scratch.length < chunk.size) scratch = new Uint8Array(Math.max(chunk.size, 2 * scratch.length));
+    const raw = scratch.subarray(0, chunk.size);
     read(chunk.address, raw);
-    const decoded = decodeChunk(raw, active, layout.itemSize, chunkRows * rowBytes, chunk.address);
-    target.set(decoded.subarray(within, within + length), into);
+    // A chunk wholly inside the read is unshuffled straight into the target.
+    const whole = within === 0 && length === chunkRows * rowBytes ? target.subarray(into, into + length) : undefined;
+    const decoded = decodeChunk(raw, active, layout.itemSize, chunkRows * rowBytes, chunk.address, whole);
+    if (decoded !== whole) target.set(decoded.subarray(within, within + length), into);
   }
   flush();
 }
 
+/** Raw chunks are read into this buffer, reused across reads (compressed chunks are small). */
+let scratch = new Uint8Array(64 * 1024);
+
 /** Undo the filters (in reverse pipeline order) of one chunk; the result must be exactly one chunk of elements. */
-function decodeChunk(raw: Uint8Array, filters: readonly number[], itemSize: number, chunkBytes: number, where: number): Uint8Array {
+function decodeChunk(raw: Uint8Array, filters: readonly number[], itemSize: number, chunkBytes: number, where: number, into?: Uint8Array): Uint8Array {
   let bytes = raw;
   for (let i = filters.length - 1; i >= 0; i--) {
     if (filters[i] === DEFLATE) {
@@ -152,7 +158,7 @@ function decodeChunk(raw: Uint8Array, filters: readonly number[], itemSize: numb
         throw new DamnitError("BAD_RUN_FILE", `the deflate chunk at byte ${where} cannot be inflated (${(err as Error).message}); the file is damaged`, { cause: err });
       }
     } else {
-      bytes = unshuffle(bytes, itemSize);
+      bytes = unshuffle(bytes, itemSize, i === 0 && bytes.length === into?.length ? into : undefined);
     }
   }
   if (bytes.length !== chunkBytes) {
@@ -162,10 +168,9 @@ function decodeChunk(raw: Uint8Array, filters: readonly number[], itemSize: numb
 }
 
 /** HDF5's shuffle filter stores byte j of every element together; put the bytes of each element back together. */
-export function unshuffle(input: Uint8Array, itemSize: number): Uint8Array {
+export function unshuffle(input: Uint8Array, itemSize: number, out: Uint8Array = new Uint8Array(input.length)): Uint8Array {
   if (itemSize <= 1) return input;
   const n = Math.floor(input.length / itemSize);
-  const out = new Uint8Array(input.length);
   for (let j = 0; j < itemSize; j++) {
     const from = j * n;
     for (let i = 0, o = j; i < n; i++, o += itemSize) out[o] = input[from + i]!;
