@@ -66,7 +66,7 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-async function measureInThisProcess(dir: string, mode: string, sourceName = SOURCE, keyName = KEY): Promise<Measurement> {
+async function measureInThisProcess(dir: string, mode: string, sourceName = SOURCE, keyName = KEY, warmPasses = 1): Promise<Measurement> {
   const run = await openRunDirectory(dir);
   const key: KeyData = run.key(sourceName, keyName);
   const lib = await loadH5();
@@ -120,17 +120,21 @@ async function measureInThisProcess(dir: string, mode: string, sourceName = SOUR
   // First pass: cold (index lookups, finding the data in each file, JIT); its peak RSS is the one reported.
   const [cold, checksum] = readOnce();
   const peak = peakRssBytes();
-  // Second pass: warm, as for a second key of the same source or a second look at the same key.
-  const [seconds, again] = readOnce();
-  if (again !== checksum) throw new Error(`mode ${mode}: the second pass read different data`);
+  // Warm passes: as for a second key of the same source or a second look at the same key; the fastest is reported.
+  let seconds = Infinity;
+  for (let pass = 0; pass < warmPasses; pass++) {
+    const [t, again] = readOnce();
+    if (again !== checksum) throw new Error(`mode ${mode}: a warm pass read different data`);
+    seconds = Math.min(seconds, t);
+  }
   const bytes = key.nbytes;
   run.close();
   return { mode, seconds, coldSeconds: cold, bytes, checksum, baselineRssMiB: baseline / MiB, peakRssMiB: peak / MiB, sliceMiB };
 }
 
-function measureInChild(dir: string, mode: string, source = SOURCE, key = KEY): Measurement {
+function measureInChild(dir: string, mode: string, source = SOURCE, key = KEY, warmPasses = 1): Measurement {
   const self = fileURLToPath(import.meta.url);
-  const out = execFileSync(process.execPath, [self, "--child", dir, mode, source, key], { encoding: "utf8", maxBuffer: 1 << 20 });
+  const out = execFileSync(process.execPath, [self, "--child", dir, mode, source, key, String(warmPasses)], { encoding: "utf8", maxBuffer: 1 << 20 });
   return JSON.parse(out) as Measurement;
 }
 
@@ -146,7 +150,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === "--child") {
-    process.stdout.write(JSON.stringify(await measureInThisProcess(args[1]!, args[2]!, args[3], args[4])));
+    process.stdout.write(JSON.stringify(await measureInThisProcess(args[1]!, args[2]!, args[3], args[4], Number(args[5] ?? 1))));
     return;
   }
   const option = (name: string) => {
@@ -231,6 +235,8 @@ const CHUNKED_KEYS: ReadonlyArray<{ key: string; label: string; chunkFrames: num
   { key: "image.plain", label: "chunked, uncompressed (16 frames)", chunkFrames: 16 },
   { key: "image.gzip", label: "chunked, gzip 1 (1 frame)", chunkFrames: 1, deflate: 1 },
 ];
+/** Chunked modes report the fastest of this many warm passes (the JIT needs more than one to settle on them). */
+const WARM_PASSES = 3;
 // (h5wasm's writer cannot set the shuffle filter; shuffle is covered by the tests, against h5py-written files.)
 
 /** A one-file run holding the contiguous key's frames again, chunked as CHUNKED_KEYS say. */
@@ -282,7 +288,7 @@ async function chunkedSection(root: string, contiguousDir: string, repeats: numb
   for (const spec of CHUNKED_KEYS) {
     const results = new Map<string, { rate: number; cold: number }>();
     for (const mode of ["libhdf5", "whole", "libhdf5:16", "borrow:16"]) {
-      const runs = Array.from({ length: repeats }, () => measureInChild(dir, mode, CHUNKED_SOURCE, spec.key));
+      const runs = Array.from({ length: repeats }, () => measureInChild(dir, mode, CHUNKED_SOURCE, spec.key, WARM_PASSES));
       for (const r of runs) {
         // The chunked keys hold the contiguous key's frames: every mode must read exactly those numbers.
         if (r.checksum !== contiguousChecksum) throw new Error(`${spec.key} ${mode}: read different numbers (checksum ${r.checksum} ≠ ${contiguousChecksum})`);
@@ -291,7 +297,7 @@ async function chunkedSection(root: string, contiguousDir: string, repeats: numb
     }
     for (const [mode, { rate, cold }] of results) {
       // Each direct mode is compared with libhdf5 read the same way (whole into a new buffer, or borrowed slices).
-      const base = results.get(mode === "whole" ? "libhdf5" : "libhdf5:16")!.rate;
+      const base = results.get(mode === "whole" || mode === "libhdf5" ? "libhdf5" : "libhdf5:16")!.rate;
       const uncompressed = spec.deflate === undefined;
       const target = mode.startsWith("libhdf5")
         ? "—"
@@ -317,7 +323,10 @@ async function chunkedSection(root: string, contiguousDir: string, repeats: numb
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
   for (const r of rows) process.stdout.write(`${r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ")}\n`);
   process.stdout.write(
-    `\nEvery mode of every chunked key read the same numbers as the contiguous key (checksum ${contiguousChecksum}), libhdf5-in-wasm included.\n`,
+    `\nMB/s: the fastest of ${WARM_PASSES} warm passes, median over ${repeats} fresh processes; "first pass" as above. ` +
+      `"× libhdf5" compares with libhdf5-in-wasm read the same way (whole into a new buffer, or borrowed 16 MiB slices). ` +
+      `Whole-key modes pay for faulting in a new buffer of the key's size, as the contiguous baseline row shows.` +
+      `\nEvery mode of every chunked key read the same numbers as the contiguous key (checksum ${contiguousChecksum}), libhdf5-in-wasm included.\n`,
   );
 }
 

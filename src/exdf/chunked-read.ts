@@ -105,6 +105,8 @@ export function readChunkedRows(layout: ChunkedLayout, read: ReadAt, rowStart: n
   const end = rowStart + nRows;
   // A run of uncompressed rows adjacent in the file, read with one pread when it ends.
   let pending: { file: number; target: number; length: number } | null = null;
+  // Compressed chunks stored one after another, read together (one pread rather than one per small chunk).
+  let block: { start: number; bytes: Uint8Array } | null = null;
   const flush = () => {
     if (pending) read(pending.file, target.subarray(pending.target, pending.target + pending.length));
     pending = null;
@@ -133,9 +135,10 @@ export function readChunkedRows(layout: ChunkedLayout, read: ReadAt, rowStart: n
       continue;
     }
     flush();
-    if (scratch.length < chunk.size) scratch = new Uint8Array(Math.max(chunk.size, 2 * scratch.length));
-    const raw = scratch.subarray(0, chunk.size);
-    read(chunk.address, raw);
+    if (!block || chunk.address < block.start || chunk.address + chunk.size > block.start + block.bytes.length) {
+      block = readBlock(layout, read, k, Math.floor((end - 1) / chunkRows));
+    }
+    const raw = block.bytes.subarray(chunk.address - block.start, chunk.address - block.start + chunk.size);
     // A chunk wholly inside the read is unshuffled straight into the target.
     const whole = within === 0 && length === chunkRows * rowBytes ? target.subarray(into, into + length) : undefined;
     const decoded = decodeChunk(raw, active, layout.itemSize, chunkRows * rowBytes, chunk.address, whole);
@@ -144,8 +147,25 @@ export function readChunkedRows(layout: ChunkedLayout, read: ReadAt, rowStart: n
   flush();
 }
 
-/** Raw chunks are read into this buffer, reused across reads (compressed chunks are small). */
+/** Raw chunks are read into this buffer, reused across reads; chunks larger than a block get their own. */
 let scratch = new Uint8Array(64 * 1024);
+const MAX_BLOCK_BYTES = 4 * 1024 * 1024;
+
+/** Stored chunk `k` and the chunks up to `lastK` that directly follow it in the file, in one read. */
+function readBlock(layout: ChunkedLayout, read: ReadAt, k: number, lastK: number): { start: number; bytes: Uint8Array } {
+  const first = layout.chunks[k]!;
+  let end = first.address + first.size;
+  for (let j = k + 1; j <= lastK; j++) {
+    const next = layout.chunks[j];
+    if (!next || next.address !== end || end + next.size - first.address > MAX_BLOCK_BYTES) break;
+    end += next.size;
+  }
+  const length = end - first.address;
+  if (length > scratch.length && length <= MAX_BLOCK_BYTES) scratch = new Uint8Array(Math.max(length, Math.min(MAX_BLOCK_BYTES, 2 * scratch.length)));
+  const bytes = length <= scratch.length ? scratch.subarray(0, length) : new Uint8Array(length);
+  read(first.address, bytes);
+  return { start: first.address, bytes };
+}
 
 /** Undo the filters (in reverse pipeline order) of one chunk; the result must be exactly one chunk of elements. */
 function decodeChunk(raw: Uint8Array, filters: readonly number[], itemSize: number, chunkBytes: number, where: number, into?: Uint8Array): Uint8Array {

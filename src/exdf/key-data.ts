@@ -16,6 +16,7 @@ import {
   readRowsToHeap,
 } from "../h5/file.js";
 import { readChunkedRows } from "./chunked-read.js";
+import { releaseScratch, takeScratch } from "./scratch-pool.js";
 import type { RunFile } from "./run-file.js";
 
 /** Contiguous rows of one file that hold consecutive selected entries of a key. */
@@ -181,7 +182,7 @@ export class KeyData {
     const entryBytes = sizeOf(entryShape) * this.info.itemSize;
     const maxBytes = opts.maxBytes ?? DEFAULT_SLICE_BYTES;
     const heap = new HeapBuffer(this.lib.module);
-    // Directly read pieces land here when borrowed: one buffer for the whole iteration.
+    // Directly read pieces land here when borrowed: one buffer for the whole iteration, reused by later iterations.
     let scratch: Uint8Array | undefined;
     try {
       for (const piece of this.pieces(plan, entryBytes, maxBytes)) {
@@ -189,7 +190,7 @@ export class KeyData {
         let bytes: Uint8Array;
         if (this.canReadDirect(piece, opts.roi)) {
           if (opts.borrow) {
-            scratch ??= new Uint8Array(Math.min(Math.max(1, Math.floor(maxBytes / entryBytes)), plan.entryTrainIds.length) * entryBytes);
+            scratch ??= takeScratch(Math.min(Math.max(1, Math.floor(maxBytes / entryBytes)), plan.entryTrainIds.length) * entryBytes);
             bytes = scratch.subarray(0, size);
           } else {
             bytes = new Uint8Array(size);
@@ -208,6 +209,7 @@ export class KeyData {
       }
     } finally {
       heap.release();
+      if (scratch) releaseScratch(scratch);
     }
   }
 
