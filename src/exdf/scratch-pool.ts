@@ -1,10 +1,11 @@
 /**
  * Reusable buffers for borrowed slices read straight from the file. Fresh memory costs a page fault per 4 KiB the
  * first time it is written, which on a busy node can cost more than the read itself; buffers handed back after an
- * iteration are reused by the next one (another key, or another pass), so only the first pays. A few are kept at most.
+ * iteration are reused by the next one (another key, or another pass), so only the first pays. At most two of at
+ * most 16 MiB are kept, so a long-lived runner holds little.
  */
 const MAX_POOLED = 2;
-const MAX_POOLED_BYTES = 64 * 1024 * 1024;
+const MAX_POOLED_BYTES = 16 * 1024 * 1024;
 const pool: Uint8Array[] = [];
 
 /** A buffer of at least `bytes` (contents undefined), for one iteration; give it back with `releaseScratch`. */
