@@ -16,7 +16,8 @@ import {
   readRowValues,
   readRowsToHeap,
 } from "../h5/file.js";
-import type { DirectLayout } from "./direct-read.js";
+import { readChunkedRows } from "./chunked-read.js";
+import { releaseScratch, takeScratch } from "./scratch-pool.js";
 import type { RunFile } from "./run-file.js";
 
 /** Contiguous rows of one file that hold consecutive selected entries of a key. */
@@ -160,7 +161,7 @@ export class KeyData {
     try {
       for (const piece of this.pieces(plan, entryBytes, opts.maxReadBytes ?? DEFAULT_READ_BYTES)) {
         const target = out.subarray(piece.entryStart * entryBytes, (piece.entryStart + piece.rows) * entryBytes);
-        if (!this.readDirect(piece, opts.roi, target)) {
+        if (!this.readDirect(piece, opts.roi, target, heap)) {
           target.set(readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap));
         }
       }
@@ -182,20 +183,20 @@ export class KeyData {
     const entryBytes = sizeOf(entryShape) * this.info.itemSize;
     const maxBytes = opts.maxBytes ?? DEFAULT_SLICE_BYTES;
     const heap = new HeapBuffer(this.lib.module);
-    // Directly read pieces land here when borrowed: one buffer for the whole iteration.
+    // Directly read pieces land here when borrowed: one buffer for the whole iteration, reused by later iterations.
     let scratch: Uint8Array | undefined;
     try {
       for (const piece of this.pieces(plan, entryBytes, maxBytes)) {
         const size = piece.rows * entryBytes;
         let bytes: Uint8Array;
-        if (this.directLayout(piece, opts.roi)) {
+        if (this.canReadDirect(piece, opts.roi)) {
           if (opts.borrow) {
-            scratch ??= new Uint8Array(Math.min(Math.max(1, Math.floor(maxBytes / entryBytes)), plan.entryTrainIds.length) * entryBytes);
+            scratch ??= takeScratch(Math.min(Math.max(1, Math.floor(maxBytes / entryBytes)), plan.entryTrainIds.length) * entryBytes);
             bytes = scratch.subarray(0, size);
           } else {
             bytes = new Uint8Array(size);
           }
-          this.readDirect(piece, opts.roi, bytes);
+          this.readDirect(piece, opts.roi, bytes, heap);
         } else {
           const fromHeap = readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap);
           bytes = opts.borrow ? fromHeap : fromHeap.slice();
@@ -209,16 +210,27 @@ export class KeyData {
       }
     } finally {
       heap.release();
+      if (scratch) releaseScratch(scratch);
     }
   }
 
-  private directLayout(piece: Segment, roi: EntryRoi | undefined): DirectLayout | null {
-    return roi ? null : piece.file.directLayout(piece.info);
+  /** Whole rows of uncompressed contiguous, or chunked (uncompressed, deflate, shuffle) data can be read directly. */
+  private canReadDirect(piece: Segment, roi: EntryRoi | undefined): boolean {
+    if (roi) return false;
+    return piece.info.chunked ? piece.file.chunkedLayout(piece.info) !== null : piece.file.directLayout(piece.info) !== null;
   }
 
-  /** Read whole rows of an uncompressed contiguous dataset straight from the file; false when that isn't possible. */
-  private readDirect(piece: Segment, roi: EntryRoi | undefined, target: Uint8Array): boolean {
-    const layout = this.directLayout(piece, roi);
+  /** Read whole rows straight from the file, without libhdf5 (but for missing chunks); false when that isn't possible. */
+  private readDirect(piece: Segment, roi: EntryRoi | undefined, target: Uint8Array, heap: HeapBuffer): boolean {
+    if (roi) return false;
+    if (piece.info.chunked) {
+      const layout = piece.file.chunkedLayout(piece.info);
+      if (!layout) return false;
+      const fallback = (rowStart: number, rows: number, into: Uint8Array) => into.set(readRowsToHeap(this.lib, piece.info, rowStart, rows, undefined, heap));
+      piece.file.withReader((read) => readChunkedRows(layout, read, piece.rowStart, piece.rows, target, fallback));
+      return true;
+    }
+    const layout = piece.file.directLayout(piece.info);
     if (!layout) return false;
     piece.file.readAt(layout.offset + piece.rowStart * layout.rowBytes, target);
     return true;
