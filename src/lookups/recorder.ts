@@ -97,9 +97,15 @@ export class LookupRecorder {
     return `http://${host}:${this.port}`;
   }
 
-  async close(): Promise<void> {
-    await this.app.close();
-    await this.client.close();
+  private closed: Promise<void> | undefined;
+
+  /** Stop listening and close upstream connections (once; later calls wait for the first). */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      await this.app.close();
+      await this.client.close();
+    })();
+    return this.closed;
   }
 
   private async handle(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
