@@ -286,6 +286,8 @@ describe("lookup recorder (§A.5)", () => {
     await get(`${b.url}/cal/u`);
     await pa;
     await get(`${a.url}/cal/u`);
+    a.flush();
+    b.flush();
     const store = LookupStore.open(db);
     try {
       const usage = store.usageOf({});
@@ -443,6 +445,7 @@ describe("lookup recorder processes", () => {
     const db = join(dir, "lookups.sqlite");
     const r = await recorder(db, up.url, { usage: { processingId: "p1", proposal: 1, run: 2 } });
     await get(`${r.url}/cal/a?z=1`);
+    r.flush();
     const sqlite = new Database(db);
     sqlite.prepare("INSERT INTO responses(key, method, service, path, query, status, requested_at, node) VALUES ('dead', 'GET', 'cal', '/b', '', -1, 0, 'x:1')").run();
     sqlite.close();

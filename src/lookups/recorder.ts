@@ -104,6 +104,7 @@ export class LookupRecorder {
     this.closed ??= (async () => {
       await this.app.close();
       await this.client.close();
+      this.flush();
     })();
     return this.closed;
   }
@@ -154,8 +155,7 @@ export class LookupRecorder {
     const store = this.opts.store!;
     const row = store.lookup(req.key);
     if (!row) return undefined;
-    store.countHit(req.key);
-    this.usage(req.key, "cache");
+    this.usage(req.key, "cache", true);
     return fromStored(row, "hit");
   }
 
@@ -163,10 +163,15 @@ export class LookupRecorder {
   private async record(req: PendingRequest, fetchFresh: () => Promise<FreshResponse>): Promise<Served> {
     const store = this.opts.store!;
     // A peer's pending row that vanishes (its owner gave up) sends us back to step 1; bounded.
+    const known = store.completed(req.key);
+    if (known) {
+      this.usage(req.key, "cache", true);
+      return fromStored(known, "hit");
+    }
     for (let round = 0; ; round++) {
       const claim = store.claim(req, this.node);
       if (claim.kind === "hit") {
-        this.usage(req.key, "cache");
+        this.usage(req.key, "cache", true);
         return fromStored(claim.response, "hit");
       }
       if (claim.kind === "mine") return this.fetchAndStore(req, fetchFresh, "upstream");
@@ -183,8 +188,7 @@ export class LookupRecorder {
         }
         if (status >= 0) {
           const row = store.lookup(req.key)!;
-          store.countHit(req.key);
-          this.usage(req.key, "waited");
+          this.usage(req.key, "waited", true);
           return fromStored(row, "waited");
         }
       }
@@ -208,19 +212,18 @@ export class LookupRecorder {
       return { ...fresh, marker: "miss" };
     }
     store.complete(req, fresh, this.node);
-    this.usage(req.key, servedFrom);
+    this.usage(req.key, servedFrom, false);
     return { ...fresh, marker: "miss" };
   }
 
-  private usage(key: string, servedFrom: ServedFrom): void {
+  private usage(key: string, servedFrom: ServedFrom, hit: boolean): void {
     const u = this.opts.usage ?? {};
-    try {
-      this.opts.store!.recordUsage({ processingId: u.processingId ?? null, proposal: u.proposal ?? null, run: u.run ?? null, key, servedFrom });
-    } catch (err) {
-      // A read-only database (an archived record replayed) still serves; only the provenance row is lost.
-      if (!(isSqliteError(err) && err.code.startsWith("SQLITE_READONLY"))) throw err;
-      this.opts.logger?.warn(`could not record the use of lookup ${key}: ${(err as Error).message}`);
-    }
+    this.opts.store!.noteServed({ processingId: u.processingId ?? null, proposal: u.proposal ?? null, run: u.run ?? null, key, servedFrom }, hit);
+  }
+
+  /** Write the served requests' bookkeeping now (it is otherwise written within 100 ms, and on close). */
+  flush(): void {
+    this.opts.store?.flush();
   }
 }
 

@@ -36,6 +36,17 @@ CREATE TABLE IF NOT EXISTS lookup_usage(
 CREATE INDEX IF NOT EXISTS lookup_usage_run ON lookup_usage(proposal, run);
 `;
 
+/** How long served-request bookkeeping (hits, lookup_usage rows) waits to be written with others in one transaction. */
+export const USAGE_FLUSH_MS = 100;
+
+export interface Usage {
+  readonly processingId: string | null;
+  readonly proposal: number | null;
+  readonly run: number | null;
+  readonly key: string;
+  readonly servedFrom: ServedFrom;
+}
+
 /** Busy timeout (ms): at least the 10 s of §A.3; a recorder answers 503 only after it. */
 export const LOOKUP_BUSY_TIMEOUT_MS = 15_000;
 
@@ -117,6 +128,9 @@ export function defaultNodeName(): string {
 export class LookupStore {
   private readonly sqlite: Database.Database;
   private readonly stmts;
+  /** served requests not yet written: [usage, count as a hit, when] */
+  private pendingUsage: Array<[Usage, boolean, number]> = [];
+  private flushTimer: NodeJS.Timeout | undefined;
 
   private constructor(
     readonly file: string,
@@ -177,8 +191,18 @@ export class LookupStore {
     }
   }
 
+  /** Writes what is still buffered, then closes. */
   close(): void {
+    this.flush();
     this.sqlite.close();
+  }
+
+  /**
+   * A completed row, read without a write lock: the fast path of §A.4 step 2 (a completed row never turns pending
+   * again, so finding it outside the transaction is the same answer). Undefined: take `claim`.
+   */
+  completed(key: string): StoredResponse | undefined {
+    return this.lookup(key);
   }
 
   /** §A.4 steps 1–4: in one short write transaction, serve a stored answer, or insert our pending row, or see a peer's. */
@@ -186,7 +210,6 @@ export class LookupStore {
     return this.immediate(() => {
       const row = this.stmts.get.get(req.key) as Row | undefined;
       if (row && row.status >= 0) {
-        this.stmts.hit.run(req.key);
         return { kind: "hit", response: toStored(row) } as const;
       }
       if (row) return { kind: "pending" } as const;
@@ -205,10 +228,6 @@ export class LookupStore {
   statusOf(key: string): number | undefined {
     const row = this.stmts.status.get(key) as { status: number } | undefined;
     return row?.status;
-  }
-
-  countHit(key: string): void {
-    this.immediate(() => this.stmts.hit.run(key));
   }
 
   /**
@@ -232,8 +251,45 @@ export class LookupStore {
     this.immediate(() => this.stmts.abandon.run(key, node));
   }
 
-  recordUsage(usage: { processingId: string | null; proposal: number | null; run: number | null; key: string; servedFrom: ServedFrom }): void {
-    this.immediate(() => this.stmts.usage.run(usage.processingId, usage.proposal, usage.run, usage.key, usage.servedFrom, now()));
+  /**
+   * A served request: one `lookup_usage` row (and one more hit when served from the record), written within
+   * USAGE_FLUSH_MS together with the others served meanwhile, so that a cache hit costs no commit of its own.
+   */
+  noteServed(usage: Usage, hit: boolean): void {
+    this.pendingUsage.push([usage, hit, now()]);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      try {
+        this.flush();
+      } catch {
+        // kept buffered (e.g. busy); the next flush or close writes them
+      }
+    }, USAGE_FLUSH_MS).unref();
+  }
+
+  /**
+   * Write the buffered bookkeeping in one transaction. A read-only database (an archived record replayed) serves
+   * all the same; its bookkeeping is dropped, and the count of dropped rows returned.
+   */
+  flush(): number {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const batch = this.pendingUsage;
+    if (batch.length === 0) return 0;
+    this.pendingUsage = [];
+    try {
+      this.immediate(() => {
+        for (const [u, hit, at] of batch) {
+          this.stmts.usage.run(u.processingId, u.proposal, u.run, u.key, u.servedFrom, at);
+          if (hit) this.stmts.hit.run(u.key);
+        }
+      });
+      return 0;
+    } catch (err) {
+      if (isSqliteError(err) && err.code.startsWith("SQLITE_READONLY")) return batch.length;
+      this.pendingUsage = batch.concat(this.pendingUsage);
+      throw err;
+    }
   }
 
   // ---- management (damnit lookups list/show/export/purge/drop-pending) ----
