@@ -1,19 +1,20 @@
 /**
  * Lookup recorder benchmark (issue 14): requests/s and p50/p99 latency of cache hits through the recorder, next
  * to direct requests to the same local upstream, in one run. Target: hit p50 ≤ 2 ms and ≥ 5,000 hits/s on one
- * core. The upstream runs in a child process; the recorder and the client share this one (the client's cost is
- * in both figures).
+ * core. The upstream and the recorder (`damnit lookups serve`, one process: one core) each run in a process of
+ * their own; the client is this one, the same for both figures.
  *
  *   npm run build && node dist/bench/lookups.js [--requests 20000] [--concurrency 8] [--keys 32]
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Pool } from "undici";
-import { parseUpstreamOptions } from "../src/lookups/config.js";
-import { LookupRecorder } from "../src/lookups/recorder.js";
-import { LookupStore } from "../src/lookups/store.js";
+
+const DAMNIT = fileURLToPath(new URL("../../bin/damnit.js", import.meta.url));
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: number) => {
@@ -69,32 +70,31 @@ const fmt = (f: Figures) => `${Math.round(f.perSecond).toString().padStart(7)} r
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "damnit-bench-lookups-"));
   const upstream = await startUpstream();
-  const store = LookupStore.open(join(dir, "lookups.sqlite"));
-  const recorder = new LookupRecorder({
-    mode: "record",
-    upstreams: parseUpstreamOptions([`calcat=http://127.0.0.1:${upstream.port}/api`]),
-    store,
-    token: "bench-token-0123456789abcdef",
-    usage: { processingId: "bench", proposal: 1234, run: 1 },
-  });
-  await recorder.listen();
+  const portFile = join(dir, "port");
+  const serve = spawn(
+    process.execPath,
+    [DAMNIT, "lookups", "serve", "--db", join(dir, "lookups.sqlite"), "--upstream", `calcat=http://127.0.0.1:${upstream.port}/api`, "--port-file", portFile, "--token-file", join(dir, "token"), "--processing-id", "bench"],
+    { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, DAMNIT_LOG_FORMAT: "json" } },
+  );
+  for (let i = 0; i < 400 && !existsSync(portFile); i++) await sleep(50);
+  const recorder = { url: `http://127.0.0.1:${Number(readFileSync(portFile, "utf8"))}` };
+  const token = readFileSync(join(dir, "token"), "utf8").trim();
   try {
     const path = (i: number) => `/constants?module=${i % KEYS}&condition=${i % 2 ? "light" : "dark"}`;
-    const headers = { "x-damnit-token": "bench-token-0123456789abcdef" };
+    const headers = { "x-damnit-token": token };
     // Record every key once, and warm both paths up.
     await load(`http://127.0.0.1:${upstream.port}`, (i) => `/api${path(i)}`);
     await load(recorder.url, (i) => `/calcat${path(i)}`, headers);
     const direct = await load(`http://127.0.0.1:${upstream.port}`, (i) => `/api${path(i)}`);
     const hits = await load(recorder.url, (i) => `/calcat${path(i)}`, headers);
-    recorder.flush();
     console.log(`lookup recorder, ${REQUESTS} requests over ${KEYS} keys, ${CONCURRENCY} at a time`);
     console.log(`  direct to upstream (baseline): ${fmt(direct)}`);
     console.log(`  cache hit through recorder:    ${fmt(hits)}`);
     const ok = hits.p50 <= 2 && hits.perSecond >= 5000;
     console.log(`  target hit p50 ≤ 2 ms and ≥ 5,000 hits/s: ${ok ? "met" : "NOT met"}`);
   } finally {
-    await recorder.close();
-    store.close();
+    serve.kill("SIGTERM");
+    await new Promise((done) => serve.once("exit", done));
     upstream.stop();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -21,6 +21,11 @@ import { DEFAULT_UPSTREAM_TIMEOUT_MS, UpstreamClient } from "./upstream.js";
 export const PEER_WAIT_MS = 15_000;
 export const POLL_MS = 250;
 const BODY_LIMIT = 64 * 2 ** 20;
+/**
+ * Completed answers kept in memory (a completed row never changes), up to this many bytes of bodies: a repeated
+ * lookup then costs no SQLite read. A row purged meanwhile is still served by a recorder that holds it.
+ */
+const MEMORY_CACHE_BYTES = 64 * 2 ** 20;
 
 export interface RecorderOptions {
   readonly mode: LookupMode;
@@ -55,6 +60,8 @@ export class LookupRecorder {
   private readonly client: UpstreamClient;
   private readonly node: string;
   private address: AddressInfo | undefined;
+  private readonly known = new Map<string, StoredResponse>();
+  private knownBytes = 0;
 
   constructor(private readonly opts: RecorderOptions) {
     if (opts.mode !== "passthrough" && !opts.store) throw new Error("a lookup recorder needs a store unless in passthrough mode");
@@ -153,7 +160,7 @@ export class LookupRecorder {
 
   private replay(req: PendingRequest): Served | undefined {
     const store = this.opts.store!;
-    const row = store.lookup(req.key);
+    const row = this.remembered(req.key) ?? this.remember(store.lookup(req.key));
     if (!row) return undefined;
     this.usage(req.key, "cache", true);
     return fromStored(row, "hit");
@@ -163,7 +170,7 @@ export class LookupRecorder {
   private async record(req: PendingRequest, fetchFresh: () => Promise<FreshResponse>): Promise<Served> {
     const store = this.opts.store!;
     // A peer's pending row that vanishes (its owner gave up) sends us back to step 1; bounded.
-    const known = store.completed(req.key);
+    const known = this.remembered(req.key) ?? this.remember(store.completed(req.key));
     if (known) {
       this.usage(req.key, "cache", true);
       return fromStored(known, "hit");
@@ -214,6 +221,18 @@ export class LookupRecorder {
     store.complete(req, fresh, this.node);
     this.usage(req.key, servedFrom, false);
     return { ...fresh, marker: "miss" };
+  }
+
+  private remembered(key: string): StoredResponse | undefined {
+    return this.known.get(key);
+  }
+
+  private remember(row: StoredResponse | undefined): StoredResponse | undefined {
+    if (row && row.body.length + this.knownBytes <= MEMORY_CACHE_BYTES) {
+      this.known.set(row.key, row);
+      this.knownBytes += row.body.length;
+    }
+    return row;
   }
 
   private usage(key: string, servedFrom: ServedFrom, hit: boolean): void {
