@@ -81,7 +81,7 @@ describe("lookups in extraction jobs", () => {
     } finally {
       store.close();
     }
-  });
+  }, 240_000);
 
   it("starts no recorder without upstreams: lookup.get fails its variable, no lookups.sqlite appears", async () => {
     const dir = tempDir("damnit-nolookups-");
@@ -92,5 +92,5 @@ describe("lookups in extraction jobs", () => {
     const row = runVariableRows(dir, { run: 7 }).find((r) => r.name === "gain");
     expect((JSON.parse(row!.attributes!) as { error_cls: string }).error_cls).toBe("LookupError");
     expect(existsSync(join(dir, "lookups.sqlite"))).toBe(false);
-  });
+  }, 120_000);
 });

@@ -392,7 +392,7 @@ describe("lookup recorder processes", () => {
       else byUrl.set(url, a.text);
     }
     expect(byUrl.size).toBe(32);
-  }, 60_000);
+  }, 180_000);
 
   it("9, 10: child mode gives the child its URLs, exits with its status, and the port is closed afterwards; the port file holds the port", async () => {
     const up = await upstream();
@@ -463,5 +463,5 @@ describe("lookup recorder processes", () => {
     expect(damnit(["lookups", "purge", "--older-than", "1", "--db", db]).stdout).toContain("Removed 0 ");
     expect(damnit(["lookups", "purge", "--older-than", "0", "--db", db]).stdout).toContain("Removed 1 ");
     expect(rows(db)).toHaveLength(0);
-  });
+  }, 180_000);
 });
