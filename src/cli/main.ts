@@ -25,6 +25,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<AnyCommand>]> = [
   ["demo", async () => (await import("./commands/demo.js")).demoCommand],
   ["listen", async () => (await import("./commands/listen.js")).listenCommand],
   ["listener", async () => (await import("./commands/listener.js")).listenerCommand],
+  ["lookups", async () => (await import("./commands/lookups.js")).lookupsCommand],
   ["run-task", async () => (await import("./commands/run-task.js")).runTaskCommand],
   ["run-logged", async () => (await import("./commands/run-logged.js")).runLoggedCommand],
 ];

@@ -152,3 +152,5 @@ export function labelled(
 ): { readonly __damnitLabelled: true; data: unknown; dims: readonly string[]; coords: Record<string, unknown>; name?: string; attrs?: Record<string, string | number> } {
   return { __damnitLabelled: true, data, dims: opts.dims, coords: opts.coords ?? {}, name: opts.name, attrs: opts.attrs };
 }
+
+export { lookup, LookupResponse, LookupError, LookupNotRecordedError, type LookupQuery } from "./lookup.js";

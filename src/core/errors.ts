@@ -31,7 +31,12 @@ export type DamnitErrorCode =
   // HTTP services (control API, web table, lookup recorder)
   | "TOKEN_REQUIRED"
   | "BAD_TOKEN"
-  | "BAD_LISTEN_ADDRESS";
+  | "BAD_LISTEN_ADDRESS"
+  // the lookup recorder (record/replay proxy for external lookups)
+  | "LOOKUP_DB"
+  | "BAD_UPSTREAM"
+  | "LOOKUP_NOT_RECORDED"
+  | "LOOKUP_FAILED";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;

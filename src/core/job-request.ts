@@ -27,4 +27,6 @@ export interface JobRequest {
   readonly force?: boolean;
   /** NAME=VALUE for param# dependencies, as given on a command line */
   readonly params?: readonly string[];
+  /** the job's lookup recorder replays what was recorded and never asks an upstream (reprocess --replay-lookups) */
+  readonly replayLookups?: boolean;
 }

@@ -62,6 +62,14 @@ export const METAMETA_SETTINGS = settingsTable({
     meaning: "MiB the context runner may use before it is stopped (MemoryError)",
   },
   result_size_limit_mb: { kind: "positive", default: 1024, stored: false, meaning: "largest result (MiB) a variable may return; larger is an error" },
+  lookup_upstreams: {
+    kind: "text",
+    default: "",
+    defaultText: "none: jobs start no lookup recorder",
+    stored: false,
+    meaning: 'external services context code may look things up in, JSON {"service": "https://…"} (recorded in <db dir>/lookups.sqlite)',
+  },
+  lookup_mode: { kind: "text", default: "record", stored: false, meaning: "jobs' lookup recorder: record, replay (never ask upstreams) or passthrough" },
   journal_mode: {
     kind: "text",
     default: "delete",

@@ -20,6 +20,7 @@ import type { RunnerPool } from "./runner-pool.js";
 import type { RunLog } from "./run-log.js";
 import { commitRunResults } from "./store.js";
 import { refreshVariablesTable } from "./variables-table.js";
+import { startJobLookups, type JobLookupOptions } from "../lookups/job-recorder.js";
 
 /**
  * A job request as one extraction sees it: its params parsed and its data root found. The processing id and the
@@ -30,6 +31,8 @@ export interface ExtractRequest extends Omit<JobRequest, "processingId" | "sandb
   readonly dataRoot?: string;
   /** told what was written, e.g. to send update messages (the job knows nothing of Kafka) */
   readonly events?: ExtractEvents;
+  /** the job's lookup recorder (when the database configures lookup_upstreams): mode override, processing id */
+  readonly lookups?: JobLookupOptions;
 }
 
 export interface ExtractEvents {
@@ -123,7 +126,21 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
 
   // Each pass runs the job in a runner; a pass ends early when a variable is stopped, and the next pass skips it.
   const stamp = contextStamp(db.dir);
-  let runner = await runners.acquire(stamp);
+  // A bad lookups setting or database fails the job cleanly, before any variable runs.
+  let lookups: Awaited<ReturnType<typeof startJobLookups>>;
+  try {
+    lookups = await startJobLookups(db, request, request.lookups, logger);
+  } catch (err) {
+    logger.error((err as Error).message);
+    return failed((err as Error).message);
+  }
+  let runner;
+  try {
+    runner = await runners.acquire(stamp);
+  } catch (err) {
+    await lookups?.close();
+    throw err;
+  }
   let jobId = "";
   try {
     for (let attempt = 0; ; attempt++) {
@@ -145,6 +162,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
           prefailed,
           resultLimitBytes,
           dataRoot: request.dataRoot,
+          lookupEnv: lookups?.env,
         },
         {
           selected: (message) => {
@@ -243,5 +261,6 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
     return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds };
   } finally {
     runners.release(runner);
+    await lookups?.close();
   }
 }

@@ -23,6 +23,8 @@ export interface RunJob {
   readonly resultLimitBytes: number;
   /** EXDF data root (default: the reader's) */
   readonly dataRoot?: string;
+  /** the job's lookup recorder (DAMNIT_LOOKUP_* variables), when it has one */
+  readonly lookupEnv?: Readonly<Record<string, string>>;
 }
 
 /**

@@ -95,8 +95,15 @@ function rowPart(output: VariableOutput): VariableOutput {
   return row;
 }
 
+/** This job's DAMNIT_LOOKUP_* variables, and none left from the runner's previous job. */
+function setLookupEnv(env: Readonly<Record<string, string>> | undefined): void {
+  for (const key of Object.keys(process.env)) if (key.startsWith("DAMNIT_LOOKUP_")) delete process.env[key];
+  Object.assign(process.env, env ?? {});
+}
+
 async function run(job: RunJob): Promise<void> {
   held = { jobId: job.jobId, outputs: new Map() };
+  setLookupEnv(job.lookupEnv);
   const loadStarted = performance.now();
   const { context, problems } = await loadContextOnce(job.contextFile);
   const loadSeconds = (performance.now() - loadStarted) / 1000;

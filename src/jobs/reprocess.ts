@@ -84,6 +84,8 @@ export interface ReprocessSelection {
   readonly mock?: boolean;
   /** store errors even from runs whose data could not be read completely */
   readonly force?: boolean;
+  /** external lookups replayed from lookups.sqlite, never asked again */
+  readonly replayLookups?: boolean;
 }
 
 /** One request per run, for all data; only the first refreshes the variables table (the others would repeat it). */
@@ -97,6 +99,7 @@ export function reprocessRequests(proposal: number, runs: readonly number[], opt
     variables: opts.variables,
     mock: opts.mock,
     force: opts.force,
+    replayLookups: opts.replayLookups,
     updateVars: i === 0,
     params: opts.params,
   }));
@@ -158,7 +161,8 @@ export async function reprocessHere(
   const results = await processRunsLocally(
     db,
     runs.map((run) => ({ proposal, run })),
-    { data: "all", match: opts.match, variables: opts.variables, mock: opts.mock, force: opts.force, params: opts.params, concurrency: opts.concurrency, onRun: opts.onRun },
+    { data: "all", match: opts.match, variables: opts.variables, mock: opts.mock, force: opts.force, params: opts.params, concurrency: opts.concurrency, onRun: opts.onRun,
+      lookups: opts.replayLookups ? { mode: "replay" } : undefined },
   );
   return { results, seconds: (performance.now() - started) / 1000 };
 }

@@ -27,6 +27,7 @@ interface Args {
   param?: string[];
   processingId?: string;
   sandboxArgs?: string;
+  replayLookups: boolean;
 }
 
 /** What a processing job runs: extract one run's variables into the database in the current directory. */
@@ -51,6 +52,7 @@ export const extractCommand: CommandModule<object, Args> = {
       .option("update-vars", { type: "boolean", default: true, describe: "refresh the variables table from the context file" })
       .option("param", { type: "string", array: true, describe: "NAME=VALUE for param# dependencies (VALUE as JSON, else a string)" })
       .option("processing-id", { type: "string", describe: "identifier of this processing request (for update messages)" })
+      .option("replay-lookups", { type: "boolean", default: false, describe: "answer external lookups from lookups.sqlite only (never ask upstreams)" })
       .option("sandbox-args", { type: "string", describe: "wrap user code: <these words> <proposal> -- <command>" })
       .example("$0 extract 1234 5 raw", "process run 5 of proposal 1234 with the context file here") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
@@ -78,6 +80,7 @@ export const extractCommand: CommandModule<object, Args> = {
       updateVars: argv.updateVars,
       sandboxArgs: argv.sandboxArgs,
       params: argv.param,
+      replayLookups: argv.replayLookups,
     };
     const reporter = new ProcessingReporter(publisher, db.dbId, request);
     reporter.running();
@@ -95,6 +98,7 @@ export const extractCommand: CommandModule<object, Args> = {
         logFd: 2,
         wrapper,
         events: reporter,
+        lookups: { processingId: request.processingId, mode: request.replayLookups ? "replay" : undefined },
         // Inside a Slurm job, the cluster variables go to a follow-up job that starts once this one succeeded.
         onClusterFollowUp: clusterFollowUpViaSlurm(db, request, reporter),
       });

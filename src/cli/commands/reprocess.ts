@@ -19,6 +19,7 @@ interface Args {
   force: boolean;
   concurrency?: number;
   param?: string[];
+  replayLookups: boolean;
 }
 
 export const reprocessCommand: CommandModule<object, Args> = {
@@ -42,6 +43,11 @@ export const reprocessCommand: CommandModule<object, Args> = {
       })
       .option("concurrency", { type: "number", describe: "runs processed at once (default: the number of CPUs here; the database's concurrent_jobs on Slurm)" })
       .option("param", { type: "string", array: true, describe: "NAME=VALUE for param# dependencies" })
+      .option("replay-lookups", {
+        type: "boolean",
+        default: false,
+        describe: "external lookups (lookup.get) answered from lookups.sqlite only, as first recorded; an unrecorded one fails its variable",
+      })
       .example("$0 reprocess all", "recompute every run in the database")
       .example("$0 reprocess 10-20 --match xgm", "recompute the XGM variables of runs 10 to 20") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
@@ -54,7 +60,7 @@ export const reprocessCommand: CommandModule<object, Args> = {
       const proposal = argv.proposal ?? db.proposal;
       if (proposal === undefined) throw new DamnitError("BAD_ARGUMENT", `no proposal set in ${db.path}; give --proposal or set it with 'damnit proposal N'`);
       const runs = runsToReprocess(db, proposal, wanted, { mock: argv.mock });
-      const selection = { match: argv.match, variables: argv.var, mock: argv.mock, force: argv.force };
+      const selection = { match: argv.match, variables: argv.var, mock: argv.mock, force: argv.force, replayLookups: argv.replayLookups };
 
       if ((await processingWay({ slurm: argv.slurm, local: argv.local })) === "slurm") {
         const { arrays, limit } = await submitReprocessing(db, proposal, runs, {
