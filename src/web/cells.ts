@@ -89,11 +89,13 @@ export function webRow(row: RunRow): WebRow {
 
 export function webColumns(table: RunTable, variables: VariableInfo[], tagsOf: (name: string) => string[]): WebColumn[] {
   const info = new Map(variables.map((v) => [v.name, v]));
-  return table.names.map((name) => {
+  // DAMNIT's GUI always has the Comment column, even before the first comment is written.
+  const names = table.names.includes("comment") ? table.names : [...table.names, "comment"];
+  return names.map((name) => {
     const v = info.get(name);
     return {
       name,
-      title: v?.title ?? name,
+      title: v?.title ?? (name === "comment" ? "Comment" : name),
       description: v?.description ?? null,
       editable: name === "comment" ? "string" : (v?.type ?? null),
       tags: tagsOf(name),
