@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import Database from "better-sqlite3";
 import { RunDatabase } from "../src/db/run-database.js";
+import { ndarray } from "../src/core/ndarray.js";
 import { CHROMIUM, chromiumAvailable } from "./helpers/chromium.js";
 import { damnit } from "./helpers/cli.js";
 import { DAMNIT_BIN, REPO_ROOT } from "./helpers/paths.js";
@@ -66,6 +67,8 @@ describe.skipIf(!haveChromium)("damnit web", () => {
     // A title and comment with markup must show as text.
     const db = await RunDatabase.open(dir);
     db.setRunComment(1234, 2, "<b>bold?</b><img src=x onerror=alert(1)>");
+    // A 2-D array value (not a thumbnail): its cell opens an image plot.
+    db.setVariables(1234, 1, { image2d: { value: ndarray("float64", [4, 5], Array.from({ length: 20 }, (_, i) => i)) } }, { provenance: "context" });
     db.close();
     ({ proc: server, base } = await startServer([]));
     token = readFileSync(join(root, "config", "damnit", "web-token"), "utf8").trim();
@@ -134,15 +137,17 @@ describe.skipIf(!haveChromium)("damnit web", () => {
     await page.close();
   }, 30_000);
 
-  it("opens a plot of a 2-D value and of one variable against another", async () => {
+  it("opens a plot of a 2-D value and a 1-D trendline, and of one variable against another", async () => {
     const page = await openTable(false);
-    await page.click("tr[data-run='1234/1'] td[data-col='camera_image'].plottable").catch(() => undefined);
-    const anyPlottable = await page.$("td.plottable");
-    expect(anyPlottable).not.toBeNull();
-    await anyPlottable!.click();
-    await page.waitForSelector("#plot canvas", { timeout: 10_000 });
-    await page.screenshot({ path: join(SHOTS, "plot-cell.png") });
+    await page.click("tr[data-run='1234/1'] td[data-col='image2d'].plottable");
+    await page.waitForSelector("#plot canvas.image", { timeout: 10_000 });
+    expect(await page.$eval("#plot .limits", (d) => d.textContent)).toBe("colour scale 0 … 19");
+    await page.screenshot({ path: join(SHOTS, "plot-2d.png") });
+    await page.click("tr[data-run='1234/1'] td.plottable:has(svg.spark)");
+    await page.waitForSelector("#plot .uplot", { timeout: 10_000 });
+    await page.screenshot({ path: join(SHOTS, "plot-1d.png") });
     await page.click("#plotvs-btn");
+    await page.waitForSelector("#plot #plot-x", { timeout: 10_000 });
     await page.waitForSelector("#plot .uplot", { timeout: 10_000 });
     await page.screenshot({ path: join(SHOTS, "plot-runs.png") });
     await page.close();

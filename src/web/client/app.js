@@ -66,8 +66,9 @@ function shareUrl() {
 function orderedColumns() {
   const names = state.columns.map((c) => c.name);
   const order = state.view.order.filter((n) => names.includes(n));
-  const rest = names.filter((n) => !order.includes(n));
   const byName = new Map(state.columns.map((c) => [c.name, c]));
+  const rank = (n) => (n === "comment" ? "" : byName.get(n).title);
+  const rest = names.filter((n) => !order.includes(n)).sort((a, b) => rank(a).localeCompare(rank(b)));
   return [...order, ...rest].map((n) => byName.get(n));
 }
 
@@ -176,8 +177,8 @@ function editCell(td, row, col) {
 
 function header(cols) {
   // Grouped headers from "/" in titles: the group row spans neighbours with the same prefix.
-  const groups = el("tr", { class: "groups" }, el("th"));
-  const names = el("tr", {}, el("th", { text: "Run", class: "sortable", onclick: () => setSort("run") }));
+  const groups = el("tr", { class: "groups" }, el("th"), el("th"));
+  const names = el("tr", {}, el("th", { text: "Run", class: "sortable", onclick: () => setSort("run") }), el("th", { text: "Timestamp" }));
   let last = null, lastTh = null;
   for (const c of cols) {
     const i = c.title.indexOf("/");
@@ -193,7 +194,7 @@ function header(cols) {
     const th = el("th", { text: label + arrow, class: "sortable", "data-col": c.name, title: c.description ?? c.name, onclick: () => setSort(c.name) });
     names.append(th);
   }
-  const filters = el("tr", { class: "filters" }, el("th"));
+  const filters = el("tr", { class: "filters" }, el("th"), el("th"));
   for (const c of cols) {
     const input = el("input", { placeholder: "filter", value: state.view.filters[c.name] ?? "", "data-filter": c.name });
     input.addEventListener("change", () => {
@@ -217,7 +218,8 @@ function render() {
   const cols = visibleColumns();
   const body = el("tbody");
   for (const row of visibleRows()) {
-    const tr = el("tr", { "data-run": row.key }, el("td", { text: String(row.run), class: "run" }));
+    const start = row.start === null ? "" : new Date(row.start * 1000).toISOString().slice(0, 19).replace("T", " ");
+    const tr = el("tr", { "data-run": row.key }, el("td", { text: String(row.run), class: "run" }), el("td", { text: start }));
     for (const c of cols) {
       const td = renderCell(row, c);
       if (c.editable) editCell(td, row, c);
@@ -277,9 +279,9 @@ async function plotArray(row, col) {
   const a = await api(`/api/db/${state.db}/array/${row.proposal}/${row.run}/${encodeURIComponent(col.name)}`);
   if (a.shape.length === 2 && a.summaryType === "trendline") {
     const n = a.shape[1];
-    new uPlot({ width: 600, height: 300, series: [{}, { label: col.title, stroke: "#1f77b4" }] }, [a.data.slice(0, n), a.data.slice(n)], area);
+    new uPlot({ width: 600, height: 300, scales: { x: { time: false } }, axes: [{}, { size: 70 }], series: [{ label: "x" }, { label: col.title, stroke: "#1f77b4" }] }, [a.data.slice(0, n), a.data.slice(n)], area);
   } else if (a.shape.length === 1) {
-    new uPlot({ width: 600, height: 300, series: [{}, { label: col.title, stroke: "#1f77b4" }] }, [a.data.map((_, i) => i), a.data], area);
+    new uPlot({ width: 600, height: 300, scales: { x: { time: false } }, axes: [{}, { size: 70 }], series: [{ label: "index" }, { label: col.title, stroke: "#1f77b4" }] }, [a.data.map((_, i) => i), a.data], area);
   } else if (a.shape.length >= 2) {
     // 2-D (or the first slice of N-D) as an image with its colour limits.
     const [h, w] = a.shape.slice(-2);
@@ -306,7 +308,7 @@ function plotVsDialog() {
   const draw = () => {
     area.querySelector(".uplot")?.remove();
     const pts = visibleRows().map((r) => [r.cells[x.value]?.n, r.cells[y.value]?.n]).filter(([a, b]) => a !== undefined && b !== undefined).sort((a, b) => a[0] - b[0]);
-    new uPlot({ width: 600, height: 300, mode: 1, scales: { x: { time: false } }, series: [{ label: x.value }, { label: y.value, stroke: "#d62728", paths: () => null, points: { show: true, size: 7 } }] }, [pts.map((p) => p[0]), pts.map((p) => p[1])], area);
+    new uPlot({ width: 600, height: 300, mode: 1, scales: { x: { time: false } }, axes: [{}, { size: 70 }], series: [{ label: x.value }, { label: y.value, stroke: "#d62728", paths: () => null, points: { show: true, size: 7 } }] }, [pts.map((p) => p[0]), pts.map((p) => p[1])], area);
   };
   area.append(el("div", {}, "x ", x, " y ", y, el("button", { text: "Plot", id: "plot-go", onclick: draw })));
   draw();
