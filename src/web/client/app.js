@@ -212,21 +212,37 @@ function setSort(name) {
   render();
 }
 
+function renderRow(row, cols) {
+  const start = row.start === null ? "" : new Date(row.start * 1000).toISOString().slice(0, 19).replace("T", " ");
+  const tr = el("tr", { "data-run": row.key }, el("td", { text: String(row.run), class: "run" }), el("td", { text: start }));
+  for (const c of cols) {
+    const td = renderCell(row, c);
+    if (c.editable) editCell(td, row, c);
+    tr.append(td);
+  }
+  return tr;
+}
+
+/** Only changed rows: replace their <tr> in place when the order and the visible set cannot have changed. */
+function patchRows(rows) {
+  const v = state.view;
+  const orderFree = (!v.sort || v.sort === "run") && !v.search && !Object.values(v.filters).some(Boolean);
+  if (!orderFree) return false;
+  const cols = visibleColumns();
+  for (const row of rows) {
+    const old = document.querySelector(`tbody tr[data-run="${CSS.escape(row.key)}"]`);
+    if (!old) return false;
+    old.replaceWith(renderRow(row, cols));
+  }
+  return true;
+}
+
 function render() {
   const table = document.getElementById("table");
   if (!table) return;
   const cols = visibleColumns();
   const body = el("tbody");
-  for (const row of visibleRows()) {
-    const start = row.start === null ? "" : new Date(row.start * 1000).toISOString().slice(0, 19).replace("T", " ");
-    const tr = el("tr", { "data-run": row.key }, el("td", { text: String(row.run), class: "run" }), el("td", { text: start }));
-    for (const c of cols) {
-      const td = renderCell(row, c);
-      if (c.editable) editCell(td, row, c);
-      tr.append(td);
-    }
-    body.append(tr);
-  }
+  for (const row of visibleRows()) body.append(renderRow(row, cols));
   table.replaceChildren(header(cols), body);
   document.getElementById("count").textContent = `${body.children.length} of ${state.rows.size} runs`;
   history.replaceState(null, "", `?db=${state.db}&view=${encodeURIComponent(JSON.stringify(state.view))}`);
@@ -342,7 +358,7 @@ function applyChange(change) {
   if (change.columns) state.columns = change.columns;
   for (const key of change.removed) state.rows.delete(key);
   for (const row of change.rows) state.rows.set(row.key, row);
-  render();
+  if (change.columns || change.removed.length || !patchRows(change.rows)) render();
 }
 
 async function start() {
