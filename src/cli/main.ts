@@ -26,6 +26,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<AnyCommand>]> = [
   ["listen", async () => (await import("./commands/listen.js")).listenCommand],
   ["listener", async () => (await import("./commands/listener.js")).listenerCommand],
   ["lookups", async () => (await import("./commands/lookups.js")).lookupsCommand],
+  ["web", async () => (await import("./commands/web.js")).webCommand],
   ["run-task", async () => (await import("./commands/run-task.js")).runTaskCommand],
   ["run-logged", async () => (await import("./commands/run-logged.js")).runLoggedCommand],
 ];

@@ -1,0 +1,150 @@
+/**
+ * `damnit web`'s HTTP service (fastify): the page, the run tables of the databases served as JSON, thumbnails,
+ * array data for plots, saved views, server-sent events with the rows that changed, and the writes (run comments,
+ * user-editable values, saved views) which need the service's token and are refused on `--read-only`.
+ */
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import { z } from "zod";
+import { DamnitError, isDamnitError } from "../core/errors.js";
+import { isNdArray } from "../core/ndarray.js";
+import { redactedHeaders, requireTokenForWrites } from "../http/require-token.js";
+import { bundleAssets } from "./assets.js";
+import { DatabaseState, type TableChange } from "./database-state.js";
+import { readViews, saveView } from "./views-store.js";
+
+export interface WebOptions {
+  dirs: string[];
+  token: string;
+  readOnly: boolean;
+  /** how often each database's data_version is polled, ms */
+  pollMs?: number;
+  logger?: boolean;
+}
+
+export interface WebServer {
+  app: FastifyInstance;
+  states: DatabaseState[];
+}
+
+const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+const commentBody = z.object({ proposal: z.number().int(), run: z.number().int(), text: z.string().max(100_000) });
+const valueBody = z.object({ proposal: z.number().int(), run: z.number().int(), name: z.string().min(1), input: z.string().max(100_000) });
+const viewBody = z.object({ name: z.string().min(1).max(200), view: z.record(z.string(), z.unknown()) });
+
+function errorReply(reply: FastifyReply, status: number, code: string, message: string) {
+  return reply.code(status).send({ status: "error", code, message });
+}
+
+export async function createWebServer(opts: WebOptions): Promise<WebServer> {
+  const assets = await bundleAssets();
+  const states = await Promise.all(opts.dirs.map((dir, i) => DatabaseState.open(i, dir)));
+  for (const s of states) s.watch(opts.pollMs ?? 200);
+  const app = Fastify({ logger: opts.logger ? { redact: redactedHeaders } : false, bodyLimit: 1 << 20 });
+
+  if (opts.readOnly) {
+    app.addHook("onRequest", async (request, reply) => {
+      if (WRITE_METHODS.has(request.method)) return errorReply(reply, 403, "READ_ONLY", "this damnit web serves read-only (--read-only): no changes");
+    });
+  }
+  requireTokenForWrites(app, opts.token);
+  app.addHook("onClose", async () => states.forEach((s) => s.close()));
+  app.addHook("onSend", async (_req, reply) => {
+    reply.header("X-Content-Type-Options", "nosniff");
+    reply.header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'");
+  });
+
+  app.setErrorHandler((err, _req, reply) => {
+    if (err instanceof z.ZodError) return errorReply(reply, 400, "BAD_ARGUMENT", err.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
+    if (isDamnitError(err)) {
+      const status = err.code === "READ_ONLY" ? 403 : err.code === "NO_SUCH_KEY" || err.code === "NO_RUN" ? 404 : err.code === "BUSY" ? 503 : 400;
+      return errorReply(reply, status, err.code, err.message);
+    }
+    const status = (err as { statusCode?: number }).statusCode ?? 500;
+    return errorReply(reply, status, status === 500 ? "INTERNAL" : "BAD_REQUEST", (err as Error).message);
+  });
+
+  const stateOf = (id: string): DatabaseState => {
+    const s = states[Number(id)];
+    if (!/^\d+$/.test(id) || !s) throw new DamnitError("NO_SUCH_KEY", `no database number ${id} here`);
+    return s;
+  };
+  const dbOf = (id: string) => {
+    const s = stateOf(id);
+    if (!s.db) throw new DamnitError("NO_DATABASE", `${s.dir} cannot be served: ${s.problem}`);
+    return { s, db: s.db };
+  };
+
+  app.get("/", async (_req, reply) => reply.type("text/html; charset=utf-8").send(assets.html));
+  app.get("/app.js", async (_req, reply) => reply.type("text/javascript; charset=utf-8").send(assets.js));
+  app.get("/app.css", async (_req, reply) => reply.type("text/css; charset=utf-8").send(assets.css));
+
+  app.get("/api/databases", async () => ({
+    readOnly: opts.readOnly,
+    databases: states.map((s) => ({ id: s.index, name: s.name, dir: s.dir, problem: s.problem ?? null })),
+  }));
+
+  app.get<{ Params: { id: string } }>("/api/db/:id/table", async (req) => {
+    const { s, db } = dbOf(req.params.id);
+    s.refresh();
+    return { ...s.snapshot(), timeComments: db.listTimeComments(), tags: db.getAllTags() };
+  });
+
+  app.get<{ Params: { id: string } }>("/api/db/:id/events", (req, reply) => {
+    const { s } = dbOf(req.params.id);
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive", "X-Content-Type-Options": "nosniff" });
+    res.write(": connected\n\n");
+    const send = (c: TableChange) => res.write(`event: change\ndata: ${JSON.stringify(c)}\n\n`);
+    const unsubscribe = s.subscribe(send);
+    const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
+    req.raw.on("close", () => {
+      clearInterval(ping);
+      unsubscribe();
+    });
+  });
+
+  app.get<{ Params: { id: string; proposal: string; run: string; name: string } }>("/api/db/:id/thumb/:proposal/:run/:name", async (req, reply) => {
+    const { db } = dbOf(req.params.id);
+    const cell = db.readRunTable({ proposal: Number(req.params.proposal), runs: (r) => r === Number(req.params.run) }).rows[0]?.cells.get(req.params.name);
+    const v = cell?.value;
+    if (!v || typeof v !== "object" || v instanceof Uint8Array || v.kind !== "png") {
+      return errorReply(reply, 404, "NO_SUCH_KEY", `run ${req.params.run} has no thumbnail for ${req.params.name}`);
+    }
+    return reply.type("image/png").header("Cache-Control", "no-cache").send(Buffer.from(v.bytes));
+  });
+
+  app.get<{ Params: { id: string; proposal: string; run: string; name: string } }>("/api/db/:id/array/:proposal/:run/:name", async (req, reply) => {
+    const { db } = dbOf(req.params.id);
+    const cell = db.readRunTable({ proposal: Number(req.params.proposal), runs: (r) => r === Number(req.params.run) }).rows[0]?.cells.get(req.params.name);
+    const v = cell?.value;
+    if (!isNdArray(v)) return errorReply(reply, 404, "NO_SUCH_KEY", `run ${req.params.run} has no array for ${req.params.name}`);
+    return { shape: v.shape, dtype: v.dtype, summaryType: cell?.summaryType ?? null, data: Array.from(v.data as ArrayLike<number | bigint>, Number) };
+  });
+
+  app.get<{ Params: { id: string } }>("/api/db/:id/views", async (req) => readViews(dbOf(req.params.id).db));
+  app.post<{ Params: { id: string } }>("/api/db/:id/views", async (req) => {
+    const body = viewBody.parse(req.body);
+    saveView(dbOf(req.params.id).db, body.name, body.view);
+    return { status: "ok" };
+  });
+
+  app.post<{ Params: { id: string } }>("/api/db/:id/comment", async (req) => {
+    const body = commentBody.parse(req.body);
+    const { s, db } = dbOf(req.params.id);
+    await db.withWriteLock(() => db.setRunComment(body.proposal, body.run, body.text), { waitSeconds: 30 });
+    s.refresh(true);
+    return { status: "ok" };
+  });
+
+  app.post<{ Params: { id: string } }>("/api/db/:id/value", async (req) => {
+    const body = valueBody.parse(req.body);
+    const { s, db } = dbOf(req.params.id);
+    await db.withWriteLock(() => db.setUserValue(body.proposal, body.run, body.name, body.input), { waitSeconds: 30 });
+    s.refresh(true);
+    return { status: "ok" };
+  });
+
+  return { app, states };
+}

@@ -1,0 +1,34 @@
+// The web table's change feed: after another connection commits, only the rows that changed are handed on.
+import { describe, expect, it } from "vitest";
+import { RunDatabase } from "../src/db/run-database.js";
+import { DatabaseState, type TableChange } from "../src/web/database-state.js";
+import { tempDir } from "./helpers/tmp.js";
+
+describe("web change feed", () => {
+  it("sends exactly the changed run, with its new value, and nothing when nothing changed", async () => {
+    const dir = tempDir();
+    const writer = await RunDatabase.open(dir, { create: true, initialSettings: { proposal: 1 } });
+    writer.setVariablesForRuns([1, 2, 3].map((run) => ({ proposal: 1, run, values: { x: { value: run } } })), { provenance: "context" });
+    const state = await DatabaseState.open(0, dir);
+    expect(state.problem).toBeUndefined();
+    expect(state.snapshot().rows.map((r) => r.key)).toEqual(["1/1", "1/2", "1/3"]);
+    const changes: TableChange[] = [];
+    state.subscribe((c) => changes.push(c));
+    state.refresh();
+    expect(changes).toHaveLength(0);
+    writer.setVariables(1, 2, { x: { value: 42 } }, { provenance: "context" });
+    state.refresh();
+    expect(changes).toHaveLength(1);
+    expect(changes[0]!.rows.map((r) => r.key)).toEqual(["1/2"]);
+    expect(changes[0]!.rows[0]!.cells.x).toEqual({ t: "42", n: 42 });
+    expect(changes[0]!.columns).toBeUndefined();
+    state.close();
+    writer.close();
+  });
+
+  it("keeps a database that cannot be opened, with the reason", async () => {
+    const state = await DatabaseState.open(0, "/nonexistent/damnit-web");
+    expect(state.db).toBeUndefined();
+    expect(state.problem).toMatch(/no such directory/);
+  });
+});
