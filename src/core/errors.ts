@@ -31,7 +31,14 @@ export type DamnitErrorCode =
   // HTTP services (control API, web table, lookup recorder)
   | "TOKEN_REQUIRED"
   | "BAD_TOKEN"
-  | "BAD_LISTEN_ADDRESS";
+  | "BAD_LISTEN_ADDRESS"
+  // calibration-constant store (src/calibration/)
+  | "CALIB_NOT_FOUND"
+  | "CALIB_UNKNOWN_CTYPE"
+  | "CALIB_UNKNOWN_DETECTOR"
+  | "CALIB_VERSION_EXISTS"
+  | "CALIB_BAD_TIME"
+  | "CALIB_BAD_DATA";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;

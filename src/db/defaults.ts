@@ -62,6 +62,18 @@ export const METAMETA_SETTINGS = settingsTable({
     meaning: "MiB the context runner may use before it is stopped (MemoryError)",
   },
   result_size_limit_mb: { kind: "positive", default: 1024, stored: false, meaning: "largest result (MiB) a variable may return; larger is an error" },
+  calib_repository: {
+    kind: "text",
+    default: "",
+    stored: false,
+    meaning: "facility calibration-constant store root (third lookup level after <db_dir>/calib and the proposal's); empty: none",
+  },
+  calib_proposal_dir: {
+    kind: "text",
+    default: "",
+    stored: false,
+    meaning: "proposal-level calibration store root; empty: <proposal dir>/usr/Shared/amore/calib",
+  },
   journal_mode: {
     kind: "text",
     default: "delete",
