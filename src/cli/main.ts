@@ -16,6 +16,7 @@ import { synthCommand } from "./commands/synth.js";
 import { listenCommand } from "./commands/listen.js";
 import { listenerCommand } from "./commands/listener.js";
 import { runTaskCommand } from "./commands/run-task.js";
+import { calibCommand } from "./commands/calib.js";
 import { EXIT_USAGE, reportError } from "./errors.js";
 
 export async function main(argv: string[]): Promise<number> {
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(listenCommand)
     .command(listenerCommand)
     .command(runTaskCommand)
+    .command(calibCommand)
     .demandCommand(1, "Give a command; 'damnit --help' lists them.")
     .strict()
     .recommendCommands()
