@@ -26,7 +26,7 @@ interface Args {
   at?: string;
   end?: string;
   run?: number;
-  version?: number;
+  vers?: number;
   range?: string;
   file?: string;
   message?: string;
@@ -127,7 +127,7 @@ export const calibCommand: CommandModule<object, Args> = {
       .option("at", { alias: "T", type: "string", describe: "time: epoch seconds or ISO date" })
       .option("end", { type: "string", describe: "add: end of validity (default open-ended); alias: end of the alias" })
       .option("run", { alias: "r", type: "number", describe: "time = this run's start time in ./runs.sqlite (legacy-find: the run number)" })
-      .option("version", { alias: "v", type: "number", describe: "version number" })
+      .option("vers", { alias: "v", type: "number", describe: "version number (PSCalib: --vers)" })
       .option("range", { alias: "g", type: "string", describe: "range key <begin>-<end>" })
       .option("file", { alias: "f", type: "string", describe: "data file: .npy, text array, or text for geometry" })
       .option("message", { alias: "m", type: "string", describe: "comment for the history" })
@@ -162,7 +162,7 @@ export const calibCommand: CommandModule<object, Args> = {
           break;
         case "get": {
           const at = time();
-          const hit = store.get({ detector: det(), ctype: ctype(), at, version: argv.version, range: argv.range });
+          const hit = store.get({ detector: det(), ctype: ctype(), at, version: argv.vers, range: argv.range });
           if (argv.file) {
             const v = hit.value;
             writeFileSync(argv.file, typeof v === "string" ? v : encodeNpy(v as NdArray));
@@ -178,7 +178,7 @@ export const calibCommand: CommandModule<object, Args> = {
             at: time(),
             end: argv.end !== undefined ? parseTime(argv.end) : undefined,
             value,
-            version: argv.version,
+            version: argv.vers,
             message: argv.message,
             run: argv.run,
             predecessor: argv.predecessor,
@@ -188,7 +188,7 @@ export const calibCommand: CommandModule<object, Args> = {
           break;
         }
         case "delversion": {
-          const v = store.deleteVersion(det(), ctype(), need(argv.range, "--range", a), argv.version, argv.message);
+          const v = store.deleteVersion(det(), ctype(), need(argv.range, "--range", a), argv.vers, argv.message);
           if (v === null) process.stderr.write(`damnit: warning: no such version in ${argv.detector} ${argv.ctype} range ${argv.range}; nothing deleted\n`);
           else console.log(`deleted version ${v}`);
           break;
@@ -202,8 +202,8 @@ export const calibCommand: CommandModule<object, Args> = {
           else console.log(`deleted ctype ${argv.ctype}`);
           break;
         case "set-default":
-          store.setDefault(det(), ctype(), need(argv.range, "--range", a), need(argv.version, "--version", a), argv.message);
-          console.log(`default version of ${argv.range} is now ${argv.version}`);
+          store.setDefault(det(), ctype(), need(argv.range, "--range", a), need(argv.vers, "--version", a), argv.message);
+          console.log(`default version of ${argv.range} is now ${argv.vers}`);
           break;
         case "alias":
           store.addAlias(need(argv.alias, "--alias", a), det(), argv.at !== undefined ? parseTime(argv.at) : null, argv.end !== undefined ? parseTime(argv.end) : null, argv.message);
