@@ -18,7 +18,7 @@ describe("calibration from context code", () => {
 
     const later = new CalibrationContext({ roots, run: 11, variable: "corrected", runStart: 1100 });
     const hit = later.get({ detector: DET, ctype: "pedestals" });
-    expect([hit.level, hit.range, hit.version, Array.from((hit.data as NdArray).data)]).toEqual(["local", "1000-end", 1, [10, 20]]);
+    expect([hit.level, hit.range, hit.version, Array.from((hit.data as NdArray).data as Float32Array)]).toEqual(["local", "1000-end", 1, [10, 20]]);
     expect(later.lookups).toEqual([{ run: 11, variable: "corrected", detector: DET, detname: DET, ctype: "pedestals", range: "1000-end", version: 1, level: "local" }]);
 
     // A corrected dark in the same second: version 2 of the same range; newly processed runs get it.
@@ -28,7 +28,7 @@ describe("calibration from context code", () => {
 
     const pins = new Map<string, CalibLookupRecord>([[pinKey(DET, "pedestals"), later.lookups[0]!]]);
     const pinned = new CalibrationContext({ roots, run: 11, variable: "corrected", runStart: 1100, pins });
-    expect(Array.from((pinned.get({ detector: DET, ctype: "pedestals" }).data as NdArray).data)).toEqual([10, 20]);
+    expect(Array.from((pinned.get({ detector: DET, ctype: "pedestals" }).data as NdArray).data as Float32Array)).toEqual([10, 20]);
 
     const s = CalibStore.open(join(dbDir, "calib"));
     s.deleteVersion(DET, "pedestals", "1000-end", 1);
