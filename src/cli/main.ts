@@ -27,6 +27,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<AnyCommand>]> = [
   ["listener", async () => (await import("./commands/listener.js")).listenerCommand],
   ["lookups", async () => (await import("./commands/lookups.js")).lookupsCommand],
   ["web", async () => (await import("./commands/web.js")).webCommand],
+  ["calib", async () => (await import("./commands/calib.js")).calibCommand],
   ["run-task", async () => (await import("./commands/run-task.js")).runTaskCommand],
   ["run-logged", async () => (await import("./commands/run-logged.js")).runLoggedCommand],
 ];

@@ -36,7 +36,14 @@ export type DamnitErrorCode =
   | "LOOKUP_DB"
   | "BAD_UPSTREAM"
   | "LOOKUP_NOT_RECORDED"
-  | "LOOKUP_FAILED";
+  | "LOOKUP_FAILED"
+  // calibration-constant store (src/calibration/)
+  | "CALIB_NOT_FOUND"
+  | "CALIB_UNKNOWN_CTYPE"
+  | "CALIB_UNKNOWN_DETECTOR"
+  | "CALIB_VERSION_EXISTS"
+  | "CALIB_BAD_TIME"
+  | "CALIB_BAD_DATA";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;

@@ -1,0 +1,48 @@
+/** A constant's value as stored: an array (kept as .npy bytes, cast to its ctype's element type) or text (geometry). */
+import { DTYPES, ndarray, sizeOf, type DType, type NdArray } from "../core/ndarray.js";
+import { DamnitError } from "../core/errors.js";
+import { decodeNpy, encodeNpy } from "../db/npy.js";
+import { CTYPE_ELEMENT_TYPES, type Ctype } from "./ctypes.js";
+
+export type CalibValue = NdArray | string;
+
+export interface StoredValue {
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  readonly data: Buffer | null;
+  readonly text: string | null;
+}
+
+/** Cast numeric data to `dtype` as numpy's astype does (truncation towards zero for integers). */
+export function castArray(array: NdArray, dtype: DType): NdArray {
+  if (array.dtype === dtype) return array;
+  if (DTYPES[array.dtype].lanes !== 1 || DTYPES[dtype].lanes !== 1) {
+    throw new DamnitError("CALIB_BAD_DATA", `cannot cast ${array.dtype} data to ${dtype}`);
+  }
+  const n = sizeOf(array.shape);
+  const intOut = dtype !== "float32" && dtype !== "float64";
+  const out: number[] = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const v = array.data[i]!;
+    const num = typeof v === "bigint" ? Number(v) : v;
+    if (!Number.isFinite(num) && intOut) throw new DamnitError("CALIB_BAD_DATA", `cannot cast non-finite value ${num} to ${dtype}`);
+    out[i] = intOut ? Math.trunc(num) : num;
+  }
+  return ndarray(dtype, array.shape, out);
+}
+
+export function toStored(ctype: Ctype, value: CalibValue): StoredValue {
+  const want = CTYPE_ELEMENT_TYPES[ctype];
+  if (want === "text") {
+    if (typeof value !== "string") throw new DamnitError("CALIB_BAD_DATA", `${ctype} constants are text, not a ${value.dtype} array`);
+    return { dtype: "text", shape: [], data: null, text: value };
+  }
+  if (typeof value === "string") throw new DamnitError("CALIB_BAD_DATA", `${ctype} constants are ${want} arrays, not text`);
+  const cast = castArray(value, want);
+  return { dtype: cast.dtype, shape: cast.shape, data: encodeNpy(cast), text: null };
+}
+
+export function fromStored(row: { dtype: string; data: Buffer | null; text: string | null }): CalibValue {
+  if (row.dtype === "text") return row.text ?? "";
+  return decodeNpy(row.data!);
+}

@@ -1,0 +1,217 @@
+/**
+ * `damnit calib <action>`: the management CLI of the calibration-constant store, mirroring PSCalib's `dcs`
+ * (print, get, add, delversion, delrange, delctype, set-default, alias, legacy-find). `--store DIR` picks the
+ * store root; default `./calib` (the local level of the database in the current directory).
+ */
+import Database from "better-sqlite3";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { DamnitError } from "../../core/errors.js";
+import { ndarray, shapeText, type NdArray } from "../../core/ndarray.js";
+import { decodeNpy, encodeNpy, isNpy } from "../../db/npy.js";
+import { CTYPE_ELEMENT_TYPES, isCtype } from "../../calibration/ctypes.js";
+import { findLegacyFile, scanLegacyDir } from "../../calibration/legacy-finder.js";
+import { CalibStore, notFound, scopes, type CalibHit } from "../../calibration/store.js";
+import type { CalibValue } from "../../calibration/data.js";
+
+const ACTIONS = ["print", "get", "add", "delversion", "delrange", "delctype", "set-default", "alias", "legacy-find"] as const;
+
+interface Args {
+  action: (typeof ACTIONS)[number];
+  target?: string;
+  store?: string;
+  detector?: string;
+  ctype?: string;
+  at?: string;
+  end?: string;
+  run?: number;
+  vers?: number;
+  range?: string;
+  file?: string;
+  message?: string;
+  predecessor?: string;
+  successor?: string;
+  alias?: string;
+}
+
+/** Epoch seconds or an ISO-8601 date; anything else is a CALIB_BAD_TIME error naming it. */
+export function parseTime(text: string): number {
+  const trimmed = text.trim();
+  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed)) return Number(trimmed);
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(trimmed) ? Date.parse(trimmed) : NaN;
+  if (!Number.isFinite(ms)) throw new DamnitError("CALIB_BAD_TIME", `bad time '${text}': give epoch seconds or an ISO date like 2026-12-02T12:00:00Z`);
+  return ms / 1000;
+}
+
+/** A run's start time from `<dbDir>/runs.sqlite`. */
+export function runStartTime(dbDir: string, run: number): number {
+  const path = join(dbDir, "runs.sqlite");
+  if (!existsSync(path)) throw new DamnitError("NO_DATABASE", `--run needs a database: no ${path}`);
+  const db = new Database(path, { readonly: true, timeout: 10_000 });
+  try {
+    const row = db.prepare("SELECT start_time FROM run_info WHERE run = ? AND start_time IS NOT NULL ORDER BY proposal LIMIT 1").get(run) as { start_time: number } | undefined;
+    if (!row) throw new DamnitError("NO_RUN", `run ${run} has no start time in ${path}`);
+    return Number(row.start_time);
+  } finally {
+    db.close();
+  }
+}
+
+/** `.npy`, a text array (one row per line, numbers separated by spaces or commas), or text for geometry. */
+export function readValueFile(file: string, ctype: string): CalibValue {
+  const bytes = readFileSync(file);
+  if (isNpy(bytes)) return decodeNpy(bytes);
+  const text = bytes.toString("utf8");
+  if (isCtype(ctype) && CTYPE_ELEMENT_TYPES[ctype] === "text") return text;
+  const rows = text.split(/\r?\n/).map((l) => l.replace(/#.*/, "").trim()).filter((l) => l !== "");
+  const values = rows.map((l) => l.split(/[\s,]+/).map(Number));
+  const cols = values[0]?.length ?? 0;
+  if (rows.length === 0 || values.some((r) => r.length !== cols || r.some((v) => !Number.isFinite(v)))) {
+    throw new DamnitError("CALIB_BAD_DATA", `${file} is neither .npy nor a text array of equal-length rows of numbers`);
+  }
+  return ndarray("float64", rows.length === 1 ? [cols] : [rows.length, cols], values.flat());
+}
+
+function summary(hit: CalibHit): string {
+  const v = hit.value;
+  const what = typeof v === "string" ? `text, ${v.length} characters` : `${v.dtype} ${shapeText(v.shape)}`;
+  return `${hit.detname} ${hit.ctype} range ${hit.range} version ${hit.version} (produced ${new Date(hit.tsprod * 1000).toISOString()}): ${what}`;
+}
+
+function need<T>(value: T | undefined, option: string, action: string): T {
+  if (value === undefined) throw new DamnitError("BAD_ARGUMENT", `'damnit calib ${action}' needs ${option}`);
+  return value;
+}
+
+function localTime(tsec: number): string {
+  const d = new Date(tsec * 1000);
+  const p = (n: number, w = 2) => String(n).padStart(w, "0");
+  const micro = Math.round((tsec % 1) * 1e6) % 1e6;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(micro, 6)}`;
+}
+
+/** History as PSCalib prints it: `YYYY-mm-ddTHH:MM:SS.ffffff <record>` in local time, sorted. */
+export function historyLines(store: CalibStore, scope: string): string[] {
+  return store.historyOf(scope).map((h) => `${localTime(h.tsec)} ${h.record}`);
+}
+
+function printStore(store: CalibStore, only?: string): void {
+  for (const d of store.detectors()) {
+    if (only !== undefined && d.detname !== only) continue;
+    console.log(`${d.detname}  dettype=${d.dettype} detid=${d.detid}${d.predecessor ? ` predecessor=${d.predecessor}` : ""}${d.successor ? ` successor=${d.successor}` : ""}`);
+    for (const line of historyLines(store, scopes.detector(d.detname))) console.log(`  | ${line}`);
+    for (const c of store.ctypes(d.detname)) {
+      console.log(`  ${c}`);
+      for (const r of store.ranges(d.detname, c)) {
+        console.log(`    ${r.key}  begin=${r.begin} end=${r.end ?? "end"} versdef=${r.versdef}`);
+        for (const v of store.versions(d.detname, c, r.key)) {
+          console.log(`      v${String(v.vnum).padStart(4, "0")}  tsprod=${new Date(v.tsprod * 1000).toISOString()} ${v.dtype} ${v.dtype === "text" ? "" : shapeText(v.shape)}`);
+        }
+        for (const line of historyLines(store, scopes.range(d.detname, c, r.key))) console.log(`      | ${line}`);
+      }
+    }
+  }
+}
+
+export const calibCommand: CommandModule<object, Args> = {
+  command: "calib <action> [target]",
+  describe: "Calibration constants by detector, type, validity range and version (PSCalib's dcs)",
+  builder: (y: Argv) =>
+    y
+      .positional("action", { choices: ACTIONS, describe: "what to do" })
+      .positional("target", { type: "string", describe: "legacy-find: the directory of <begin>-<end>.data files" })
+      .option("store", { type: "string", describe: "store root (default ./calib)" })
+      .option("detector", { alias: "d", type: "string", describe: "detector name <dettype>-<detid> or an alias" })
+      .option("ctype", { alias: "t", type: "string", describe: "constant type, e.g. pedestals" })
+      .option("at", { alias: "T", type: "string", describe: "time: epoch seconds or ISO date" })
+      .option("end", { type: "string", describe: "add: end of validity (default open-ended); alias: end of the alias" })
+      .option("run", { alias: "r", type: "number", describe: "time = this run's start time in ./runs.sqlite (legacy-find: the run number)" })
+      .option("vers", { alias: "v", type: "number", describe: "version number (PSCalib: --vers)" })
+      .option("range", { alias: "g", type: "string", describe: "range key <begin>-<end>" })
+      .option("file", { alias: "f", type: "string", describe: "data file: .npy, text array, or text for geometry" })
+      .option("message", { alias: "m", type: "string", describe: "comment for the history" })
+      .option("predecessor", { alias: "p", type: "string" })
+      .option("successor", { alias: "s", type: "string" })
+      .option("alias", { type: "string", describe: "alias: the alias name" }) as Argv<Args>,
+  handler: (argv: ArgumentsCamelCase<Args>) => {
+    const a = argv.action;
+    if (a === "legacy-find") {
+      const { files, warnings } = scanLegacyDir(need(argv.target, "a directory", a));
+      for (const w of warnings) process.stderr.write(`damnit: warning: ${w}\n`);
+      const run = need(argv.run, "--run", a);
+      const hit = findLegacyFile(files, run);
+      if (!hit) throw new DamnitError("CALIB_NOT_FOUND", `no calibration file in ${argv.target} applies to run ${run}`);
+      console.log(hit.path);
+      return;
+    }
+    const root = resolve(argv.store ?? "calib");
+    const time = (): number => (argv.at !== undefined ? parseTime(argv.at) : argv.run !== undefined ? runStartTime(".", argv.run) : need<number>(undefined, "--at or --run", a));
+    const writes = a !== "print" && a !== "get";
+    if (!writes && !CalibStore.exists(root)) {
+      if (a === "get") throw notFound(argv.detector ?? "?", argv.ctype ?? "?", time());
+      throw new DamnitError("NO_DATABASE", `no calibration store at ${root} (give --store DIR)`);
+    }
+    const store = CalibStore.open(root, { readonly: !writes });
+    try {
+      const det = (): string => need(argv.detector, "--detector", a);
+      const ctype = (): string => need(argv.ctype, "--ctype", a);
+      switch (a) {
+        case "print":
+          printStore(store, argv.detector);
+          break;
+        case "get": {
+          const at = time();
+          const hit = store.get({ detector: det(), ctype: ctype(), at, version: argv.vers, range: argv.range });
+          if (argv.file) {
+            const v = hit.value;
+            writeFileSync(argv.file, typeof v === "string" ? v : encodeNpy(v as NdArray));
+          }
+          console.log(summary(hit));
+          break;
+        }
+        case "add": {
+          const value = readValueFile(need(argv.file, "--file", a), ctype());
+          const r = store.add({
+            detector: det(),
+            ctype: ctype(),
+            at: time(),
+            end: argv.end !== undefined ? parseTime(argv.end) : undefined,
+            value,
+            version: argv.vers,
+            message: argv.message,
+            run: argv.run,
+            predecessor: argv.predecessor,
+            successor: argv.successor,
+          });
+          console.log(`added ${r.detname} ${argv.ctype} range ${r.range} version ${r.version}`);
+          break;
+        }
+        case "delversion": {
+          const v = store.deleteVersion(det(), ctype(), need(argv.range, "--range", a), argv.vers, argv.message);
+          if (v === null) process.stderr.write(`damnit: warning: no such version in ${argv.detector} ${argv.ctype} range ${argv.range}; nothing deleted\n`);
+          else console.log(`deleted version ${v}`);
+          break;
+        }
+        case "delrange":
+          if (!store.deleteRange(det(), ctype(), need(argv.range, "--range", a), argv.message)) process.stderr.write(`damnit: warning: no range ${argv.range}; nothing deleted\n`);
+          else console.log(`deleted range ${argv.range}`);
+          break;
+        case "delctype":
+          if (!store.deleteCtype(det(), ctype(), argv.message)) process.stderr.write(`damnit: warning: no ctype ${argv.ctype}; nothing deleted\n`);
+          else console.log(`deleted ctype ${argv.ctype}`);
+          break;
+        case "set-default":
+          store.setDefault(det(), ctype(), need(argv.range, "--range", a), need(argv.vers, "--version", a), argv.message);
+          console.log(`default version of ${argv.range} is now ${argv.vers}`);
+          break;
+        case "alias":
+          store.addAlias(need(argv.alias, "--alias", a), det(), argv.at !== undefined ? parseTime(argv.at) : null, argv.end !== undefined ? parseTime(argv.end) : null, argv.message);
+          console.log(`alias ${argv.alias} → ${argv.detector}`);
+          break;
+      }
+    } finally {
+      store.close();
+    }
+  },
+};
