@@ -9,6 +9,7 @@ import { DamnitError } from "../core/errors.js";
 import { describeVariables } from "../context/variables.js";
 import { loadContext } from "../context/load.js";
 import { hasClusterFollowUp, selectVariables, type Selection } from "../context/select.js";
+import { openPythonRun } from "../context/python-context.js";
 import { executeRun } from "./execute.js";
 import { prepareRunOutput } from "./h5-output.js";
 import type { VariableOutput } from "../core/variable-output.js";
@@ -114,6 +115,15 @@ async function run(job: RunJob): Promise<void> {
   } catch (err) {
     await send({ type: "failed", jobId: job.jobId, message: `Cannot open the run's data: ${(err as Error).message}` });
     return;
+  }
+  if (job.contextFile.endsWith(".py")) {
+    try {
+      await openPythonRun(opened.proposalPath, job.run, job.kind);
+    } catch (err) {
+      opened.close();
+      await send({ type: "failed", jobId: job.jobId, message: `The Python context runner failed: ${(err as Error).message}` });
+      return;
+    }
   }
   const files = "files" in opened.data ? opened.data.files.length : 0;
   const openSeconds = (performance.now() - openStarted) / 1000;
