@@ -43,13 +43,13 @@ def xgm_mean(run, intensity: "var#xgm_intensity"):
 @Variable(title="XGM/photon flux", units="µJ", summary="mean", tags=["xgm"])
 def photon_flux(run):
     """Photon flux reported by the XGM's control device, averaged over the run"""
-    return run[XGM, "pulseEnergy.photonFlux"].xarray()
+    return run[XGM, "pulseEnergy.photonFlux.value"].xarray()
 
 
 @Variable(title="Sample/x", units="mm", summary="mean", tags=["motors"])
 def sample_x(run):
     """Sample position during the run (the cell shows its mean)"""
-    return run[SAMPLE_X, "actualPosition"].xarray()
+    return run[SAMPLE_X, "actualPosition.value"].xarray()
 
 
 @Variable(transient=True)
@@ -79,7 +79,7 @@ def agipd_mean_frame(run):
     if key.shape[0] == 0:
         raise Skip("AGIPD module 0 recorded no frames")
     total = None
-    for _, chunk in key.split_trains(trains_per_part=16):
+    for chunk in key.split_trains(trains_per_part=16):
         data = chunk.ndarray()
         if data.ndim == 4:
             data = data[:, 0]
@@ -106,7 +106,7 @@ def beam_ok(run, xgm: "var#xgm_mean"):
 @Variable(title="Beam/SASE1 flux", units="µJ", tags=["xgm"])
 def sase1_flux(run):
     """SASE1 pulse energy: this beamline does not record the SASE1 XGM, so this fails with a clear message"""
-    return run["SA1_XTD2_XGM/XGM/DOOCS", "pulseEnergy.photonFlux"].xarray()
+    return run["SA1_XTD2_XGM/XGM/DOOCS", "pulseEnergy.photonFlux.value"].xarray()
 
 
 @Variable(title="Beam/SPB to SASE1")

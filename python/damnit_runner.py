@@ -133,7 +133,7 @@ def open_run():
             raise RuntimeError("no run to open")
         import extra_data
         STATE["run"] = extra_data.open_run(spec["proposal_path"], spec["run"],
-                                           data="all" if spec["data"] == "proc" else "raw")
+                                           data="raw" if spec["data"] == "raw" else "all")
     return STATE["run"]
 
 
@@ -167,6 +167,12 @@ class Encoder:
                     "units": value.units}
         if isinstance(value, str):
             return {"t": "str", "v": value}
+        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+            value = value.item()
+        if isinstance(value, bool):
+            return {"t": "bool", "v": value}
+        if isinstance(value, (int, float)) and abs(value) < 2**53 or isinstance(value, float):
+            return {"t": "num", "v": repr(float(value))}
         if isinstance(value, (bool, int, float, complex, np.generic, np.ndarray)):
             if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**64:
                 raise OverflowError(f"{what}: the integer {value} does not fit in 64 bits")

@@ -194,7 +194,8 @@ type Encoded = { t: string; [key: string]: unknown };
 
 function decode(e: Encoded | undefined, blobs: Buffer[]): unknown {
   if (!e || e.t === "none") return null;
-  if (e.t === "str") return e.v;
+  if (e.t === "str" || e.t === "bool") return e.v;
+  if (e.t === "num") return Number(e.v === "nan" ? NaN : e.v === "inf" ? Infinity : e.v === "-inf" ? -Infinity : e.v);
   if (e.t === "npy") return decodeNpy(blobs[e.blob as number]!);
   if (e.t === "labelled") {
     const coords: Record<string, unknown> = {};
