@@ -126,6 +126,16 @@ def describe(file):
     return {"variables": variables}
 
 
+class LazyRun:
+    """The run's DataCollection, opened on first use (a variable that does not touch its run needs no data)."""
+
+    def __getattr__(self, name):
+        return getattr(open_run(), name)
+
+    def __getitem__(self, item):
+        return open_run()[item]
+
+
 def open_run():
     if STATE["run"] is None:
         spec = STATE["open"]
@@ -218,7 +228,7 @@ def call(request):
         else:
             kwargs[arg] = spec["value"]
     try:
-        result = d.func(open_run(), **kwargs)
+        result = d.func(LazyRun(), **kwargs)
         enc = Encoder()
         encoded = enc.encode(result)
     except Exception as exc:  # noqa: BLE001 - a variable's failure is its error
