@@ -87,7 +87,7 @@ export const demoCommand: CommandModule<object, Args> = {
           "",
           "Next:",
           `  damnit show ${argv.dir} --titles        the table, one row per run`,
-          `  damnit read-context ${argv.dir}         check ${join(argv.dir, "context.ts")} after editing it`,
+          `  damnit read-context ${argv.dir}         check ${join(argv.dir, argv.python ? "context.py" : "context.ts")} after editing it`,
           `  damnit reprocess all --dir ${argv.dir}  compute every run again`,
           "",
         ].join("\n"),
