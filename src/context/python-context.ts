@@ -46,7 +46,7 @@ export function contextPython(dir: string): string {
 class PythonProcess {
   private buffer = Buffer.alloc(0);
   private waiting: Array<(reply: Reply | Error) => void> = [];
-  private exited?: string;
+  exited?: string;
   private readonly child: ChildProcess;
   private readonly input: Writable;
 
@@ -117,13 +117,18 @@ let current: { proc: PythonProcess; greeting: Promise<Reply> } | undefined;
 
 function processFor(dir: string): { proc: PythonProcess; greeting: Promise<Reply> } {
   const python = contextPython(dir);
-  if (current && current.proc.python === python) return current;
+  if (current && current.proc.python === python && current.proc.exited === undefined) return current;
   current?.proc.kill();
   const proc = new PythonProcess(python, dir);
   const greeting = proc.next();
   greeting.catch(() => {});
   current = { proc, greeting };
   return current;
+}
+
+/** Whether the Python process of the last loaded context.py still runs (after a crash, load the context again). */
+export function pythonContextAlive(): boolean {
+  return current !== undefined && current.proc.exited === undefined;
 }
 
 /** The run the Python variables open (`extra_data.open_run(proposal_path, run, data=…)`), set before each job. */

@@ -9,7 +9,7 @@ import { DamnitError } from "../core/errors.js";
 import { describeVariables } from "../context/variables.js";
 import { loadContext } from "../context/load.js";
 import { hasClusterFollowUp, selectVariables, type Selection } from "../context/select.js";
-import { openPythonRun } from "../context/python-context.js";
+import { openPythonRun, pythonContextAlive } from "../context/python-context.js";
 import { executeRun } from "./execute.js";
 import { prepareRunOutput } from "./h5-output.js";
 import type { VariableOutput } from "../core/variable-output.js";
@@ -67,7 +67,8 @@ async function loadContextOnce(file: string): Promise<Awaited<ReturnType<typeof 
   } catch {
     // unreadable: loadContext reports it
   }
-  if (cached && cached.file === file && cached.stamp === stamp && stamp !== "") return cached.loaded;
+  const pythonGone = file.endsWith(".py") && !pythonContextAlive();
+  if (cached && cached.file === file && cached.stamp === stamp && stamp !== "" && !pythonGone) return cached.loaded;
   const loaded = await loadContext(file);
   cached = loaded.context ? { file, stamp, loaded } : undefined;
   return loaded;
