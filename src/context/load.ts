@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 import { DamnitError } from "../core/errors.js";
 import { isNodeError } from "../core/node-errors.js";
 import { compileCacheDir } from "./compile-cache.js";
+import { loadPythonContext } from "./python-context.js";
 import { CONTEXT_REGISTRY, errorLocation } from "./registry.js";
 import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
 import type { ContextProblem, LoadedContext } from "./variables.js";
@@ -17,13 +18,22 @@ import type { ContextProblem, LoadedContext } from "./variables.js";
 /** Accepted context file names, in order of preference. */
 export const CONTEXT_FILE_NAMES = ["context.ts", "context.mts", "context.js", "context.mjs"];
 
-/** The context file of a database directory. */
+/** DAMNIT's own (Python) context file name, run by python/damnit_runner.py. */
+export const PYTHON_CONTEXT_FILE = "context.py";
+
+/** The context file of a database directory; a context.py next to a TS/JS one is ambiguous, and an error. */
 export function findContextFile(dir: string): string {
+  const python = join(dir, PYTHON_CONTEXT_FILE);
   for (const name of CONTEXT_FILE_NAMES) {
     const file = join(dir, name);
-    if (existsSync(file)) return file;
+    if (!existsSync(file)) continue;
+    if (existsSync(python)) {
+      throw new DamnitError("CONTEXT_CONFLICT", `${dir} has both ${PYTHON_CONTEXT_FILE} and ${name}: remove (or rename) one of them`);
+    }
+    return file;
   }
-  throw new DamnitError("NO_SUCH_KEY", `no context file in ${dir} (expected one of ${CONTEXT_FILE_NAMES.join(", ")})`);
+  if (existsSync(python)) return python;
+  throw new DamnitError("NO_SUCH_KEY", `no context file in ${dir} (expected one of ${[...CONTEXT_FILE_NAMES, PYTHON_CONTEXT_FILE].join(", ")})`);
 }
 
 let hooksRegistered = false;
@@ -40,6 +50,7 @@ let loadCount = 0;
 
 /** Evaluate `file` afresh (module state does not carry over between loads) and check its variables. */
 export async function loadContext(file: string): Promise<{ context?: LoadedContext; problems: ContextProblem[] }> {
+  if (file.endsWith(".py")) return loadPythonContext(file);
   registerHooks(file);
   let source = "";
   try {

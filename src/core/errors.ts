@@ -10,6 +10,7 @@ export type DamnitErrorCode =
   | "READ_ONLY"
   | "BUSY"
   | "BAD_VALUE"
+  | "CONTEXT_CONFLICT"
   | "NO_SUCH_KEY"
   | "BAD_ARGUMENT"
   // a symlink, hard link or non-regular file where we write (logs, task files): refused, never followed

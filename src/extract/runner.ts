@@ -9,6 +9,7 @@ import { DamnitError } from "../core/errors.js";
 import { describeVariables } from "../context/variables.js";
 import { loadContext } from "../context/load.js";
 import { hasClusterFollowUp, selectVariables, type Selection } from "../context/select.js";
+import { openPythonRun, pythonContextAlive } from "../context/python-context.js";
 import { executeRun } from "./execute.js";
 import { prepareRunOutput } from "./h5-output.js";
 import type { VariableOutput } from "../core/variable-output.js";
@@ -66,7 +67,8 @@ async function loadContextOnce(file: string): Promise<Awaited<ReturnType<typeof 
   } catch {
     // unreadable: loadContext reports it
   }
-  if (cached && cached.file === file && cached.stamp === stamp && stamp !== "") return cached.loaded;
+  const pythonGone = file.endsWith(".py") && !pythonContextAlive();
+  if (cached && cached.file === file && cached.stamp === stamp && stamp !== "" && !pythonGone) return cached.loaded;
   const loaded = await loadContext(file);
   cached = loaded.context ? { file, stamp, loaded } : undefined;
   return loaded;
@@ -121,6 +123,15 @@ async function run(job: RunJob): Promise<void> {
   } catch (err) {
     await send({ type: "failed", jobId: job.jobId, message: `Cannot open the run's data: ${(err as Error).message}` });
     return;
+  }
+  if (job.contextFile.endsWith(".py")) {
+    try {
+      await openPythonRun(opened.proposalPath, job.run, job.kind);
+    } catch (err) {
+      opened.close();
+      await send({ type: "failed", jobId: job.jobId, message: `The Python context runner failed: ${(err as Error).message}` });
+      return;
+    }
   }
   const files = "files" in opened.data ? opened.data.files.length : 0;
   const openSeconds = (performance.now() - openStarted) / 1000;

@@ -16,10 +16,14 @@ interface Args {
   runs: number;
   proposal: number;
   force: boolean;
+  python: boolean;
+  contextPython?: string;
 }
 
 /** The example context shipped with the package. */
 export const EXAMPLE_CONTEXT = fileURLToPath(new URL("../../../../contexts/spb-example.ts", import.meta.url));
+/** The same example as a Python context (`demo --python`). */
+export const EXAMPLE_PYTHON_CONTEXT = fileURLToPath(new URL("../../../../contexts/spb-example.py", import.meta.url));
 
 /** Everything from synthetic data to a filled run table, with no Kafka, Slurm or beamline needed. */
 export const demoCommand: CommandModule<object, Args> = {
@@ -31,6 +35,8 @@ export const demoCommand: CommandModule<object, Args> = {
       .option("runs", { type: "number", default: 3, describe: "how many synthetic runs" })
       .option("proposal", { type: "number", default: 1234, describe: "proposal number of the synthetic data" })
       .option("force", { type: "boolean", default: false, describe: "reuse a directory that is not empty" })
+      .option("python", { type: "boolean", default: false, describe: "use the Python example context (context.py) instead of context.ts" })
+      .option("context-python", { type: "string", describe: "Python interpreter for context.py (with numpy, xarray, extra_data; default python3 on PATH)" })
       .example("$0 demo /tmp/demo", "set up and process a demo proposal in /tmp/demo") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
     if (!Number.isInteger(argv.runs) || argv.runs < 1 || argv.runs > 100) throw new DamnitError("BAD_ARGUMENT", `--runs must be 1 to 100, not ${argv.runs}`);
@@ -57,9 +63,10 @@ export const demoCommand: CommandModule<object, Args> = {
     const db = await openForCommand(dir, { create: true, initialSettings: { proposal: argv.proposal } });
     try {
       db.setSetting("data_root", dataRoot);
-      const context = join(dir, "context.ts");
+      if (argv.contextPython) db.setSetting("context_python", argv.contextPython);
+      const context = join(dir, argv.python ? "context.py" : "context.ts");
       if (!existsSync(context) || argv.force) {
-        copyFileSync(EXAMPLE_CONTEXT, context);
+        copyFileSync(argv.python ? EXAMPLE_PYTHON_CONTEXT : EXAMPLE_CONTEXT, context);
         chmodSync(context, 0o666);
       }
       const processing = progressBar(`Processing ${runs.length} runs`);
@@ -80,7 +87,7 @@ export const demoCommand: CommandModule<object, Args> = {
           "",
           "Next:",
           `  damnit show ${argv.dir} --titles        the table, one row per run`,
-          `  damnit read-context ${argv.dir}         check ${join(argv.dir, "context.ts")} after editing it`,
+          `  damnit read-context ${argv.dir}         check ${join(argv.dir, argv.python ? "context.py" : "context.ts")} after editing it`,
           `  damnit reprocess all --dir ${argv.dir}  compute every run again`,
           "",
         ].join("\n"),

@@ -1,0 +1,234 @@
+/**
+ * Python context files (context.py): evaluated by python/damnit_runner.py in the database's `context_python`
+ * interpreter, a child of the context runner. Its variables come back as definitions that the TS checks
+ * (validate.ts: names, deps, cycles, topological order) and selection/execution code treat like any other; each
+ * variable's function asks the Python process to compute it, and the result crosses as JSON plus .npy bytes.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import Database from "better-sqlite3";
+import { decodeNpy } from "../db/npy.js";
+import { Cell, labelled, Skip } from "./api.js";
+import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
+import type { ContextProblem, LoadedContext } from "./variables.js";
+
+/** This package's python/ folder (damnit_ctx and the runner script), first on the interpreter's PYTHONPATH. */
+export const PYTHON_DIR = fileURLToPath(new URL("../../../python/", import.meta.url));
+
+interface Reply {
+  readonly header: Record<string, unknown>;
+  readonly blobs: Buffer[];
+}
+
+/** The interpreter for a database directory: its metameta `context_python`, else `python3` on PATH. */
+export function contextPython(dir: string): string {
+  if (process.env.DAMNIT_CONTEXT_PYTHON) return process.env.DAMNIT_CONTEXT_PYTHON;
+  const file = join(dir, "runs.sqlite");
+  if (!existsSync(file)) return "python3";
+  try {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma("busy_timeout = 5000");
+      const row = db.prepare("SELECT value FROM metameta WHERE key = 'context_python'").get() as { value?: unknown } | undefined;
+      return typeof row?.value === "string" && row.value !== "" ? row.value : "python3";
+    } finally {
+      db.close();
+    }
+  } catch {
+    return "python3";
+  }
+}
+
+/** One Python process serving one context file. */
+class PythonProcess {
+  private buffer = Buffer.alloc(0);
+  private waiting: Array<(reply: Reply | Error) => void> = [];
+  exited?: string;
+  private readonly child: ChildProcess;
+  private readonly input: Writable;
+
+  constructor(readonly python: string, dir: string) {
+    const env = { ...process.env, PYTHONPATH: [PYTHON_DIR, process.env.PYTHONPATH].filter(Boolean).join(":"), DAMNIT_PARENT_PID: String(process.pid) };
+    this.child = spawn(python, ["-u", join(PYTHON_DIR, "damnit_runner.py")], { cwd: dir, env, stdio: ["ignore", "inherit", "inherit", "pipe", "pipe"] });
+    this.input = this.child.stdio[3] as Writable;
+    const output = this.child.stdio[4] as Readable;
+    this.input.on("error", () => {});
+    output.on("data", (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      this.drain();
+    });
+    this.child.on("error", (err: NodeJS.ErrnoException) => {
+      this.fail(err.code === "ENOENT" ? `the Python interpreter '${python}' (context_python) was not found` : `cannot start '${python}': ${err.message}`);
+    });
+    this.child.on("exit", (code, signal) => {
+      this.fail(signal === "SIGKILL" ? `the Python process was killed (out of memory?)` : `the Python process exited (${signal ?? `code ${code}`})`);
+    });
+  }
+
+  private fail(reason: string): void {
+    this.exited ??= reason;
+    for (const w of this.waiting.splice(0)) w(new Error(reason));
+  }
+
+  private drain(): void {
+    for (;;) {
+      if (this.buffer.length < 4) return;
+      const size = this.buffer.readUInt32BE(0);
+      if (this.buffer.length < 4 + size) return;
+      const header = JSON.parse(this.buffer.subarray(4, 4 + size).toString("utf8")) as Record<string, unknown>;
+      const sizes = (header.blobs as number[] | undefined) ?? [];
+      const total = 4 + size + sizes.reduce((a, b) => a + b, 0);
+      if (this.buffer.length < total) return;
+      const blobs: Buffer[] = [];
+      let at = 4 + size;
+      for (const n of sizes) {
+        blobs.push(Buffer.from(this.buffer.subarray(at, at + n)));
+        at += n;
+      }
+      this.buffer = this.buffer.subarray(total);
+      this.waiting.shift()?.({ header, blobs });
+    }
+  }
+
+  /** The next reply (the first one is the greeting). */
+  next(): Promise<Reply> {
+    if (this.exited) return Promise.reject(new Error(this.exited));
+    return new Promise((resolve, reject) => this.waiting.push((r) => (r instanceof Error ? reject(r) : resolve(r))));
+  }
+
+  request(message: Record<string, unknown>): Promise<Reply> {
+    const reply = this.next();
+    const body = Buffer.from(JSON.stringify(message), "utf8");
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(body.length);
+    this.input.write(Buffer.concat([head, body]));
+    return reply;
+  }
+
+  kill(): void {
+    this.child.kill("SIGKILL");
+  }
+}
+
+let current: { proc: PythonProcess; greeting: Promise<Reply> } | undefined;
+
+function processFor(dir: string): { proc: PythonProcess; greeting: Promise<Reply> } {
+  const python = contextPython(dir);
+  if (current && current.proc.python === python && current.proc.exited === undefined) return current;
+  current?.proc.kill();
+  const proc = new PythonProcess(python, dir);
+  const greeting = proc.next();
+  greeting.catch(() => {});
+  current = { proc, greeting };
+  return current;
+}
+
+/** Whether the Python process of the last loaded context.py still runs (after a crash, load the context again). */
+export function pythonContextAlive(): boolean {
+  return current !== undefined && current.proc.exited === undefined;
+}
+
+/** The run the Python variables open (`extra_data.open_run(proposal_path, run, data=…)`), set before each job. */
+export async function openPythonRun(proposalPath: string, run: number, data: string): Promise<void> {
+  if (!current) return;
+  await current.proc.request({ op: "open", proposal_path: proposalPath, run, data });
+}
+
+/** Load context.py in the Python process and check its variables as the TS loader does. */
+export async function loadPythonContext(file: string): Promise<{ context?: LoadedContext; problems: ContextProblem[] }> {
+  const source = readFileSync(file, "utf8");
+  const { proc, greeting } = processFor(dirname(file));
+  let hello: Reply;
+  try {
+    hello = await greeting;
+  } catch (err) {
+    current = undefined;
+    return { problems: [{ file, message: (err as Error).message }] };
+  }
+  const missing = (hello.header.missing as string[] | undefined) ?? [];
+  if (missing.includes("numpy")) {
+    return { problems: [{ file, message: `the Python interpreter '${proc.python}' has no module 'numpy' (install the Debian package python3-numpy)` }] };
+  }
+  const described = await proc.request({ op: "describe", file });
+  const problems = described.header.problems as ContextProblem[] | undefined;
+  if (problems) return { problems };
+  const variables = described.header.variables as Array<{ name: string; options: Record<string, unknown>; line: number | null }>;
+  const holder: { context?: LoadedContext } = {};
+  const candidates: Candidate[] = variables.map((v) => {
+    const definition: DefinitionLike & { __damnitVariable: true } = {
+      __damnitVariable: true,
+      options: v.options,
+      site: { file, line: v.line ?? undefined },
+      fn: (_run: unknown, deps: Record<string, unknown>) => callVariable(proc, holder.context!, v.name, deps, missing),
+    };
+    return { exportNames: [v.name], definition };
+  });
+  const built = buildContext(file, candidates, source);
+  built.problems.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
+  holder.context = built.context;
+  return built;
+}
+
+async function callVariable(proc: PythonProcess, context: LoadedContext, name: string, deps: Record<string, unknown>, missing: readonly string[]): Promise<unknown> {
+  if (missing.includes("extra_data")) {
+    throw new DataError(`the Python interpreter '${proc.python}' has no module 'extra_data' (install EXtra-data: pip install extra_data)`);
+  }
+  const variable = context.variables.get(name)!;
+  const args: Record<string, unknown> = {};
+  for (const [arg, ref] of variable.args) {
+    if (!(arg in deps)) continue;
+    if (ref.kind === "var" && !ref.glob && variable.dependencies.includes(ref.pattern) && deps[arg] !== ref.default) args[arg] = { var: ref.pattern };
+    else if (ref.kind === "var" && ref.glob && typeof deps[arg] === "object" && deps[arg] !== null && deps[arg] !== ref.default) {
+      args[arg] = { vars: Object.keys(deps[arg]) };
+    } else args[arg] = { value: deps[arg] };
+  }
+  const reply = await proc.request({ op: "call", name, args });
+  const h = reply.header;
+  if (h.ok !== true) {
+    const error = h.cls === "Skip" ? new Skip(String(h.message)) : new PythonError(String(h.cls), String(h.message));
+    error.stack = String(h.traceback ?? `${String(h.cls)}: ${String(h.message)}`);
+    throw error;
+  }
+  return decode(h.result as Encoded, reply.blobs);
+}
+
+type Encoded = { t: string; [key: string]: unknown };
+
+function decode(e: Encoded | undefined, blobs: Buffer[]): unknown {
+  if (!e || e.t === "none") return null;
+  if (e.t === "str" || e.t === "bool") return e.v;
+  if (e.t === "num") return Number(e.v === "nan" ? NaN : e.v === "inf" ? Infinity : e.v === "-inf" ? -Infinity : e.v);
+  if (e.t === "npy") return decodeNpy(blobs[e.blob as number]!);
+  if (e.t === "labelled") {
+    const coords: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(e.coords as Record<string, Encoded>)) coords[k] = decode(v, blobs);
+    return labelled(decode(e.data as Encoded, blobs), { dims: e.dims as string[], coords, name: (e.name as string | null) ?? undefined, attrs: e.attrs as Record<string, string | number> });
+  }
+  if (e.t === "cell") {
+    const opt = <T>(v: unknown): T | undefined => (v === null || v === undefined ? undefined : (v as T));
+    return new Cell(decode(e.data as Encoded, blobs), {
+      summary: opt<string>(e.summary),
+      summaryValue: opt(decode(e.summary_value as Encoded, blobs)),
+      preview: opt(decode(e.preview as Encoded, blobs)),
+      bold: opt<boolean>(e.bold),
+      background: opt(e.background),
+      units: opt<string>(e.units),
+    });
+  }
+  throw new TypeError(`unknown value from the Python runner: ${e.t}`);
+}
+
+/** An exception raised by Python code, under its Python class name. */
+class PythonError extends Error {
+  constructor(cls: string, message: string) {
+    super(message);
+    this.name = cls;
+  }
+}
+
+class DataError extends Error {
+  override readonly name = "ModuleNotFoundError";
+}
