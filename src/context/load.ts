@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DamnitError } from "../core/errors.js";
 import { isNodeError } from "../core/node-errors.js";
+import { isGuiPointer } from "./gui-pointer.js";
 import { CONTEXT_REGISTRY, errorLocation } from "./registry.js";
 import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
 import type { ContextProblem, LoadedContext } from "./variables.js";
@@ -20,6 +21,8 @@ export const CONTEXT_FILE_NAMES = ["context.ts", "context.mts", "context.js", "c
 export function findContextFile(dir: string): string {
   for (const name of CONTEXT_FILE_NAMES) {
     const file = join(dir, name);
+    // A generated context.py (see gui-pointer.ts) only points to the TypeScript context: never the context itself.
+    if (name.endsWith(".py") && isGuiPointer(file)) continue;
     if (existsSync(file)) return file;
   }
   throw new DamnitError("NO_SUCH_KEY", `no context file in ${dir} (expected one of ${CONTEXT_FILE_NAMES.join(", ")})`);

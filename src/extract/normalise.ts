@@ -151,10 +151,21 @@ function labelledFrom(object: Record<string, unknown>, what: string): LabelledAr
     if (!array || array.shape.length !== 1 || array.shape[0] !== data.shape[index]) {
       throw new TypeError(`${what}: coordinate '${dim}' must be a 1-D array of length ${data.shape[index]}`);
     }
-    coords[dim] = array;
+    coords[dim] = dim === "trainId" ? asTrainIds(array) : array;
   }
   const attrs = object.attrs as Record<string, string | number> | undefined;
   return { kind: "labelled", data, dims: dims as string[], coords, name: typeof object.name === "string" ? object.name : undefined, attrs };
+}
+
+/**
+ * A `trainId` coordinate given as plain numbers (e.g. `entryTrainIds`) stored as DAMNIT stores train IDs: uint64,
+ * not float64. Left as given when any value is not a non-negative integer.
+ */
+function asTrainIds(array: NdArray): NdArray {
+  if (array.dtype !== "float64" && array.dtype !== "float32") return array;
+  const values = array.data as Float64Array | Float32Array;
+  if (!values.every((v) => Number.isSafeInteger(v) && v >= 0)) return array;
+  return ndarray("uint64", [values.length], BigUint64Array.from(values, (v) => BigInt(v)));
 }
 
 function checkedArray(array: NdArray, what: string): NdArray {
