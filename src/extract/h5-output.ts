@@ -220,14 +220,6 @@ function isLabelled(value: DataValue): value is LabelledArray {
   return typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "labelled";
 }
 
-/**
- * DAMNIT's DataArrays carry the variable's name, so xarray stores the data as `<group>/<name>`, not as
- * `__xarray_dataarray_variable__`; an array the context named keeps its own name.
- */
-function namedAfter(arr: LabelledArray, name: string): LabelledArray {
-  return arr.name === undefined ? { ...arr, name } : arr;
-}
-
 function writeOutput(w: H5Writer, output: VariableOutput, book: ScaleBook): void {
   const { name } = output;
   const where = `variable ${name}`;
@@ -238,13 +230,13 @@ function writeOutput(w: H5Writer, output: VariableOutput, book: ScaleBook): void
   }
   if (output.preview !== undefined) {
     const path = `/.preview/${name}`;
-    if (isLabelled(output.preview)) writeLabelled(w, path, namedAfter(output.preview, name), book, `${where} preview`);
+    if (isLabelled(output.preview)) writeLabelled(w, path, output.preview, book, `${where} preview`);
     else writeStored(w, path, output.preview, `${where} preview`);
   }
   if (output.data !== undefined) {
     const path = `/${name}`;
     if (isLabelled(output.data)) {
-      writeLabelled(w, path, namedAfter(output.data, name), book, `${where} data`);
+      writeLabelled(w, path, output.data, book, `${where} data`);
     } else {
       w.createGroup(path);
       writeStored(w, `${path}/data`, output.data, `${where} data`);

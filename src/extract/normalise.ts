@@ -127,7 +127,9 @@ export function toDataValue(value: unknown, what: string): DataValue | undefined
     const ids = perTrainIds ?? (entryIds ? Array.from(entryIds) : undefined);
     if (!ids || array.shape.length === 0 || ids.length !== array.shape[0]) return array;
     const dims = ["trainId", ...array.shape.slice(1).map((_, i) => `dim_${i + 1}`)];
-    return { kind: "labelled", data: array, dims, coords: { trainId: ndarray("uint64", [ids.length], BigUint64Array.from(ids, (t) => BigInt(t))) } };
+    const trainId = ndarray("uint64", [ids.length], BigUint64Array.from(ids, (t) => BigInt(t)));
+    // Named as EXtra-data names it (DAMNIT stores the data variable under that name, "/" becoming "_").
+    return { kind: "labelled", data: array, dims, coords: { trainId }, ...(typeof object.name === "string" ? { name: object.name } : {}) };
   }
   if (value instanceof Date) throw new TypeError(`${what} is a Date, which cannot be saved; return its time in seconds (getTime() / 1000)`);
   const typeName = (value as object).constructor?.name ?? "object";
