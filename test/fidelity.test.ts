@@ -6,16 +6,19 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import Database from "better-sqlite3";
+import { afterAll, describe, expect, it } from "vitest";
 import { GUI_POINTER_MARKER, isGuiPointer, writeGuiPointer } from "../src/context/gui-pointer.js";
 import { findContextFile } from "../src/context/load.js";
 import type { LabelledArray } from "../src/core/variable-output.js";
 import { xarrayName } from "../src/exdf/key-data.js";
 import { writeRunOutput } from "../src/extract/h5-output.js";
 import { toDataValue } from "../src/extract/normalise.js";
+import { updateTopic } from "../src/messaging/messages.js";
 import { beamOff, firstTrainId, motorPosition, runOfTrain, xgmIntensity, xgmPhotonFlux } from "../src/synth/layout.js";
 import { damnit } from "./helpers/cli.js";
 import { h5pyAvailable, runH5py } from "./helpers/h5py.js";
+import { consumeUntil, startKafka, type TestKafka } from "./helpers/kafka-broker.js";
 import { tempDir } from "./helpers/tmp.js";
 
 const PYTHON = "/usr/bin/python3";
@@ -89,8 +92,8 @@ describe("stored arrays as DAMNIT stores them", () => {
     }
     const file = join(tempDir(), "p1234_r1.h5");
     await writeRunOutput(file, [
-      { name: "xgm", data: perTrain },
-      { name: "totals", data: labelled },
+      { name: "xgm", data: perTrain, attrs: {} },
+      { name: "totals", data: labelled, attrs: {} },
     ]);
     const seen = runH5py(
       `import xarray as xr
@@ -123,4 +126,36 @@ describe("synthetic runs tell runs apart", () => {
     expect(xgmPhotonFlux(firstTrainId(5) + 7)).toBe(0);
     expect(xgmPhotonFlux(firstTrainId(1) + 7)).toBeGreaterThan(0);
   });
+});
+
+describe("damnit reprocess --local", () => {
+  let kafka: TestKafka | undefined;
+  afterAll(async () => {
+    await kafka?.stop();
+  });
+
+  it("publishes what a job publishes: RUNNING, the values stored, finished", async () => {
+    const dir = join(tempDir(), "db");
+    const made = damnit(["demo", dir, "--runs", "1"]);
+    expect(made.status, made.stderr).toBe(0);
+    const db = new Database(join(dir, "runs.sqlite"), { readonly: true });
+    const dbId = String((db.prepare("SELECT value FROM metameta WHERE key = 'db_id'").get() as { value: string }).value);
+    db.close();
+    const topic = updateTopic(dbId);
+    kafka = await startKafka([topic]);
+
+    const r = damnit(["reprocess", "1", "--local", "--dir", dir], { env: { DAMNIT_KAFKA_BROKERS: kafka.brokers.join(",") } });
+    expect(r.status, r.stderr).toBe(0);
+    const seen = await consumeUntil(kafka.brokers, topic, (v) => v?.msg_kind === "processing_finished", 30_000);
+    const kinds = seen.map((m) => (m.value as { msg_kind: string }).msg_kind);
+    const running = seen.map((m) => m.value).filter((v) => v.msg_kind === "processing_state_set" && v.data.status === "RUNNING");
+    expect(running.length).toBeGreaterThanOrEqual(1);
+    expect(running[0].data).toMatchObject({ proposal: 1234, run: 1, data: "all" });
+    const values = seen.map((m) => m.value).filter((v) => v.msg_kind === "run_values_updated");
+    expect(values).toHaveLength(1);
+    expect(values[0].data).toMatchObject({ proposal: 1234, run: 1 });
+    expect(Object.keys(values[0].data.values)).toContain("xgm_mean");
+    expect(kinds.filter((k) => k === "processing_finished")).toHaveLength(1);
+    expect(seen.at(-1)!.value.data.processing_id).toBe(running[0].data.processing_id);
+  }, 120_000);
 });
