@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 import { DamnitError } from "../core/errors.js";
 import { isNodeError } from "../core/node-errors.js";
 import { compileCacheDir } from "./compile-cache.js";
+import { isGuiPointer } from "./gui-pointer.js";
 import { loadPythonContext } from "./python-context.js";
 import { CONTEXT_REGISTRY, errorLocation } from "./registry.js";
 import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
@@ -27,12 +28,13 @@ export function findContextFile(dir: string): string {
   for (const name of CONTEXT_FILE_NAMES) {
     const file = join(dir, name);
     if (!existsSync(file)) continue;
-    if (existsSync(python)) {
+    // A generated context.py (see gui-pointer.ts) only points to the TypeScript context: no conflict, never the context.
+    if (existsSync(python) && !isGuiPointer(python)) {
       throw new DamnitError("CONTEXT_CONFLICT", `${dir} has both ${PYTHON_CONTEXT_FILE} and ${name}: remove (or rename) one of them`);
     }
     return file;
   }
-  if (existsSync(python)) return python;
+  if (existsSync(python) && !isGuiPointer(python)) return python;
   throw new DamnitError("NO_SUCH_KEY", `no context file in ${dir} (expected one of ${[...CONTEXT_FILE_NAMES, PYTHON_CONTEXT_FILE].join(", ")})`);
 }
 

@@ -49,6 +49,8 @@ export interface KeyArray {
   readonly entryTrainIds: Float64Array;
   readonly trainIds: readonly number[];
   readonly counts: Uint32Array;
+  /** EXtra-data's DataArray name for the key (see xarrayName) */
+  readonly name: string;
 }
 
 /** A bounded piece of a key: consecutive entries starting at `firstEntry`. */
@@ -67,6 +69,14 @@ export interface PerTrain {
   readonly data: TypedArray;
   readonly trainIds: readonly number[];
   readonly present: Uint8Array;
+  /** EXtra-data's DataArray name for the key (see xarrayName) */
+  readonly name: string;
+}
+
+/** EXtra-data's name for a key's DataArray, which DAMNIT stores it under: `<source>.<key>`, without `.value`. */
+export function xarrayName(source: string, key: string): string {
+  const name = `${source}.${key}`;
+  return name.endsWith(".value") ? name.slice(0, -".value".length) : name;
 }
 
 export type MissingTrains = "nan" | "mask";
@@ -168,7 +178,7 @@ export class KeyData {
     } finally {
       heap.release();
     }
-    return { dtype, shape: [total, ...entryShape], data, entryTrainIds: plan.entryTrainIds, trainIds: plan.trainIds, counts: plan.counts };
+    return { dtype, shape: [total, ...entryShape], data, entryTrainIds: plan.entryTrainIds, trainIds: plan.trainIds, counts: plan.counts, name: xarrayName(this.source, this.key) };
   }
 
   /**
@@ -311,7 +321,7 @@ export class KeyData {
         for (let k = 0; k < entrySize; k++) (data as Float64Array)[i * entrySize + k] = Number(array.data[e * entrySize + k]!);
       }
     }
-    return { dtype, shape: [trainIds.length, ...array.shape.slice(1)], data, trainIds, present };
+    return { dtype, shape: [trainIds.length, ...array.shape.slice(1)], data, trainIds, present, name: array.name };
   }
 
   private numericType(): DType {

@@ -20,6 +20,8 @@ export interface LocalOptions extends Omit<ExtractRequest, "proposal" | "run"> {
   readonly concurrency?: number;
   /** log to this file descriptor (e.g. 2) instead of each run's process log */
   readonly logFd?: number;
+  /** the events of one run (e.g. a ProcessingReporter per run, as each job has its own); default: `events` */
+  readonly eventsFor?: (run: RunToProcess) => LocalOptions["events"];
   /** called after each run */
   readonly onRun?: (run: RunToProcess, result: ExtractResult) => void;
   /** called with the runners' largest peak memory (MiB) before they are stopped */
@@ -51,7 +53,8 @@ export async function processRunsLocally(db: RunDatabase, runs: readonly RunToPr
       for (let next = queue.shift(); next; next = queue.shift()) {
         const log = openLog(db, next, opts);
         try {
-          const request: ExtractRequest = { ...opts, proposal: next.proposal, run: next.run, dataRoot };
+          const events = opts.eventsFor?.(next) ?? opts.events;
+          const request: ExtractRequest = { ...opts, proposal: next.proposal, run: next.run, dataRoot, ...(events ? { events } : {}) };
           let result = await extractRun(db, request, pool, log);
           if (result.ok && result.clusterFollowUp && !opts.cluster && !(await opts.onClusterFollowUp?.(next, log))) {
             log.logger.info(`Computing the cluster variables of r${next.run} here (locally)`);

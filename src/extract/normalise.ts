@@ -127,7 +127,9 @@ export function toDataValue(value: unknown, what: string): DataValue | undefined
     const ids = perTrainIds ?? (entryIds ? Array.from(entryIds) : undefined);
     if (!ids || array.shape.length === 0 || ids.length !== array.shape[0]) return array;
     const dims = ["trainId", ...array.shape.slice(1).map((_, i) => `dim_${i + 1}`)];
-    return { kind: "labelled", data: array, dims, coords: { trainId: ndarray("uint64", [ids.length], BigUint64Array.from(ids, (t) => BigInt(t))) } };
+    const trainId = ndarray("uint64", [ids.length], BigUint64Array.from(ids, (t) => BigInt(t)));
+    // Named as EXtra-data names it (DAMNIT stores the data variable under that name, "/" becoming "_").
+    return { kind: "labelled", data: array, dims, coords: { trainId }, ...(typeof object.name === "string" ? { name: object.name } : {}) };
   }
   if (value instanceof Date) throw new TypeError(`${what} is a Date, which cannot be saved; return its time in seconds (getTime() / 1000)`);
   const typeName = (value as object).constructor?.name ?? "object";
@@ -151,10 +153,21 @@ function labelledFrom(object: Record<string, unknown>, what: string): LabelledAr
     if (!array || array.shape.length !== 1 || array.shape[0] !== data.shape[index]) {
       throw new TypeError(`${what}: coordinate '${dim}' must be a 1-D array of length ${data.shape[index]}`);
     }
-    coords[dim] = array;
+    coords[dim] = dim === "trainId" ? asTrainIds(array) : array;
   }
   const attrs = object.attrs as Record<string, string | number> | undefined;
   return { kind: "labelled", data, dims: dims as string[], coords, name: typeof object.name === "string" ? object.name : undefined, attrs };
+}
+
+/**
+ * A `trainId` coordinate given as plain numbers (e.g. `entryTrainIds`) stored as DAMNIT stores train IDs: uint64,
+ * not float64. Left as given when any value is not a non-negative integer.
+ */
+function asTrainIds(array: NdArray): NdArray {
+  if (array.dtype !== "float64" && array.dtype !== "float32") return array;
+  const values = array.data as Float64Array | Float32Array;
+  if (!values.every((v) => Number.isSafeInteger(v) && v >= 0)) return array;
+  return ndarray("uint64", [values.length], BigUint64Array.from(values, (v) => BigInt(v)));
 }
 
 function checkedArray(array: NdArray, what: string): NdArray {

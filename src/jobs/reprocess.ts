@@ -12,6 +12,7 @@ import { dataRootOf, processRunsLocally, type RunToProcess } from "../extract/lo
 import { log } from "../log.js";
 import { updateBrokers } from "../messaging/brokers.js";
 import { pendingState, processingStateSet, updateTopic } from "../messaging/messages.js";
+import { ProcessingReporter } from "../messaging/processing-reporter.js";
 import { createPublisher } from "../messaging/publisher.js";
 import { newProcessingId, type JobRequest } from "./request.js";
 import { sbatchInstalled, submitArray, type SubmittedJob } from "./sbatch.js";
@@ -150,7 +151,11 @@ export interface ProcessedHere {
   readonly seconds: number;
 }
 
-/** The runs processed here, all data, `concurrency` at a time (default: the number of CPUs); `onRun` after each. */
+/**
+ * The runs processed here, all data, `concurrency` at a time (default: the number of CPUs); `onRun` after each.
+ * Each run publishes what a job publishes (RUNNING with heartbeats, variables, values, finished), so an open GUI
+ * refreshes as it does after DAMNIT's own direct reprocess.
+ */
 export async function reprocessHere(
   db: RunDatabase,
   proposal: number,
@@ -158,11 +163,40 @@ export async function reprocessHere(
   opts: ReprocessSelection & { params?: Readonly<Record<string, unknown>>; concurrency?: number; onRun?: (run: RunToProcess, result: ExtractResult) => void } = {},
 ): Promise<ProcessedHere> {
   const started = performance.now();
-  const results = await processRunsLocally(
-    db,
-    runs.map((run) => ({ proposal, run })),
-    { data: "all", match: opts.match, variables: opts.variables, mock: opts.mock, force: opts.force, params: opts.params, concurrency: opts.concurrency, onRun: opts.onRun,
-      lookups: opts.replayLookups ? { mode: "replay" } : undefined },
-  );
-  return { results, seconds: (performance.now() - started) / 1000 };
+  const publisher = createPublisher(updateBrokers(), log());
+  const reporters = new Map<RunToProcess, ProcessingReporter>();
+  const finishing: Array<Promise<void>> = [];
+  try {
+    const results = await processRunsLocally(
+      db,
+      runs.map((run) => ({ proposal, run })),
+      {
+        data: "all",
+        match: opts.match,
+        variables: opts.variables,
+        mock: opts.mock,
+        force: opts.force,
+        params: opts.params,
+        concurrency: opts.concurrency,
+        lookups: opts.replayLookups ? { mode: "replay" } : undefined,
+        eventsFor: (run) => {
+          const reporter = new ProcessingReporter(publisher, db.dbId, { processingId: newProcessingId(), proposal: run.proposal, run: run.run, data: "all" }, { cluster: null, jobId: "" });
+          reporters.set(run, reporter);
+          reporter.running();
+          return reporter;
+        },
+        onRun: (run, result) => {
+          const reporter = reporters.get(run);
+          if (reporter) finishing.push(reporter.finished());
+          reporters.delete(run);
+          opts.onRun?.(run, result);
+        },
+      },
+    );
+    return { results, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    for (const reporter of reporters.values()) finishing.push(reporter.finished());
+    await Promise.all(finishing);
+    await publisher.close();
+  }
 }

@@ -77,19 +77,31 @@ export const firstTrainId = (run: number): number => 1_500_000_000 + run * 10_00
 export const trainTimestampNs = (run: number, trainIndex: number): bigint =>
   BigInt(Date.UTC(2026, 0, 15, 8, 0, 0)) * 1_000_000n + BigInt(run) * 3_600_000_000_000n + BigInt(trainIndex) * 100_000_000n;
 
+/** The run a train ID of firstTrainId's numbering belongs to (values depend on it, so runs can be told apart). */
+export const runOfTrain = (tid: number): number => Math.floor((tid - 1_500_000_000) / 10_000);
+/** Every fifth run (5, 10, …) has the beam off: XGM intensity and photon flux are 0. */
+export const beamOff = (run: number): boolean => run % 5 === 0;
+/** Beam intensity drifts from run to run (repeating every 7 runs): added to the XGM's signal. */
+export const beamDrift = (run: number): number => 16 * (run % 7);
+
 // ---- values: every one exact in its dtype ----
 
 /** XGM control `pulseEnergy.photonFlux.value` (float32). */
-export const xgmPhotonFlux = (tid: number): number => 1000 + (tid % 100) * 0.25;
+export const xgmPhotonFlux = (tid: number): number =>
+  beamOff(runOfTrain(tid)) ? 0 : 1000 + beamDrift(runOfTrain(tid)) + (tid % 100) * 0.25;
 /** XGM control `pulseEnergy.wavelengthUsed.value` (float64), constant. */
 export const XGM_WAVELENGTH_NM = 1.3776;
 /** XGM control `state.value`, a variable-length string. */
 export const xgmState = (tid: number): string => (tid % 50 < 25 ? "ON" : "ACQUIRING");
 /** XGM instrument `data.intensityTD` (float32 vector of XGM_VECTOR_LENGTH per train). */
-export const xgmIntensity = (tid: number, pulse: number): number => (pulse < XGM_PULSES ? (tid % 1000) * 0.5 + pulse : 0);
+export const xgmIntensity = (tid: number, pulse: number): number =>
+  pulse < XGM_PULSES && !beamOff(runOfTrain(tid)) ? (tid % 1000) * 0.5 + pulse + beamDrift(runOfTrain(tid)) : 0;
 
-/** Motor `actualPosition.value` (float32, mm): a scan in steps of 0.5 mm every 10 trains. */
-export const motorPosition = (tid: number, run: number): number => 0.5 * Math.floor((tid - firstTrainId(run)) / 10);
+/**
+ * Motor `actualPosition.value` (float32, mm): scanned across runs (each run starts 2 mm further, repeating every
+ * 10 runs) and within a run in steps of 0.5 mm every 10 trains.
+ */
+export const motorPosition = (tid: number, run: number): number => 2 * (run % 10) + 0.5 * Math.floor((tid - firstTrainId(run)) / 10);
 /** Motor `roi.value`: a 2-D int32 entry of shape (2, 3) per train. */
 export const motorRoi = (tid: number, row: number, col: number): number => (tid % 10) * 100 + row * 3 + col;
 export const MOTOR_CLASS_ID = "PIMotor";

@@ -2,6 +2,7 @@ import { copyFileSync, chmodSync, existsSync, mkdirSync, readdirSync, statSync }
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { writeGuiPointer } from "../../context/gui-pointer.js";
 import { DamnitError } from "../../core/errors.js";
 import { summariseResults } from "../../extract/results-summary.js";
 import { reprocessHere } from "../../jobs/reprocess.js";
@@ -69,6 +70,7 @@ export const demoCommand: CommandModule<object, Args> = {
         copyFileSync(argv.python ? EXAMPLE_PYTHON_CONTEXT : EXAMPLE_CONTEXT, context);
         chmodSync(context, 0o666);
       }
+      writeGuiPointer(dir);
       const processing = progressBar(`Processing ${runs.length} runs`);
       let done = 0;
       const { results, seconds } = await reprocessHere(db, argv.proposal, runs, { onRun: () => processing.update(++done, runs.length) });

@@ -1,4 +1,5 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { writeGuiPointer } from "../../context/gui-pointer.js";
 import { DamnitError } from "../../core/errors.js";
 import { openForCommand } from "../open-database.js";
 
@@ -39,6 +40,7 @@ export const proposalCommand: CommandModule<object, Args> = {
     const db = await openForCommand(dir, { create: true, initialSettings: { proposal: number } });
     try {
       if (db.created) {
+        writeGuiPointer(db.dir);
         console.log(`Created DAMNIT database for proposal ${number} at ${db.path}`);
         return;
       }
