@@ -5,11 +5,10 @@
  * variable's function asks the Python process to compute it, and the result crosses as JSON plus .npy bytes.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import Database from "better-sqlite3";
 import { decodeNpy } from "../db/npy.js";
 import { Cell, labelled, Skip } from "./api.js";
 import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
@@ -23,23 +22,12 @@ interface Reply {
   readonly blobs: Buffer[];
 }
 
-/** The interpreter for a database directory: its metameta `context_python`, else `python3` on PATH. */
-export function contextPython(dir: string): string {
-  if (process.env.DAMNIT_CONTEXT_PYTHON) return process.env.DAMNIT_CONTEXT_PYTHON;
-  const file = join(dir, "runs.sqlite");
-  if (!existsSync(file)) return "python3";
-  try {
-    const db = new Database(file, { readonly: true, fileMustExist: true });
-    try {
-      db.pragma("busy_timeout = 5000");
-      const row = db.prepare("SELECT value FROM metameta WHERE key = 'context_python'").get() as { value?: unknown } | undefined;
-      return typeof row?.value === "string" && row.value !== "" ? row.value : "python3";
-    } finally {
-      db.close();
-    }
-  } catch {
-    return "python3";
-  }
+/**
+ * The interpreter for context.py: what the job gave the runner (the database's `context_python` setting, read from
+ * its settings table by the job: runner-process.ts passes it as DAMNIT_CONTEXT_PYTHON), else `python3` on PATH.
+ */
+export function contextPython(): string {
+  return process.env.DAMNIT_CONTEXT_PYTHON || "python3";
 }
 
 /** One Python process serving one context file. */
@@ -116,7 +104,7 @@ class PythonProcess {
 let current: { proc: PythonProcess; greeting: Promise<Reply> } | undefined;
 
 function processFor(dir: string): { proc: PythonProcess; greeting: Promise<Reply> } {
-  const python = contextPython(dir);
+  const python = contextPython();
   if (current && current.proc.python === python && current.proc.exited === undefined) return current;
   current?.proc.kill();
   const proc = new PythonProcess(python, dir);

@@ -18,7 +18,7 @@ export const METAMETA_SETTINGS = settingsTable({
   },
   concurrent_jobs: { kind: "positive-integer", default: 15, stored: true, meaning: "array-job concurrency limit (%N) for reprocessing" },
   proposal: { kind: "text", default: "", stored: false, meaning: "the proposal this database belongs to (set by `damnit proposal`)" },
-  context_python: { kind: "text", default: "", stored: false, meaning: "DAMNIT (Python) interpreter for context files; kept for its tools" },
+  context_python: { kind: "text", default: "", stored: false, meaning: "Python interpreter for context.py (run by the context runner, inside sandbox_args when set); empty: python3 on PATH" },
   damnit_python: { kind: "text", default: "", stored: false, meaning: "DAMNIT (Python) job interpreter; kept for its tools" },
   slurm_time: { kind: "text", default: "02:00:00", stored: false, meaning: "sbatch --time" },
   noncluster_cpus: { kind: "text", default: "4", stored: false, meaning: "sbatch --cpus-per-task for normal jobs" },

@@ -66,6 +66,7 @@ export function runnerLimits(settings: SettingsReader<MetametaSettings>): Runner
     variableTimeout: settings.get("variable_timeout"),
     memoryLimitMb: settings.get("runner_memory_limit_mb"),
     resultLimitBytes: settings.get("result_size_limit_mb") * 2 ** 20,
+    contextPython: settings.get("context_python") || undefined,
   };
 }
 

@@ -18,6 +18,8 @@ export interface RunnerLimits {
   readonly memoryLimitMb: number;
   /** command wrapping the runner, e.g. a sandbox: `<wrapper…> node runner.js` (spec §1.7) */
   readonly wrapper?: readonly string[];
+  /** the Python interpreter for context.py (the database's context_python; run by the runner, inside the wrapper) */
+  readonly contextPython?: string;
 }
 
 export interface JobHandlers {
@@ -69,7 +71,16 @@ export class RunnerProcess {
     const heapMb = Math.max(512, Math.min(limits.memoryLimitMb, 16_384));
     // DAMNIT_RUNNER_NODE_ARGS: extra Node options for runners, e.g. "--cpu-prof" or "--inspect" to look into context code.
     const execArgv = [`--max-old-space-size=${heapMb}`, ...(process.env.DAMNIT_RUNNER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
-    const options = { cwd, serialization: "advanced" as const, env: { ...process.env } };
+    const options = {
+      cwd,
+      serialization: "advanced" as const,
+      // The Python runner's memory limit (RLIMIT_AS) and interpreter travel with the runner's environment.
+      env: {
+        ...process.env,
+        DAMNIT_MEMORY_LIMIT_MB: String(limits.memoryLimitMb),
+        ...(limits.contextPython ? { DAMNIT_CONTEXT_PYTHON: limits.contextPython } : {}),
+      },
+    };
     const wrapper = limits.wrapper ?? [];
     // A wrapper (sandbox) must exec the command it is given, keeping the environment and the IPC descriptor.
     const child =
