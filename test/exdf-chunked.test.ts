@@ -9,7 +9,6 @@ import { describe, expect, it } from "vitest";
 import { isDamnitError } from "../src/core/errors.js";
 import { type ReadAt, findChunkedLayout, readChunkedRows, unshuffle } from "../src/exdf/chunked-read.js";
 import { openRunDirectory } from "../src/exdf/index.js";
-import { releaseScratch, takeScratch } from "../src/exdf/scratch-pool.js";
 import { HeapBuffer, datasetInfo, loadH5, openH5File, readRowsToHeap } from "../src/h5/file.js";
 import { h5pyAvailable, runH5py } from "./helpers/h5py.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -156,18 +155,6 @@ print(json.dumps({"image": [float(x) for x in frames.astype("f8").sum(axis=(1, 2
         const fromSlices: number[] = [];
         for (const s of data.slices({ maxBytes: 5 * 96 * 40 * 4, borrow: true })) fromSlices.push(...perEntry(s.data as Float32Array, s.shape[0]!));
         expect(fromSlices).toEqual(expected);
-        // Two borrowed iterations side by side never share a buffer (one comes from the pool, one is fresh).
-        const a = data.slices({ maxBytes: 5 * 96 * 40 * 4, borrow: true });
-        const b = data.slices({ maxBytes: 5 * 96 * 40 * 4, borrow: true });
-        const interleaved: number[][] = [[], []];
-        for (let i = 0; i < 30; i++) {
-          const [x, y] = [a.next(), b.next()];
-          if (x.done || y.done) break;
-          expect(x.value.data.buffer).not.toBe(y.value.data.buffer);
-          interleaved[0]!.push(...perEntry(x.value.data as Float32Array, x.value.shape[0]!));
-          interleaved[1]!.push(...perEntry(y.value.data as Float32Array, y.value.shape[0]!));
-        }
-        expect(interleaved).toEqual([expected, expected]);
       }
     } finally {
       run.close();
@@ -208,23 +195,6 @@ print("{}")
       reader.close();
       file.close();
     }
-  });
-});
-
-describe("scratch pool", () => {
-  it("hands a released buffer to the next iteration, keeps at most two, and none above 16 MiB", () => {
-    // Sizes above what earlier tests may have left in the pool (their slices are < 1 MiB).
-    const MiB = 1024 * 1024;
-    const first = takeScratch(MiB);
-    releaseScratch(first);
-    expect(takeScratch(0.9 * MiB)).toBe(first);
-    const big = new Uint8Array(17 * 1024 * 1024);
-    releaseScratch(big);
-    expect(takeScratch(17 * 1024 * 1024)).not.toBe(big);
-    const kept = [takeScratch(2 * MiB), takeScratch(3 * MiB), takeScratch(4 * MiB)];
-    kept.forEach(releaseScratch);
-    const again = [takeScratch(MiB), takeScratch(MiB), takeScratch(MiB)];
-    expect(again.filter((b) => kept.includes(b)).length).toBe(2);
   });
 });
 
