@@ -130,7 +130,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   }
 
   // This very notification made a request before the listener stopped: that request's job is adopted, not repeated.
-  const adopted = await adoptEarlier(ready, dbDir, opts);
+  const adopted = await adoptEarlier(ready, dbDir, settings.nonclusterSlurmCluster, opts);
   if (adopted) return adopted;
 
   const duplicate = await stillActive(store.requests.active(dbDir, P, R, kind), opts);
@@ -180,7 +180,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
  * one, is adopted. A request caught during sbatch ('submitting') waits for that sbatch child, then looks for the job
  * by the processing id in its comment; none found means sbatch never submitted it, and it is submitted now.
  */
-async function adoptEarlier(ready: ReadyRun, dbDir: string, opts: DispatchOptions): Promise<DispatchOutcome | undefined> {
+async function adoptEarlier(ready: ReadyRun, dbDir: string, slurmCluster: string, opts: DispatchOptions): Promise<DispatchOutcome | undefined> {
   const { store, logger } = opts;
   const submitter = opts.submitter ?? SLURM_SUBMITTER;
   const what = `p${ready.proposal} r${ready.run} (${ready.kind})`;
@@ -197,10 +197,10 @@ async function adoptEarlier(ready: ReadyRun, dbDir: string, opts: DispatchOption
     if (row.submitPid && !(await waitForExit(row.submitPid, row.processingId, EARLIER_SBATCH_WAIT_MS))) {
       throw new DamnitError("SUBMIT_FAILED", `the earlier listener's sbatch (pid ${row.submitPid}) for ${what} is still running after ${EARLIER_SBATCH_WAIT_MS / 1000} s; not submitting another`);
     }
-    const found = submitter.findJob ? await submitter.findJob(row.processingId, jobName(row), "") : undefined;
+    const found = submitter.findJob ? await submitter.findJob(row.processingId, jobName(row), slurmCluster) : undefined;
     if (found === null) throw new DamnitError("SUBMIT_FAILED", `Slurm cannot say whether ${what} (${row.processingId}) was submitted before the last stop; not submitting another`);
     if (found) {
-      store.requests.update(row.processingId, "submitted", { slurmJobId: found, slurmCluster: "" });
+      store.requests.update(row.processingId, "submitted", { slurmJobId: found, slurmCluster });
       logger.info(`Adopted Slurm job ${found} for ${what}, submitted before the last stop (${row.processingId})`);
       return { dbDir, action: "adopted", detail: `Slurm job ${found}` };
     }
