@@ -56,10 +56,11 @@ describe("exactly one job per request", () => {
       mkdirSync(bin);
       writeFileSync(join(bin, "sbatch"), '#!/bin/sh\nsleep 2\nexec /usr/bin/sbatch "$@"\n');
       chmodSync(join(bin, "sbatch"), 0o755);
-      // The job's command: records the run and processing id it was given (argv: extract P R data --processing-id ID).
+      // The job's command: records the run and processing id it was given (… extract P R data --processing-id ID),
+      // whether called directly or through a wrapper command of its own (run-logged LOG -- COMMAND …).
       const ran = join(tmp, "ran.log");
       const record = join(tmp, "record.sh");
-      writeFileSync(record, `#!/bin/sh\necho "$3 $6" >> ${ran}\n`);
+      writeFileSync(record, `#!/bin/sh\nwhile [ $# -gt 0 ] && [ "$1" != extract ]; do shift; done\n[ $# -gt 0 ] && echo "$3 $6" >> ${ran}\nexit 0\n`);
       chmodSync(record, 0o755);
       const rawTopic = uniqueTopic("test.r2d2");
       const procTopic = uniqueTopic("cal.offline-corrections");
