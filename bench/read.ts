@@ -4,17 +4,24 @@
  * /dev/null in the same run, with the page cache warm for both. Targets (issue #3): ≥ 50 % of the floor, and peak
  * RSS below 2 × the largest slice when reading in slices.
  *
+ * Then the same frames stored chunked, as the DAQ stores every large key (issue #13): uncompressed in chunks of 16
+ * frames, and gzip (level 1, chunks of one frame, with and without shuffle), read through the direct chunked path and
+ * through libhdf5-in-wasm in the same run. Targets: uncompressed ≥ 50 % of `cat`'s rate on that file; gzip ≥ 1.5 ×
+ * libhdf5-in-wasm; every mode reads the same numbers (checksums compared).
+ *
  *   npm run build && node dist/bench/read.js [--data <root with a large run of proposal 900>] [--repeats 3]
  *
  * Each read runs in a fresh child process so its peak RSS is its own. RSS is reported as the growth over the
  * process after opening the run (Node, h5wasm and the file handles: the "baseline") and in absolute terms.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type KeyData, openRunDirectory } from "../src/exdf/index.js";
+import { HeapBuffer, loadH5, readRowsToHeap } from "../src/h5/file.js";
+import { H5Writer } from "../src/h5/writer.js";
 import { detectorSource } from "../src/synth/layout.js";
 import { runDirectory, writeSyntheticRun } from "../src/synth/write-run.js";
 
@@ -59,9 +66,10 @@ function peakRssBytes(): number {
   return process.resourceUsage().maxRSS * 1024;
 }
 
-async function measureInThisProcess(dir: string, mode: string): Promise<Measurement> {
+async function measureInThisProcess(dir: string, mode: string, sourceName = SOURCE, keyName = KEY, warmPasses = 1): Promise<Measurement> {
   const run = await openRunDirectory(dir);
-  const key: KeyData = run.key(SOURCE, KEY);
+  const key: KeyData = run.key(sourceName, keyName);
+  const lib = await loadH5();
   const entrySize = key.entryShape.reduce((a, b) => a * b, 1);
   const baseline = process.memoryUsage().rss;
   const sliceMiB = mode.includes(":") ? Number(mode.split(":")[1]) : null;
@@ -79,6 +87,26 @@ async function measureInThisProcess(dir: string, mode: string): Promise<Measurem
         at += bytes;
       }
       checksum = fingerprint(new Uint16Array(out.buffer, out.byteOffset, out.length / 2), 0, 0);
+    } else if (mode.startsWith("libhdf5")) {
+      // libhdf5-in-wasm, as the reader read chunked keys before: whole ("libhdf5", 64 MiB pieces copied out into one
+      // new buffer, as ndarray() did) or in borrowed slices ("libhdf5:16", views of its heap, as slices() did).
+      const whole = mode === "libhdf5";
+      const out = whole ? new Uint8Array(key.nbytes) : undefined;
+      const heap = new HeapBuffer(lib.module);
+      const rowBytes = key.nbytes / key.entryCount;
+      const step = Math.max(1, Math.floor(((whole ? 64 : sliceMiB!) * MiB) / rowBytes));
+      const entrySize = rowBytes / 2;
+      try {
+        for (let row = 0; row < key.entryCount; row += step) {
+          const n = Math.min(step, key.entryCount - row);
+          const view = readRowsToHeap(lib, key.info, row, n, undefined, heap);
+          if (out) out.set(view, row * rowBytes);
+          else checksum = fingerprint(new Uint16Array(view.buffer, view.byteOffset, view.length / 2), row * entrySize, checksum);
+        }
+      } finally {
+        heap.release();
+      }
+      if (out) checksum = fingerprint(new Uint16Array(out.buffer, 0, out.length / 2), 0, 0);
     } else if (mode === "whole") {
       checksum = fingerprint(key.ndarray().data as Uint16Array, 0, 0);
     } else {
@@ -92,17 +120,21 @@ async function measureInThisProcess(dir: string, mode: string): Promise<Measurem
   // First pass: cold (index lookups, finding the data in each file, JIT); its peak RSS is the one reported.
   const [cold, checksum] = readOnce();
   const peak = peakRssBytes();
-  // Second pass: warm, as for a second key of the same source or a second look at the same key.
-  const [seconds, again] = readOnce();
-  if (again !== checksum) throw new Error(`mode ${mode}: the second pass read different data`);
+  // Warm passes: as for a second key of the same source or a second look at the same key; the fastest is reported.
+  let seconds = Infinity;
+  for (let pass = 0; pass < warmPasses; pass++) {
+    const [t, again] = readOnce();
+    if (again !== checksum) throw new Error(`mode ${mode}: a warm pass read different data`);
+    seconds = Math.min(seconds, t);
+  }
   const bytes = key.nbytes;
   run.close();
   return { mode, seconds, coldSeconds: cold, bytes, checksum, baselineRssMiB: baseline / MiB, peakRssMiB: peak / MiB, sliceMiB };
 }
 
-function measureInChild(dir: string, mode: string): Measurement {
+function measureInChild(dir: string, mode: string, source = SOURCE, key = KEY, warmPasses = 1): Measurement {
   const self = fileURLToPath(import.meta.url);
-  const out = execFileSync(process.execPath, [self, "--child", dir, mode], { encoding: "utf8", maxBuffer: 1 << 20 });
+  const out = execFileSync(process.execPath, [self, "--child", dir, mode, source, key, String(warmPasses)], { encoding: "utf8", maxBuffer: 1 << 20 });
   return JSON.parse(out) as Measurement;
 }
 
@@ -118,7 +150,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   if (args[0] === "--child") {
-    process.stdout.write(JSON.stringify(await measureInThisProcess(args[1]!, args[2]!)));
+    process.stdout.write(JSON.stringify(await measureInThisProcess(args[1]!, args[2]!, args[3], args[4], Number(args[5] ?? 1))));
     return;
   }
   const option = (name: string) => {
@@ -192,9 +224,110 @@ async function main(): Promise<void> {
         `Target: ≥ 50 % of the floor. "over baseline" is peak RSS minus RSS after opening the run ` +
         `(Node + h5wasm, about ${measureInChild(dir, "borrow:1").baselineRssMiB.toFixed(0)} MiB).\n`,
     );
+    await chunkedSection(root, dir, repeats, checksum!);
   } finally {
     if (!given) rmSync(root, { recursive: true, force: true });
   }
+}
+
+const CHUNKED_SOURCE = "SPB_DET_AGIPD1M-1/DET/CHUNKED:xtdf";
+const CHUNKED_KEYS: ReadonlyArray<{ key: string; label: string; chunkFrames: number; deflate?: number; shuffle?: boolean }> = [
+  { key: "image.plain", label: "chunked, uncompressed (16 frames)", chunkFrames: 16 },
+  { key: "image.gzip", label: "chunked, gzip 1 (1 frame)", chunkFrames: 1, deflate: 1 },
+];
+/** Chunked modes report the fastest of this many warm passes (the JIT needs more than one to settle on them). */
+const WARM_PASSES = 3;
+// (h5wasm's writer cannot set the shuffle filter; shuffle is covered by the tests, against h5py-written files.)
+
+/** A one-file run holding the contiguous key's frames again, chunked as CHUNKED_KEYS say. */
+async function writeChunkedRun(contiguousDir: string, into: string): Promise<string> {
+  const run = await openRunDirectory(contiguousDir);
+  const key = run.key(SOURCE, KEY);
+  const all = key.ndarray();
+  const entries = all.shape[0]!;
+  const frame = all.shape.slice(1);
+  run.close();
+  const dir = join(into, "chunked");
+  mkdirSync(dir, { recursive: true });
+  const lib = await loadH5();
+  const w = new H5Writer(lib, join(dir, "RAW-R0001-DA01-S00000.h5"));
+  try {
+    const u64 = { class: "int", size: 8, signed: false } as const;
+    for (const group of ["METADATA", "INDEX", "INSTRUMENT"]) w.createGroup(group);
+    w.requireParent("METADATA/dataSources/dataSourceId");
+    w.writeStringDataset("METADATA/dataFormatVersion", ["1.2"], [1]);
+    w.writeStringDataset("METADATA/dataSources/dataSourceId", [`INSTRUMENT/${CHUNKED_SOURCE}/image`], [1]);
+    const trains = BigUint64Array.from({ length: entries }, (_, i) => BigInt(10_000 + i));
+    w.writeDataset("INDEX/trainId", u64, [entries], trains);
+    w.requireParent(`INDEX/${CHUNKED_SOURCE}/image/first`);
+    w.writeDataset(`INDEX/${CHUNKED_SOURCE}/image/first`, u64, [entries], BigUint64Array.from({ length: entries }, (_, i) => BigInt(i)));
+    w.writeDataset(`INDEX/${CHUNKED_SOURCE}/image/count`, u64, [entries], new BigUint64Array(entries).fill(1n));
+    for (const spec of CHUNKED_KEYS) {
+      const path = `INSTRUMENT/${CHUNKED_SOURCE}/${spec.key.replaceAll(".", "/")}`;
+      w.requireParent(path);
+      w.writeDataset(path, { class: "int", size: 2, signed: false }, all.shape, all.data, {
+        chunks: [spec.chunkFrames, ...frame],
+        ...(spec.deflate !== undefined ? { deflate: spec.deflate } : {}),
+      });
+    }
+    w.close();
+  } catch (err) {
+    w.abort();
+    throw err;
+  }
+  return dir;
+}
+
+async function chunkedSection(root: string, contiguousDir: string, repeats: number, contiguousChecksum: number): Promise<void> {
+  const dir = existsSync(join(root, "chunked")) ? join(root, "chunked") : await writeChunkedRun(contiguousDir, root);
+  const files = [join(dir, "RAW-R0001-DA01-S00000.h5")];
+  catSeconds(files);
+  const floor = median(Array.from({ length: repeats }, () => statSync(files[0]!).size / 1e6 / catSeconds(files)));
+  process.stdout.write(`\nChunked keys (one file of ${(statSync(files[0]!).size / 1e6).toFixed(0)} MB holding every variant; cat: ${floor.toFixed(0)} MB/s)\n`);
+  const rows: string[][] = [["key", "mode", "MB/s", "of floor", "× libhdf5", "first pass", "target"]];
+  for (const spec of CHUNKED_KEYS) {
+    const results = new Map<string, { rate: number; cold: number }>();
+    for (const mode of ["libhdf5", "whole", "libhdf5:16", "borrow:16"]) {
+      const runs = Array.from({ length: repeats }, () => measureInChild(dir, mode, CHUNKED_SOURCE, spec.key, WARM_PASSES));
+      for (const r of runs) {
+        // The chunked keys hold the contiguous key's frames: every mode must read exactly those numbers.
+        if (r.checksum !== contiguousChecksum) throw new Error(`${spec.key} ${mode}: read different numbers (checksum ${r.checksum} ≠ ${contiguousChecksum})`);
+      }
+      results.set(mode, { rate: median(runs.map((r) => r.bytes / 1e6 / r.seconds)), cold: median(runs.map((r) => r.bytes / 1e6 / r.coldSeconds)) });
+    }
+    for (const [mode, { rate, cold }] of results) {
+      // Each direct mode is compared with libhdf5 read the same way (whole into a new buffer, or borrowed slices).
+      const base = results.get(mode === "whole" || mode === "libhdf5" ? "libhdf5" : "libhdf5:16")!.rate;
+      const uncompressed = spec.deflate === undefined;
+      const target = mode.startsWith("libhdf5")
+        ? "—"
+        : uncompressed
+          ? rate >= 0.5 * floor
+            ? "ok (≥ 50 % of floor)"
+            : "MISSED (< 50 % of floor)"
+          : rate >= 1.5 * base
+            ? "ok (≥ 1.5 × libhdf5)"
+            : "MISSED (< 1.5 × libhdf5)";
+      rows.push([
+        spec.label,
+        { libhdf5: "libhdf5-in-wasm, whole", "libhdf5:16": "libhdf5-in-wasm, 16 MiB slices, no copy", whole: "direct, whole key (ndarray)" }[mode] ??
+          "direct, 16 MiB slices, no copy",
+        rate.toFixed(0),
+        `${((rate / floor) * 100).toFixed(0)} %`,
+        `${(rate / base).toFixed(2)}`,
+        `${cold.toFixed(0)} MB/s`,
+        target,
+      ]);
+    }
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) process.stdout.write(`${r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ")}\n`);
+  process.stdout.write(
+    `\nMB/s: the fastest of ${WARM_PASSES} warm passes, median over ${repeats} fresh processes; "first pass" as above. ` +
+      `"× libhdf5" compares with libhdf5-in-wasm read the same way (whole into a new buffer, or borrowed 16 MiB slices). ` +
+      `Whole-key modes pay for faulting in a new buffer of the key's size, as the contiguous baseline row shows.` +
+      `\nEvery mode of every chunked key read the same numbers as the contiguous key (checksum ${contiguousChecksum}), libhdf5-in-wasm included.\n`,
+  );
 }
 
 await main();

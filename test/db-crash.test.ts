@@ -19,11 +19,18 @@ describe("kill -9 during a write", () => {
       child.stdout.on("data", (d: Buffer) => {
         if (d.toString().includes("writing")) {
           clearTimeout(timer);
-          // Let it get well into writing, then kill it without warning.
-          setTimeout(() => {
-            child.kill("SIGKILL");
-            resolve();
-          }, 300);
+          // Let it get well into writing (its journal is on disk, however loaded the machine), then kill it without
+          // warning: polled every 20 ms for at most 20 s.
+          let polls = 0;
+          const poll = setInterval(() => {
+            if (existsSync(join(dir, "runs.sqlite-journal")) || ++polls > 1000) {
+              clearInterval(poll);
+              setTimeout(() => {
+                child.kill("SIGKILL");
+                resolve();
+              }, 100);
+            }
+          }, 20);
         }
       });
     });

@@ -142,7 +142,7 @@ describe("the follow-up job for cluster variables", () => {
       "--partition",
       "upex",
       "--output",
-      "/db/process_logs/r7-p4242.out",
+      "/dev/null",
       "--open-mode=append",
       "--job-name",
       "r7-p4242-damnit",
@@ -152,7 +152,9 @@ describe("the follow-up job for cluster variables", () => {
       "--kill-on-invalid-dep=yes",
     ]);
     // As DAMNIT's: no parameters are passed on to the follow-up.
-    expect(args.slice(script + 1)).toEqual([
+    // The job opens its log itself (run-logged), so that Slurm never follows a symlink planted in process_logs/.
+    expect(args.slice(script + 1, script + 5)).toEqual(["damnit", "run-logged", "/db/process_logs/r7-p4242.out", "--"]);
+    expect(args.slice(script + 5)).toEqual([
       "damnit",
       "extract",
       String(P),

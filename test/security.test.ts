@@ -6,7 +6,7 @@
  * planted symlinks in process_logs/ are refused; array-job task files cannot be changed by anyone else.
  */
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -14,7 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isDamnitError } from "../src/core/errors.js";
 import { RunDatabase } from "../src/db/index.js";
 import { openRunLog } from "../src/extract/run-log.js";
-import { ensureExtractedDataDir } from "../src/extract/store.js";
+import { ensureExtractedDataDir, runOutputFile } from "../src/extract/store.js";
+import { readRunOutput, writeRunOutput } from "../src/extract/h5-output.js";
+import type { VariableOutput } from "../src/core/variable-output.js";
 import { damnitCommand, type JobRequest } from "../src/jobs/request.js";
 import { JOB_SCRIPT, jobArguments, submitArray, submitJob, type SubmitOptions, type SubmittedJob } from "../src/jobs/sbatch.js";
 import { slurmSettings } from "../src/jobs/slurm-settings.js";
@@ -262,14 +264,18 @@ describe.skipIf(!isRoot)(`as a second local user${isRoot ? "" : " (skipped: need
         const args = submitted[0]!;
         expect(args).not.toContain(evil);
         const script = args.indexOf(JOB_SCRIPT);
-        expect(args.slice(script + 1, script + 4)).toEqual([...damnitCommand(), "extract"]);
+        expect(args.slice(script + 1, script + 4)).toEqual([...damnitCommand(), "run-logged"]);
+        const command = args.indexOf("--", script);
+        expect(args.slice(command + 1, command + 4)).toEqual([...damnitCommand(), "extract"]);
 
         // The listener's owner may choose another damnit: that is taken.
         store.settings.set("damnit_command", "/opt/damnit/bin/damnit --flag");
         await dispatchRun({ proposal: 1234, run: 2, kind: "raw", addedAt: 1_700_000_000, source: "test" }, opts);
         expect(submitted).toHaveLength(2);
         const second = submitted[1]!;
-        expect(second.slice(second.indexOf(JOB_SCRIPT) + 1, second.indexOf(JOB_SCRIPT) + 4)).toEqual(["/opt/damnit/bin/damnit", "--flag", "extract"]);
+        expect(second.slice(second.indexOf(JOB_SCRIPT) + 1, second.indexOf(JOB_SCRIPT) + 4)).toEqual(["/opt/damnit/bin/damnit", "--flag", "run-logged"]);
+        const secondCommand = second.indexOf("--", second.indexOf(JOB_SCRIPT));
+        expect(second.slice(secondCommand + 1, secondCommand + 4)).toEqual(["/opt/damnit/bin/damnit", "--flag", "extract"]);
         // reprocess and follow-ups read the database's settings for resources only.
         const db = await RunDatabase.open(dbDir);
         try {
@@ -348,9 +354,28 @@ describe.skipIf(!isRoot)(`as a second local user${isRoot ? "" : " (skipped: need
       // The run task (array jobs) as well.
       const taskFile = join(tmp, "tasks.json");
       writeFileSync(taskFile, JSON.stringify({ tasks: [{ argv: ["true"], log: log3 }] }));
+      // The job itself (run-task for array tasks, run-logged for single jobs) runs, its output in a fresh file of
+      // its own beside the planted one.
+      const freshLogs = () => readdirSync(shared).filter((n) => /^r3-p1234\.[0-9a-f]{8}\.out$/.test(n));
       const task = damnitAsOwner(["run-task", taskFile, "0"]);
-      expect(task.status).not.toBe(0);
+      expect(task.status, task.stderr).toBe(0);
       expect(task.stderr).toMatch(/symbolic link/);
+      expect(freshLogs()).toHaveLength(1);
+
+      // The window Slurm's --output left open: the member makes the log a regular file of theirs before the
+      // submission (accepted: it is the team's log), then swaps it for a symlink before the job starts. The job
+      // opens it itself and refuses the link.
+      const log5 = processLogFile(dbDir, 1234, 5);
+      expect(nodeAsOther(`require("fs").writeFileSync(${JSON.stringify(log5)}, "", { mode: 0o666 })`).status).toBe(0);
+      expect(touchProcessLog(dbDir, 1234, 5)).toBe(log5);
+      const swap = nodeAsOther(`const fs = require("fs"); fs.unlinkSync(${JSON.stringify(log5)}); fs.symlinkSync(${JSON.stringify(secret)}, ${JSON.stringify(log5)})`);
+      expect(swap.status, swap.stderr).toBe(0);
+      const logged = damnitAsOwner(["run-logged", log5, "--", "/bin/echo", "job output"]);
+      expect(logged.status, logged.stderr).toBe(0);
+      expect(logged.stderr).toMatch(/symbolic link/);
+      const fresh5 = readdirSync(shared).filter((n) => /^r5-p1234\.[0-9a-f]{8}\.out$/.test(n));
+      expect(fresh5).toHaveLength(1);
+      expect(readFileSync(join(shared, fresh5[0]!), "utf8")).toMatch(/job output/);
 
       expect(readFileSync(secret, "utf8")).toBe("secret\n");
       expect(mode(secret)).toBe(0o600);
@@ -365,6 +390,29 @@ describe.skipIf(!isRoot)(`as a second local user${isRoot ? "" : " (skipped: need
       log.raw("service\n");
       log.close();
       expect(readFileSync(log4, "utf8")).toBe("member\nservice\n");
+    }, 60_000);
+
+    it("a run file in extracted_data/ replaced by a symlink: its target is neither read into the team's file nor chmod-ed", async () => {
+      const tmp = reachableDir();
+      const dbDir = join(tmp, "db");
+      const dir = ensureExtractedDataDir(dbDir);
+      // A run file of the service's elsewhere (another proposal's, private), with a variable the member must not see.
+      const privateFile = join(tmp, "private.h5");
+      const value = (name: string, x: number): VariableOutput => ({ name, data: { kind: "ndarray", dtype: "float64", shape: [], data: Float64Array.of(x) }, attrs: {} });
+      await writeRunOutput(privateFile, [value("secret_value", 42)]);
+      chmodSync(privateFile, 0o600);
+      const before = readFileSync(privateFile);
+      const runFile = runOutputFile(dbDir, 1234, 3);
+      const plant = nodeAsOther(`require("fs").symlinkSync(${JSON.stringify(privateFile)}, ${JSON.stringify(runFile)})`);
+      expect(plant.status, plant.stderr).toBe(0);
+
+      await writeRunOutput(runFile, [value("energy", 9.3)]);
+      expect(lstatSync(runFile).isSymbolicLink()).toBe(false);
+      expect([...(await readRunOutput(runFile)).keys()]).toEqual(["energy"]);
+      expect(mode(privateFile)).toBe(0o600);
+      expect(readFileSync(privateFile).equals(before)).toBe(true);
+      expect(mode(runFile)).toBe(0o666);
+      expect(readdirSync(dir).filter((n) => n.includes("writing"))).toEqual([]);
     }, 60_000);
 
     it("process_logs/, extracted_data/ or .tmp/ replaced by a symlink to a directory elsewhere: refused, the target untouched", async () => {

@@ -1,26 +1,74 @@
-/** The `damnit` command line: global options, the list of commands, and how failures are reported. */
-import yargs from "yargs";
-import { hideBin } from "yargs/helpers";
-import { configureLogger, type LogFormat } from "../log.js";
-import { dataCommand } from "./commands/data.js";
-import { demoCommand } from "./commands/demo.js";
-import { extractCommand } from "./commands/extract.js";
-import { readContextCommand } from "./commands/read-context.js";
-import { reprocessCommand } from "./commands/reprocess.js";
-import { dbConfigCommand } from "./commands/db-config.js";
-import { migrateCommand } from "./commands/migrate.js";
-import { newIdCommand } from "./commands/new-id.js";
-import { proposalCommand } from "./commands/proposal.js";
-import { showCommand } from "./commands/show.js";
-import { synthCommand } from "./commands/synth.js";
-import { listenCommand } from "./commands/listen.js";
-import { listenerCommand } from "./commands/listener.js";
-import { runTaskCommand } from "./commands/run-task.js";
-import { EXIT_USAGE, reportError } from "./errors.js";
+/**
+ * The `damnit` command line: global options, the list of commands, and how failures are reported. Each command's
+ * modules load only when that command runs (a job pays for `extract`, not for Kafka, esbuild or the listener):
+ * the table below maps command names to dynamic imports, and only the named command is imported, or all of them
+ * when yargs must list them (help, a missing or unknown command).
+ */
+import type { CommandModule } from "yargs";
+import type { LogFormat } from "../log.js";
+import { damnitVersion } from "../version.js";
+
+type AnyCommand = CommandModule<object, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Every command, by the name it is typed with, and how to load it. Order is the order `--help` lists them in. */
+const COMMANDS: ReadonlyArray<readonly [string, () => Promise<AnyCommand>]> = [
+  ["proposal", async () => (await import("./commands/proposal.js")).proposalCommand],
+  ["show", async () => (await import("./commands/show.js")).showCommand],
+  ["db-config", async () => (await import("./commands/db-config.js")).dbConfigCommand],
+  ["new-id", async () => (await import("./commands/new-id.js")).newIdCommand],
+  ["migrate", async () => (await import("./commands/migrate.js")).migrateCommand],
+  ["synth", async () => (await import("./commands/synth.js")).synthCommand],
+  ["data", async () => (await import("./commands/data.js")).dataCommand],
+  ["read-context", async () => (await import("./commands/read-context.js")).readContextCommand],
+  ["extract", async () => (await import("./commands/extract.js")).extractCommand],
+  ["reprocess", async () => (await import("./commands/reprocess.js")).reprocessCommand],
+  ["demo", async () => (await import("./commands/demo.js")).demoCommand],
+  ["listen", async () => (await import("./commands/listen.js")).listenCommand],
+  ["listener", async () => (await import("./commands/listener.js")).listenerCommand],
+  ["run-task", async () => (await import("./commands/run-task.js")).runTaskCommand],
+  ["run-logged", async () => (await import("./commands/run-logged.js")).runLoggedCommand],
+];
+
+/** Global options that take a value (so that their value is not taken for the command's name). */
+const VALUE_OPTIONS = new Set(["--log-format"]);
+
+/** The word naming the command in `argv`, if any (the first argument that is neither an option nor an option's value). */
+export function commandWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--") return undefined;
+    if (VALUE_OPTIONS.has(a)) {
+      i++;
+      continue;
+    }
+    if (!a.startsWith("-")) return a;
+  }
+  return undefined;
+}
+
+/** The commands `argv` needs loaded: the one it names, none for a bare `--version`, else all (to list them). */
+async function commandsFor(argv: readonly string[]): Promise<AnyCommand[]> {
+  const word = commandWord(argv);
+  const named = COMMANDS.find(([name]) => name === word);
+  if (named) return [await named[1]()];
+  if (word === undefined && argv.some((a) => a === "--version") && !argv.some((a) => a === "--help" || a === "-h")) return [];
+  return Promise.all(COMMANDS.map(([, load]) => load()));
+}
 
 export async function main(argv: string[]): Promise<number> {
+  // `damnit --version` answers before the command-line parser (a tenth of a second of module loading) is loaded.
+  if (argv.length === 1 && argv[0] === "--version") {
+    process.stdout.write(`${damnitVersion()}\n`);
+    return 0;
+  }
+  const [{ default: yargs }, { configureLogger }, { EXIT_USAGE, reportError }] = await Promise.all([
+    import("yargs"),
+    import("../log.js"),
+    import("./errors.js"),
+  ]);
   const debug = argv.includes("--debug");
   let usageError: string | undefined;
+  const commands = await commandsFor(argv);
   const parser = yargs(argv)
     .scriptName("damnit")
     .usage("$0 <command> [options]\n\nAutomatic processing of experiment runs into a table of runs × variables.")
@@ -29,26 +77,13 @@ export async function main(argv: string[]): Promise<number> {
     .middleware((args) => {
       configureLogger({ format: args.logFormat as LogFormat, level: args.debug ? "debug" : undefined });
     })
-    .command(proposalCommand)
-    .command(showCommand)
-    .command(dbConfigCommand)
-    .command(newIdCommand)
-    .command(migrateCommand)
-    .command(synthCommand)
-    .command(dataCommand)
-    .command(readContextCommand)
-    .command(extractCommand)
-    .command(reprocessCommand)
-    .command(demoCommand)
-    .command(listenCommand)
-    .command(listenerCommand)
-    .command(runTaskCommand)
+    .command(commands)
     .demandCommand(1, "Give a command; 'damnit --help' lists them.")
     .strict()
     .recommendCommands()
     .help()
     .alias("help", "h")
-    .version()
+    .version(damnitVersion())
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .fail((msg, err) => {
       if (err) throw err;
@@ -73,5 +108,5 @@ export async function run(): Promise<void> {
     if (err.code === "EPIPE") process.exit(0);
     throw err;
   });
-  process.exitCode = await main(hideBin(process.argv));
+  process.exitCode = await main(process.argv.slice(2));
 }

@@ -9,6 +9,7 @@ import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { DamnitError } from "../core/errors.js";
 import { isNodeError } from "../core/node-errors.js";
+import { compileCacheDir } from "./compile-cache.js";
 import { CONTEXT_REGISTRY, errorLocation } from "./registry.js";
 import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
 import type { ContextProblem, LoadedContext } from "./variables.js";
@@ -27,10 +28,11 @@ export function findContextFile(dir: string): string {
 
 let hooksRegistered = false;
 
-function registerHooks(): void {
+/** The module hooks, once per process; compiled output is cached for the first context file's directory. */
+function registerHooks(contextFile: string): void {
   if (hooksRegistered) return;
   process.setSourceMapsEnabled(true);
-  register(new URL("./loader-hooks.js", import.meta.url));
+  register(new URL("./loader-hooks.js", import.meta.url), { data: { cacheDir: compileCacheDir(dirname(contextFile)) } });
   hooksRegistered = true;
 }
 
@@ -38,7 +40,7 @@ let loadCount = 0;
 
 /** Evaluate `file` afresh (module state does not carry over between loads) and check its variables. */
 export async function loadContext(file: string): Promise<{ context?: LoadedContext; problems: ContextProblem[] }> {
-  registerHooks();
+  registerHooks(file);
   let source = "";
   try {
     source = readFileSync(file, "utf8");

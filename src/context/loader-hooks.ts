@@ -6,10 +6,12 @@
  *   and error lines point into the .ts file);
  * - .js/.mjs outside node_modules is an ES module whatever package.json says (and checked by the same compiler).
  * Syntax errors come out as one line "<file>:<line>:<column>: <problem>".
+ * Compiled output is kept on disk per content (compile-cache.ts, in the directory `initialize` is given), and
+ * esbuild is loaded only when something must be compiled: an unchanged context costs no compiler start.
  */
 import { stat, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { transform } from "esbuild";
+import { cacheKey, readCached, writeCached } from "./compile-cache.js";
 
 type Resolve = (specifier: string, context: { parentURL?: string; conditions?: string[] }) => Promise<{ url: string; format?: string }>;
 type Load = (url: string, context: { format?: string }) => Promise<{ format: string; source?: string | ArrayBuffer | Uint8Array }>;
@@ -24,7 +26,38 @@ export async function resolve(specifier: string, context: { parentURL?: string; 
   return next(specifier, context);
 }
 
+/** This installation's compiled code (plain ES modules already: not compiled again). */
+const OWN_DIST = fileURLToPath(new URL("../../", import.meta.url));
+
 const compiled = new Map<string, { mtimeMs: number; size: number; code: string }>();
+
+/** Where compiled output is kept (set by the runner through `register(..., { data })`); none: no disk cache. */
+let cacheDir: string | undefined;
+
+export function initialize(data: { cacheDir?: string } | undefined): void {
+  cacheDir = data?.cacheDir;
+}
+
+/** The compiler's version, part of every cache key (a new esbuild may compile differently). */
+let compilerVersion: string | undefined;
+
+async function esbuild() {
+  const module = await import("esbuild");
+  compilerVersion = module.version;
+  return module;
+}
+
+/** The esbuild version installed, without loading esbuild (its package.json). */
+async function installedCompilerVersion(): Promise<string> {
+  if (compilerVersion) return compilerVersion;
+  const pkg = new URL("../../../node_modules/esbuild/package.json", import.meta.url);
+  try {
+    compilerVersion = (JSON.parse(await readFile(pkg, "utf8")) as { version: string }).version;
+  } catch {
+    compilerVersion = (await esbuild()).version;
+  }
+  return compilerVersion;
+}
 
 export async function load(url: string, context: { format?: string }, next: Load) {
   if (!url.startsWith("file:")) return next(url, context);
@@ -33,7 +66,7 @@ export async function load(url: string, context: { format?: string }, next: Load
     return { format: "module", source: await compile(path, "ts"), shortCircuit: true };
   }
   // Plain JavaScript goes through the same compiler so that its syntax errors read the same way.
-  if (/\.m?js$/.test(path) && !path.includes("/node_modules/")) {
+  if (/\.m?js$/.test(path) && !path.includes("/node_modules/") && !path.startsWith(OWN_DIST)) {
     return { format: "module", source: await compile(path, "js"), shortCircuit: true };
   }
   return next(url, context);
@@ -44,9 +77,17 @@ async function compile(path: string, loader: "ts" | "js"): Promise<string> {
   const cached = compiled.get(path);
   if (cached && cached.mtimeMs === info.mtimeMs && cached.size === info.size) return cached.code;
   const source = await readFile(path, "utf8");
+  const key = cacheDir ? cacheKey(["esbuild", await installedCompilerVersion(), loader, path, source]) : undefined;
+  const hit = cacheDir && key ? readCached(cacheDir, key) : undefined;
+  if (hit !== undefined) {
+    compiled.set(path, { mtimeMs: info.mtimeMs, size: info.size, code: hit });
+    return hit;
+  }
   try {
+    const { transform } = await esbuild();
     const result = await transform(source, { loader, format: "esm", sourcemap: "inline", sourcefile: path, target: "node20" });
     compiled.set(path, { mtimeMs: info.mtimeMs, size: info.size, code: result.code });
+    if (cacheDir && key) writeCached(cacheDir, key, result.code);
     return result.code;
   } catch (err) {
     const first = (err as { errors?: Array<{ text: string; location?: { line: number; column: number } | null }> }).errors?.[0];

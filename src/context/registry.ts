@@ -18,8 +18,12 @@ const KEY = Symbol.for("damnit.context.registry");
 const holder = globalThis as unknown as Record<symbol, Registry | undefined>;
 export const CONTEXT_REGISTRY: Registry = (holder[KEY] ??= { definitions: [] });
 
-/** This package's own directory, whose frames are skipped when looking for the user's line. */
-const OWN_DIR = fileURLToPath(new URL("../../", import.meta.url));
+/**
+ * This package's own directory, whose frames are skipped when looking for the user's line: the package root, since
+ * stack frames of the compiled code may be source-mapped to `src/` (from `dist/src/context/` that is three levels
+ * up, from `src/context/` when run from source two).
+ */
+const OWN_DIR = fileURLToPath(new URL(import.meta.url.includes("/dist/src/") ? "../../../" : "../../", import.meta.url));
 
 /** One stack frame: "at fn (file:line:col)" or "at file:line:col". */
 const FRAME = /\(?((?:file:\/\/)?\/[^():]+(?::[^():]+)*?):(\d+):(\d+)\)?$/;

@@ -41,6 +41,10 @@ export interface RunMetadata {
   karaboFramework?: string;
 }
 
+/** METADATA datasets EXtra-data's run_metadata() reports, by type (spec exdf-and-hdf5.md, METADATA). */
+const RUN_METADATA_STRINGS = ["dataFormatVersion", "creationDate", "updateDate", "daqLibrary", "karaboFramework", "runType", "sample"];
+const RUN_METADATA_NUMBERS = ["proposalNumber", "runNumber", "sequenceNumber"];
+
 export class DataCollection {
   private readonly sourceCache = new Map<string, SourceData>();
 
@@ -171,6 +175,29 @@ export class DataCollection {
       daqLibrary: str("daqLibrary"),
       karaboFramework: str("karaboFramework"),
     };
+  }
+
+  /**
+   * The run's metadata as EXtra-data's `run_metadata()` gives it: the 1-element datasets of the first file's (by
+   * name; EXtra-data takes whichever the directory lists first, so only `sequenceNumber` may differ)
+   * METADATA under their own names (`dataFormatVersion`, `creationDate`, `updateDate`, `daqLibrary`,
+   * `karaboFramework`, `proposalNumber`, `runNumber`, `sequenceNumber`, and where the file has them `runType`,
+   * `sample`), strings as strings and numbers as numbers; format 0.5 files give only `{ dataFormatVersion: "0.5" }`.
+   */
+  runMetadata(): Record<string, string | number> {
+    const first = this.contents.files[0];
+    if (!first) return {};
+    if (first.formatVersion === "0.5") return { dataFormatVersion: "0.5" };
+    const out: Record<string, string | number> = {};
+    for (const name of RUN_METADATA_STRINGS) {
+      const v = first.strings(`METADATA/${name}`)?.[0];
+      if (v !== undefined) out[name] = v;
+    }
+    for (const name of RUN_METADATA_NUMBERS) {
+      const v = first.numbers(`METADATA/${name}`)?.[0];
+      if (v !== undefined) out[name] = v;
+    }
+    return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
   }
 
   close(): void {

@@ -3,7 +3,8 @@
  * whole, in bounded slices, or one value per train aligned to the run's train IDs.
  */
 import { DamnitError } from "../core/errors.js";
-import { DTYPES, type DType, type TypedArray, sizeOf } from "../core/ndarray.js";
+import { DTYPES, ndarray, type DType, type TypedArray, sizeOf } from "../core/ndarray.js";
+import type { LabelledArray } from "../core/variable-output.js";
 import {
   type DatasetInfo,
   type ElementType,
@@ -15,7 +16,8 @@ import {
   readRowValues,
   readRowsToHeap,
 } from "../h5/file.js";
-import type { DirectLayout } from "./direct-read.js";
+import { readChunkedRows } from "./chunked-read.js";
+import { releaseScratch, takeScratch } from "./scratch-pool.js";
 import type { RunFile } from "./run-file.js";
 
 /** Contiguous rows of one file that hold consecutive selected entries of a key. */
@@ -159,7 +161,7 @@ export class KeyData {
     try {
       for (const piece of this.pieces(plan, entryBytes, opts.maxReadBytes ?? DEFAULT_READ_BYTES)) {
         const target = out.subarray(piece.entryStart * entryBytes, (piece.entryStart + piece.rows) * entryBytes);
-        if (!this.readDirect(piece, opts.roi, target)) {
+        if (!this.readDirect(piece, opts.roi, target, heap)) {
           target.set(readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap));
         }
       }
@@ -181,20 +183,20 @@ export class KeyData {
     const entryBytes = sizeOf(entryShape) * this.info.itemSize;
     const maxBytes = opts.maxBytes ?? DEFAULT_SLICE_BYTES;
     const heap = new HeapBuffer(this.lib.module);
-    // Directly read pieces land here when borrowed: one buffer for the whole iteration.
+    // Directly read pieces land here when borrowed: one buffer for the whole iteration, reused by later iterations.
     let scratch: Uint8Array | undefined;
     try {
       for (const piece of this.pieces(plan, entryBytes, maxBytes)) {
         const size = piece.rows * entryBytes;
         let bytes: Uint8Array;
-        if (this.directLayout(piece, opts.roi)) {
+        if (this.canReadDirect(piece, opts.roi)) {
           if (opts.borrow) {
-            scratch ??= new Uint8Array(Math.min(Math.max(1, Math.floor(maxBytes / entryBytes)), plan.entryTrainIds.length) * entryBytes);
+            scratch ??= takeScratch(Math.min(Math.max(1, Math.floor(maxBytes / entryBytes)), plan.entryTrainIds.length) * entryBytes);
             bytes = scratch.subarray(0, size);
           } else {
             bytes = new Uint8Array(size);
           }
-          this.readDirect(piece, opts.roi, bytes);
+          this.readDirect(piece, opts.roi, bytes, heap);
         } else {
           const fromHeap = readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap);
           bytes = opts.borrow ? fromHeap : fromHeap.slice();
@@ -208,19 +210,53 @@ export class KeyData {
       }
     } finally {
       heap.release();
+      if (scratch) releaseScratch(scratch);
     }
   }
 
-  private directLayout(piece: Segment, roi: EntryRoi | undefined): DirectLayout | null {
-    return roi ? null : piece.file.directLayout(piece.info);
+  /** Whole rows of uncompressed contiguous, or chunked (uncompressed, deflate, shuffle) data can be read directly. */
+  private canReadDirect(piece: Segment, roi: EntryRoi | undefined): boolean {
+    if (roi) return false;
+    return piece.info.chunked ? piece.file.chunkedLayout(piece.info) !== null : piece.file.directLayout(piece.info) !== null;
   }
 
-  /** Read whole rows of an uncompressed contiguous dataset straight from the file; false when that isn't possible. */
-  private readDirect(piece: Segment, roi: EntryRoi | undefined, target: Uint8Array): boolean {
-    const layout = this.directLayout(piece, roi);
+  /** Read whole rows straight from the file, without libhdf5 (but for missing chunks); false when that isn't possible. */
+  private readDirect(piece: Segment, roi: EntryRoi | undefined, target: Uint8Array, heap: HeapBuffer): boolean {
+    if (roi) return false;
+    if (piece.info.chunked) {
+      const layout = piece.file.chunkedLayout(piece.info);
+      if (!layout) return false;
+      const fallback = (rowStart: number, rows: number, into: Uint8Array) => into.set(readRowsToHeap(this.lib, piece.info, rowStart, rows, undefined, heap));
+      piece.file.withReader((read) => readChunkedRows(layout, read, piece.rowStart, piece.rows, target, fallback));
+      return true;
+    }
+    const layout = piece.file.directLayout(piece.info);
     if (!layout) return false;
     piece.file.readAt(layout.offset + piece.rowStart * layout.rowBytes, target);
     return true;
+  }
+
+  /**
+   * Every selected entry as a labelled array, as EXtra-data's `KeyData.xarray()` gives it: dimensions `trainId`
+   * (one per entry), then `dim_0`, `dim_1`, … (or `extraDims`); the train ID of each entry as the `trainId`
+   * coordinate (uint64); named `<source>.<key>` (a control key without its `.value`), or `name`.
+   */
+  xarray(opts: { roi?: EntryRoi; extraDims?: readonly string[]; name?: string } = {}): LabelledArray {
+    const array = this.ndarray({ roi: opts.roi });
+    const extra = opts.extraDims ?? array.shape.slice(1).map((_, i) => `dim_${i}`);
+    if (extra.length !== array.shape.length - 1) {
+      throw new DamnitError("BAD_ARGUMENT", `${this.source} ${this.key} entries have ${array.shape.length - 1} dimensions, ${extra.length} names were given`);
+    }
+    let name = opts.name ?? `${this.source}.${this.key}`;
+    if (opts.name === undefined && this.group === "" && name.endsWith(".value")) name = name.slice(0, -".value".length);
+    const trainId = ndarray("uint64", [array.entryTrainIds.length], BigUint64Array.from(array.entryTrainIds, (t) => BigInt(t)));
+    return {
+      kind: "labelled",
+      data: ndarray(array.dtype, array.shape, array.data),
+      dims: ["trainId", ...extra],
+      coords: array.entryTrainIds.length > 0 ? { trainId } : {},
+      name,
+    };
   }
 
   /** Every selected entry as a JS value: strings, records (objects), or numbers for numeric scalars. */

@@ -6,6 +6,7 @@ import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import type { Dataset, File as H5File } from "h5wasm/node";
 import { DamnitError } from "../core/errors.js";
+import { type ChunkedLayout, type ReadAt, findChunkedLayout } from "./chunked-read.js";
 import { type DirectLayout, findDirectLayout } from "./direct-read.js";
 import { type DatasetInfo, type H5Lib, datasetInfo, hdf5Reason, openH5File } from "../h5/file.js";
 
@@ -52,6 +53,7 @@ export class RunFile {
   private readonly infos = new Map<string, DatasetInfo | null>();
   private readonly keyLists = new Map<string, string[]>();
   private readonly layouts = new Map<string, DirectLayout | null>();
+  private readonly chunkedLayouts = new Map<string, ChunkedLayout | null>();
   /** Row of INDEX/trainId (and of every per-source index) for each train in `trainIds`. */
   private readonly trainRows: readonly number[];
   /** The file as it was when opened, so direct reads can tell if it was replaced since. */
@@ -104,26 +106,39 @@ export class RunFile {
     return this.layouts.get(info.path)!;
   }
 
+  /** Where the chunks of an uncompressed or deflate/shuffle chunked dataset are, when they can be read directly. */
+  chunkedLayout(info: DatasetInfo): ChunkedLayout | null {
+    if (!this.chunkedLayouts.has(info.path)) this.chunkedLayouts.set(info.path, findChunkedLayout(this.lib, info, (use) => this.withReader(use)));
+    return this.chunkedLayouts.get(info.path)!;
+  }
+
   /**
    * Fill `out` with the file's bytes from `position`; a short read means the file was cut off. The descriptor is
    * opened per call (libhdf5 already holds one per file, and runs can have hundreds of files), and checked to be the
    * file that was opened: a file replaced since is refused rather than read at the old offsets.
    */
   readAt(position: number, out: Uint8Array): void {
+    this.withReader((read) => read(position, out));
+  }
+
+  /** As readAt, for many reads through one descriptor (one per chunk of a chunked key), checked once. */
+  withReader<T>(use: (read: ReadAt) => T): T {
     const fd = openSync(this.path, "r");
     try {
       const now = fstatSync(fd);
       if (now.ino !== this.identity.ino || now.size !== this.identity.size || now.mtimeMs !== this.identity.mtimeMs) {
         throw new DamnitError("BAD_RUN_FILE", `${this.path} was replaced or changed while the run was open; open the run again`);
       }
-      let done = 0;
-      while (done < out.length) {
-        const n = readSync(fd, out, done, out.length - done, position + done);
-        if (n === 0) {
-          throw new DamnitError("BAD_RUN_FILE", `${this.path}: file ends at byte ${position + done}, before the data it indexes (truncated)`);
+      return use((position, out) => {
+        let done = 0;
+        while (done < out.length) {
+          const n = readSync(fd, out, done, out.length - done, position + done);
+          if (n === 0) {
+            throw new DamnitError("BAD_RUN_FILE", `${this.path}: file ends at byte ${position + done}, before the data it indexes (truncated)`);
+          }
+          done += n;
         }
-        done += n;
-      }
+      });
     } finally {
       closeSync(fd);
     }
@@ -167,7 +182,12 @@ export class RunFile {
   /** Dataset description, or null when the file has no dataset at `path`. */
   dataset(path: string): DatasetInfo | null {
     if (!this.infos.has(path)) {
-      const isDataset = this.h5.get(path) instanceof this.lib.h5.Dataset;
+      let isDataset: boolean;
+      try {
+        isDataset = this.h5.get(path) instanceof this.lib.h5.Dataset;
+      } catch {
+        isDataset = false; // e.g. a path continuing below a dataset: there is no dataset there
+      }
       this.infos.set(path, isDataset ? datasetInfo(this.lib, this.h5, path) : null);
     }
     return this.infos.get(path)!;

@@ -79,11 +79,20 @@ export class SourceData {
     return this.files[0]?.runKeys(this.name).sort() ?? [];
   }
 
+  /**
+   * The stored key a name refers to, looked up directly by its path in the first file (as `keys()` lists the first
+   * file's): no listing of the source's hundreds of datasets. Control keys may be named without `.value`.
+   */
   private resolve(key: string): string | undefined {
-    const keys = this.keys();
-    if (keys.includes(key)) return key;
-    if (this.kind === "control" && keys.includes(`${key}.value`)) return `${key}.value`;
+    if (key === "" || key.includes("/") || key.split(".").some((part) => part === "")) return undefined;
+    if (this.isDataset(key)) return key;
+    if (this.kind === "control" && this.isDataset(`${key}.value`)) return `${key}.value`;
     return undefined;
+  }
+
+  private isDataset(key: string): boolean {
+    const root = this.kind === "control" ? "CONTROL" : "INSTRUMENT";
+    return this.files[0]!.dataset(`${root}/${this.name}/${key.replaceAll(".", "/")}`) !== null;
   }
 
   /** The index group of an instrument key: the longest group that prefixes it (groups may contain dots in old data). */

@@ -13,9 +13,10 @@
  * LabelledArrays.
  */
 import { randomBytes } from "node:crypto";
-import { chmodSync, closeSync, fsyncSync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, openSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { File as H5File } from "h5wasm/node";
+import { DamnitError } from "../core/errors.js";
 import { isNodeError } from "../core/node-errors.js";
 import { type H5Lib, loadH5, openH5File } from "../h5/file.js";
 import { copyAttributes, copyObject, finishScales, newScaleBook, type ScaleBook } from "../h5/copy.js";
@@ -114,10 +115,17 @@ export async function prepareRunOutput(file: string, outputs: readonly VariableO
     for (const group of SPECIAL_GROUPS) if (!present.has(group)) writer.createGroup(`/${group}`);
     for (const output of outputs) writeOutput(writer, output, book);
     writer.close();
-    chmodSync(tmp, 0o666);
-    // On disk before it replaces the old file: a machine crash must not leave an empty run file behind.
-    const fd = openSync(tmp, "r");
+    // extracted_data/ is the team's (0777): between libhdf5's close and here someone could have put a symlink in
+    // our file's place. Open it without following links, check it is the regular file we made, and give it its
+    // mode and sync it through that descriptor: a planted link's target is never chmod-ed.
+    const fd = openSync(tmp, constants.O_RDONLY | constants.O_NOFOLLOW);
     try {
+      const stat = fstatSync(fd);
+      if (!stat.isFile() || stat.nlink !== 1 || (process.getuid && stat.uid !== process.getuid())) {
+        throw new DamnitError("UNSAFE_FILE", `refusing to finish ${tmp}: it is no longer the file this job wrote (replaced by someone else?)`);
+      }
+      fchmodSync(fd, 0o666);
+      // On disk before it replaces the old file: a machine crash must not leave an empty run file behind.
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -181,10 +189,13 @@ export async function readRunOutput(file: string): Promise<Map<string, VariableO
   }
 }
 
+/**
+ * Whether a run file to merge with exists. A symlink in its place counts as none: its target (maybe outside the
+ * proposal, readable only by the service) is never read into the team's file, and the rename replaces the link.
+ */
 function fileExists(path: string): boolean {
   try {
-    statSync(path);
-    return true;
+    return !lstatSync(path).isSymbolicLink();
   } catch (err) {
     if (isNodeError(err, "ENOENT")) return false;
     throw err;

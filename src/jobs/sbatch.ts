@@ -8,8 +8,8 @@ import { userInfo } from "node:os";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { execa } from "execa";
 import { DamnitError } from "../core/errors.js";
+import { loadExeca } from "../core/lazy-execa.js";
 import { createFresh, sharedDirectory } from "../core/safe-open.js";
 import { touchProcessLog } from "../process-logs.js";
 import { damnitCommand, extractArguments, jobName, type JobRequest } from "./request.js";
@@ -38,7 +38,7 @@ export function jobEnvironment(extra: Record<string, string | undefined> = {}): 
 
 /** Whether Slurm's sbatch is installed here (`sbatch --version` answers). */
 export async function sbatchInstalled(): Promise<boolean> {
-  const result = await execa("sbatch", ["--version"], { reject: false, timeout: 10_000, stdin: "ignore" }).catch(() => null);
+  const result = await (await loadExeca())("sbatch", ["--version"], { reject: false, timeout: 10_000, stdin: "ignore" }).catch(() => null);
   return result !== null && result.exitCode === 0;
 }
 
@@ -49,7 +49,7 @@ export async function sbatch(
 ): Promise<SubmittedJob> {
   let result;
   try {
-    const child = execa("sbatch", ["--parsable", ...args], {
+    const child = (await loadExeca())("sbatch", ["--parsable", ...args], {
       cwd: opts.cwd,
       env: opts.env ?? jobEnvironment(),
       extendEnv: false,
@@ -88,7 +88,7 @@ export interface SubmitOptions {
   readonly onSpawn?: (pid: number) => void;
 }
 
-/** One job for one run; its output is appended to the run's process log. */
+/** One job for one run; its output is appended to the run's process log (opened by the job: run-logged). */
 export async function submitJob(dbDir: string, req: JobRequest, opts: SubmitOptions): Promise<SubmittedJob> {
   const log = touchProcessLog(dbDir, req.proposal, req.run);
   return sbatch(jobArguments(dbDir, req, opts, log), { cwd: dbDir, env: jobEnvironment(opts.env), hint: opts.hint, onSpawn: opts.onSpawn });
@@ -96,10 +96,13 @@ export async function submitJob(dbDir: string, req: JobRequest, opts: SubmitOpti
 
 /** sbatch's arguments for one job for one run, its output appended to `logFile`. */
 export function jobArguments(dbDir: string, req: JobRequest, opts: SubmitOptions, logFile: string): string[] {
+  const command = damnitCommand(opts.settings.damnitCommand);
   return [
     ...resourceOptions(opts.settings, req.cluster ?? false),
+    // Slurm would open the log by name when the job starts (following a symlink planted meanwhile): the job opens
+    // it itself, safely (run-logged).
     "--output",
-    logFile,
+    "/dev/null",
     "--open-mode=append",
     "--job-name",
     jobName(req),
@@ -109,7 +112,11 @@ export function jobArguments(dbDir: string, req: JobRequest, opts: SubmitOptions
     // A job whose dependency can never be met is cancelled, not left pending for ever.
     ...(opts.dependency ? [`--dependency=${opts.dependency}`, "--kill-on-invalid-dep=yes"] : []),
     JOB_SCRIPT,
-    ...damnitCommand(opts.settings.damnitCommand),
+    ...command,
+    "run-logged",
+    logFile,
+    "--",
+    ...command,
     ...extractArguments(req),
   ];
 }

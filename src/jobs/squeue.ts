@@ -1,5 +1,5 @@
 /** Which of some Slurm jobs are still queued or running (for not submitting a duplicate while one is). */
-import { execa } from "execa";
+import { loadExeca } from "../core/lazy-execa.js";
 
 const ACTIVE = new Set(["PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING", "SIGNALING", "STAGE_OUT"]);
 
@@ -9,7 +9,7 @@ const ACTIVE = new Set(["PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSP
  */
 export async function activeJobs(ids: readonly string[], cluster = ""): Promise<Set<string> | null> {
   if (ids.length === 0) return new Set();
-  const result = await execa("squeue", [...(cluster ? ["--clusters", cluster] : []), "--noheader", "--array", "--states=all", "--format=%i %T", `--jobs=${ids.join(",")}`], {
+  const result = await (await loadExeca())("squeue", [...(cluster ? ["--clusters", cluster] : []), "--noheader", "--array", "--states=all", "--format=%i %T", `--jobs=${ids.join(",")}`], {
     reject: false,
     timeout: 30_000,
     stdin: "ignore",

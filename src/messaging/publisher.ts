@@ -1,9 +1,10 @@
 /**
  * Sends update messages. Messaging must never fail or stall processing: a broker that is down or a topic that does
- * not exist costs a warning (once per topic), and sending waits at most a few seconds.
+ * not exist costs a warning (once per topic), and sending waits at most a few seconds. The Kafka client is loaded
+ * on the first send, so a job without a broker never loads it.
  */
 import { hostname } from "node:os";
-import { Kafka, logLevel, type Producer } from "kafkajs";
+import type { Producer } from "kafkajs";
 import type { Logger } from "pino";
 import type { UpdateMessage } from "./messages.js";
 
@@ -29,6 +30,7 @@ class KafkaPublisher implements Publisher {
 
   private connect(): Promise<Producer> {
     this.connecting ??= (async () => {
+      const { Kafka, logLevel } = await import("kafkajs");
       const kafka = new Kafka({
         clientId: `damnit-${hostname()}-${process.pid}`,
         brokers: [...this.brokers],

@@ -2,13 +2,10 @@
  * One task of an array job (spec §2.4): run the command the task file lists for this task, its output appended to
  * that run's process log. Hidden: only `damnit reprocess` submits it.
  */
-import { spawn } from "node:child_process";
-import { closeSync } from "node:fs";
-import { constants } from "node:os";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError, isDamnitError } from "../../core/errors.js";
 import { readPrivateFile } from "../../core/safe-open.js";
-import { openProcessLog } from "../../process-logs.js";
+import { runIntoLog } from "../../jobs/run-into-log.js";
 
 interface Args {
   file: string;
@@ -34,19 +31,6 @@ export const runTaskCommand: CommandModule<object, Args> = {
     }
     const task = Number.isInteger(index) ? tasks[index] : undefined;
     if (!task) throw new DamnitError("BAD_ARGUMENT", `task ${index} is not in ${argv.file} (${tasks.length} tasks)`);
-    const fd = openProcessLog(task.log);
-    try {
-      process.exitCode = await new Promise<number>((resolve) => {
-        const child = spawn(task.argv[0]!, task.argv.slice(1), { stdio: ["ignore", fd, fd] });
-        child.on("error", (err) => {
-          process.stderr.write(`cannot start ${task.argv[0]}: ${err.message}\n`);
-          resolve(127);
-        });
-        // A signal as a shell reports it (128 + its number): 137 for an out-of-memory kill, 143 for a cancel.
-        child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + (constants.signals[signal] ?? 0) : 1)));
-      });
-    } finally {
-      closeSync(fd);
-    }
+    process.exitCode = await runIntoLog(task.argv, task.log);
   },
 };
