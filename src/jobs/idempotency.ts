@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { execa } from "execa";
+import { loadExeca } from "../core/lazy-execa.js";
 import { CONTEXT_FILE_NAMES } from "../context/load.js";
 
 const CONTEXT_NAMES = [...CONTEXT_FILE_NAMES, "context.py"];
@@ -39,7 +39,7 @@ export function jobComment(processingId: string, key: string): string {
  * processing id; undefined when there is none, null when squeue cannot say.
  */
 export async function findJobByProcessingId(processingId: string, jobName: string, cluster = ""): Promise<string | undefined | null> {
-  const result = await execa(
+  const result = await (await loadExeca())(
     "squeue",
     [...(cluster ? ["--clusters", cluster] : []), "--noheader", "--array", "--states=all", "--format=%i|%k", `--name=${jobName}`],
     { reject: false, timeout: 30_000, stdin: "ignore" },
