@@ -100,18 +100,27 @@ function dump(path: string): { version: number; schema: unknown[]; rows: Record<
   }
 }
 
+/** Indexes later versions add to the old code's tables. */
+const ADDED_INDEXES = ["processing_requests_source"];
+
 /** The schema objects of the tables the old code made (later versions add tables of their own beside them). */
 function oldTablesOf(schema: unknown[]): unknown[] {
-  return (schema as Array<{ tbl_name: string }>).filter((s) => (TABLES as readonly string[]).includes(s.tbl_name));
+  return (schema as Array<{ tbl_name: string; name: string }>).filter((s) => (TABLES as readonly string[]).includes(s.tbl_name) && !ADDED_INDEXES.includes(s.name));
 }
 
 /** Tables versions after the first add, and the column v2 adds to the inbox. */
 const ADDED_TABLES = ["health", "quarantine"];
 const V2_INBOX_COLUMN = ", attempts INTEGER NOT NULL DEFAULT 0";
 
-/** What the old code's schema and rows look like after the v2 step's ALTER TABLE: the same but for that column. */
+/** The columns v3 adds to processing_requests (the idempotency key, the submitting sbatch's pid). */
+const V3_REQUEST_COLUMNS = [", idempotency_key TEXT", ", submit_pid INTEGER"];
+
+/** What the old code's schema and rows look like after the later steps' ALTER TABLEs: the same but for those columns. */
 function withoutV2Column<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value).replace(V2_INBOX_COLUMN, "").replace(/,"attempts":0/g, "")) as T;
+  let text = JSON.stringify(value).replace(V2_INBOX_COLUMN, "").replace(/,"attempts":0/g, "");
+  for (const column of V3_REQUEST_COLUMNS) text = text.replace(column, "");
+  text = text.replace(/,"idempotency_key":null,"submit_pid":null/g, "");
+  return JSON.parse(text) as T;
 }
 
 function tablesOf(schema: unknown[]): string[] {

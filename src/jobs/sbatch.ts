@@ -45,11 +45,11 @@ export async function sbatchInstalled(): Promise<boolean> {
 /** Run `sbatch --parsable <args>` in `cwd`; the job id and cluster it prints. `hint` is said after a failure. */
 export async function sbatch(
   args: readonly string[],
-  opts: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number; hint?: string },
+  opts: { cwd: string; env?: Record<string, string | undefined>; timeoutMs?: number; hint?: string; onSpawn?: (pid: number) => void },
 ): Promise<SubmittedJob> {
   let result;
   try {
-    result = await (await loadExeca())("sbatch", ["--parsable", ...args], {
+    const child = (await loadExeca())("sbatch", ["--parsable", ...args], {
       cwd: opts.cwd,
       env: opts.env ?? jobEnvironment(),
       extendEnv: false,
@@ -57,6 +57,8 @@ export async function sbatch(
       timeout: opts.timeoutMs ?? 60_000,
       stdin: "ignore",
     });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
+    result = await child;
   } catch (err) {
     throw submitFailed("SUBMIT_FAILED", `sbatch could not be run: ${err instanceof Error ? err.message : String(err)}`, opts.hint, err);
   }
@@ -80,12 +82,16 @@ export interface SubmitOptions {
   readonly env?: Record<string, string | undefined>;
   /** said after the message of a failed submission, e.g. how to do without Slurm */
   readonly hint?: string;
+  /** `--comment` (the processing id and idempotency key: see idempotency.ts) */
+  readonly comment?: string;
+  /** told the sbatch child's pid as soon as it runs (recorded, so a restarted listener can wait for it) */
+  readonly onSpawn?: (pid: number) => void;
 }
 
 /** One job for one run; its output is appended to the run's process log (opened by the job: run-logged). */
 export async function submitJob(dbDir: string, req: JobRequest, opts: SubmitOptions): Promise<SubmittedJob> {
   const log = touchProcessLog(dbDir, req.proposal, req.run);
-  return sbatch(jobArguments(dbDir, req, opts, log), { cwd: dbDir, env: jobEnvironment(opts.env), hint: opts.hint });
+  return sbatch(jobArguments(dbDir, req, opts, log), { cwd: dbDir, env: jobEnvironment(opts.env), hint: opts.hint, onSpawn: opts.onSpawn });
 }
 
 /** sbatch's arguments for one job for one run, its output appended to `logFile`. */
@@ -100,6 +106,7 @@ export function jobArguments(dbDir: string, req: JobRequest, opts: SubmitOptions
     "--open-mode=append",
     "--job-name",
     jobName(req),
+    ...(opts.comment ? ["--comment", opts.comment] : []),
     "--chdir",
     dbDir,
     // A job whose dependency can never be met is cancelled, not left pending for ever.

@@ -8,11 +8,12 @@ import type { RunDataDirectory } from "../core/data-kind.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { isDamnitError } from "../core/errors.js";
+import { DamnitError, isDamnitError } from "../core/errors.js";
 import { RunDatabase } from "../db/run-database.js";
 import { findProposalDirectory } from "../exdf/open-run.js";
 import { activeJobs } from "../jobs/squeue.js";
-import { newProcessingId, type JobRequest } from "../jobs/request.js";
+import { contextHash, findJobByProcessingId, idempotencyKey, jobComment, waitForExit } from "../jobs/idempotency.js";
+import { jobName, newProcessingId, type JobRequest } from "../jobs/request.js";
 import { submitJob, type SubmitOptions, type SubmittedJob } from "../jobs/sbatch.js";
 import { slurmSettings, type SlurmSettings } from "../jobs/slurm-settings.js";
 import { pendingState, processingStateSet, updateTopic } from "../messaging/messages.js";
@@ -35,10 +36,15 @@ export interface Submitter {
   submit(dbDir: string, request: JobRequest, opts: SubmitOptions): Promise<SubmittedJob>;
   /** the ids of these jobs on `cluster` ("" for the local one) still queued or running; null when Slurm cannot say */
   activeJobs(ids: readonly string[], cluster: string): Promise<Set<string> | null>;
+  /** the job whose comment carries this processing id (undefined: none; null: Slurm cannot say) */
+  findJob?(processingId: string, jobName: string, cluster: string): Promise<string | undefined | null>;
 }
 
 /** The real one: sbatch and squeue. */
-export const SLURM_SUBMITTER: Submitter = { submit: submitJob, activeJobs };
+export const SLURM_SUBMITTER: Submitter = { submit: submitJob, activeJobs, findJob: findJobByProcessingId };
+
+/** How long a restarted listener waits for the sbatch child of the one killed before it. */
+const EARLIER_SBATCH_WAIT_MS = 90_000;
 
 export interface DispatchOptions {
   readonly store: ListenerStore;
@@ -56,7 +62,7 @@ export interface DispatchOptions {
 
 export interface DispatchOutcome {
   readonly dbDir: string;
-  readonly action: "slurm" | "local" | "duplicate" | "failed";
+  readonly action: "slurm" | "local" | "duplicate" | "adopted" | "failed";
   readonly detail: string;
 }
 
@@ -123,6 +129,10 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     db.close();
   }
 
+  // This very notification made a request before the listener stopped: that request's job is adopted, not repeated.
+  const adopted = await adoptEarlier(ready, dbDir, settings.nonclusterSlurmCluster, opts);
+  if (adopted) return adopted;
+
   const duplicate = await stillActive(store.requests.active(dbDir, P, R, kind), opts);
   if (duplicate) {
     const detail = duplicate.via === "slurm" ? `Slurm job ${duplicate.slurmJobId}` : "processing here";
@@ -131,30 +141,73 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   }
 
   const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: store.settings.get("sandbox_args") };
-  const base = { processingId: request.processingId, dbDir, proposal: P, run: R, data: kind, source: ready.source, receivedAt: ready.addedAt };
+  const key = idempotencyKey(P, R, kind, contextHash(dbDir));
+  const base = { processingId: request.processingId, dbDir, proposal: P, run: R, data: kind, source: ready.source, receivedAt: ready.addedAt, idempotencyKey: key };
+  // Recorded before sbatch runs, with the id that goes into the job's comment: a listener killed during sbatch
+  // leaves this row for its successor, which then finds the job instead of submitting another.
+  store.requests.record({ ...base, via: "slurm", slurmJobId: null, slurmCluster: null, state: "submitting" });
   let job: SubmittedJob;
   try {
-    job = await submitter.submit(dbDir, request, { settings, env: opts.jobEnv });
+    job = await submitter.submit(dbDir, request, {
+      settings,
+      env: opts.jobEnv,
+      comment: jobComment(request.processingId, key),
+      onSpawn: (pid) => store.requests.setSubmitPid(request.processingId, pid),
+    });
   } catch (err) {
     const message = (err as Error).message;
     const noSlurm = isDamnitError(err, "SBATCH_NOT_INSTALLED");
     if (store.settings.get("allow_local_processing") || (noSlurm && opts.localWithoutSlurm)) {
       if (!noSlurm) logger.error(`Slurm job submission failed, starting process locally. (${message})`);
-      store.requests.record({ ...base, via: "local", slurmJobId: null, slurmCluster: null, state: "queued" });
+      store.requests.update(request.processingId, "queued", { via: "local" });
       opts.local.enqueue({ dbDir, request });
       return { dbDir, action: "local", detail: request.processingId };
     }
-    store.requests.record({ ...base, via: null, slurmJobId: null, slurmCluster: null, state: "failed" });
     store.requests.update(request.processingId, "failed", { message });
     throw err;
   }
   // Submitted: from here on an error must not lead to a second (local) job.
-  store.requests.record({ ...base, via: "slurm", slurmJobId: job.jobId, slurmCluster: job.cluster, state: "submitted" });
+  store.requests.update(request.processingId, "submitted", { slurmJobId: job.jobId, slurmCluster: job.cluster });
   logger.info(`Submitted Slurm job ${job.jobId} for p${P} r${R} (${kind}); output in process_logs/r${R}-p${P}.out`);
   void opts.publisher.send(updateTopic(dbId), [
     processingStateSet(pendingState(request, job)),
   ]);
   return { dbDir, action: "slurm", detail: job.jobId };
+}
+
+/**
+ * A request this notification made before the listener stopped (found in its inbox again): its job, if there is
+ * one, is adopted. A request caught during sbatch ('submitting') waits for that sbatch child, then looks for the job
+ * by the processing id in its comment; none found means sbatch never submitted it, and it is submitted now.
+ */
+async function adoptEarlier(ready: ReadyRun, dbDir: string, slurmCluster: string, opts: DispatchOptions): Promise<DispatchOutcome | undefined> {
+  const { store, logger } = opts;
+  const submitter = opts.submitter ?? SLURM_SUBMITTER;
+  const what = `p${ready.proposal} r${ready.run} (${ready.kind})`;
+  for (const row of store.requests.forNotification(dbDir, ready.source, ready.addedAt)) {
+    if (row.state === "failed") continue;
+    if (row.via === "local") {
+      logger.info(`${what} for ${dbDir} was already queued here by this notification (${row.processingId}); not again`);
+      return { dbDir, action: "adopted", detail: "processing here" };
+    }
+    if (row.state !== "submitting") {
+      logger.info(`${what} for ${dbDir} was already submitted as Slurm job ${row.slurmJobId} by this notification; not again`);
+      return { dbDir, action: "adopted", detail: `Slurm job ${row.slurmJobId}` };
+    }
+    if (row.submitPid && !(await waitForExit(row.submitPid, row.processingId, EARLIER_SBATCH_WAIT_MS))) {
+      throw new DamnitError("SUBMIT_FAILED", `the earlier listener's sbatch (pid ${row.submitPid}) for ${what} is still running after ${EARLIER_SBATCH_WAIT_MS / 1000} s; not submitting another`);
+    }
+    const found = submitter.findJob ? await submitter.findJob(row.processingId, jobName(row), slurmCluster) : undefined;
+    if (found === null) throw new DamnitError("SUBMIT_FAILED", `Slurm cannot say whether ${what} (${row.processingId}) was submitted before the last stop; not submitting another`);
+    if (found) {
+      store.requests.update(row.processingId, "submitted", { slurmJobId: found, slurmCluster });
+      logger.info(`Adopted Slurm job ${found} for ${what}, submitted before the last stop (${row.processingId})`);
+      return { dbDir, action: "adopted", detail: `Slurm job ${found}` };
+    }
+    store.requests.update(row.processingId, "failed", { message: "the listener stopped during sbatch and Slurm has no job for it" });
+    logger.info(`${what}: the listener stopped during sbatch and no job was submitted (${row.processingId}); submitting now`);
+  }
+  return undefined;
 }
 
 /** The first of these requests that is really still queued or running; finished ones are marked so. */

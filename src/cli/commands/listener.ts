@@ -134,8 +134,8 @@ const requestsCommand: CommandModule<object, DirArgs & { limit: number }> = {
       }
       for (const r of store.requests.latest({ limit: argv.limit }).reverse()) {
         const when = listingTime(r.receivedAt);
-        const job = r.via === "slurm" ? `Slurm ${r.slurmJobId}` : (r.via ?? "-");
-        console.log(`${when}  p${r.proposal} r${r.run} ${r.data.padEnd(4)}  ${r.state.padEnd(9)}  ${job.padEnd(14)}  ${r.dbDir}${r.message ? `  ${r.message}` : ""}`);
+        const job = r.via === "slurm" ? (r.slurmJobId ? `Slurm ${r.slurmJobId}` : "Slurm (sbatch…)") : (r.via ?? "-");
+        console.log(`${when}  p${r.proposal} r${r.run} ${r.data.padEnd(4)}  ${r.state.padEnd(10)}  ${job.padEnd(14)}  ${r.dbDir}${r.message ? `  ${r.message}` : ""}`);
       }
     }),
 };

@@ -7,7 +7,8 @@ import type { DataKind } from "../../core/data-kind.js";
 import type Database from "better-sqlite3";
 import { resolve } from "node:path";
 
-export type RequestState = "queued" | "submitted" | "running" | "finished" | "failed";
+/** submitting: recorded before sbatch runs, its job id not known yet */
+export type RequestState = "submitting" | "queued" | "submitted" | "running" | "finished" | "failed";
 
 /** The states of a request whose job may still be queued or running: the one list the queries below use. */
 export const ACTIVE_REQUEST_STATES: readonly RequestState[] = ["queued", "submitted", "running"];
@@ -27,6 +28,10 @@ export interface ProcessingRequestRow {
   readonly state: RequestState;
   readonly finishedAt: number | null;
   readonly message: string | null;
+  /** (proposal, run, data kind, context hash): see jobs/idempotency.ts */
+  readonly idempotencyKey?: string | null;
+  /** the sbatch child submitting it (state submitting) */
+  readonly submitPid?: number | null;
 }
 
 /** `state IN (?, ?, …)` with its values, for one list of states. */
@@ -40,10 +45,26 @@ export class ProcessingRequests {
   record(row: Omit<ProcessingRequestRow, "finishedAt" | "message">): void {
     this.sqlite
       .prepare(
-        `INSERT INTO processing_requests(processing_id, db_dir, proposal, run, data, source, received_at, via, slurm_job_id, slurm_cluster, state)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO processing_requests(processing_id, db_dir, proposal, run, data, source, received_at, via, slurm_job_id, slurm_cluster, state, idempotency_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(row.processingId, row.dbDir, row.proposal, row.run, row.data, row.source, row.receivedAt, row.via, row.slurmJobId, row.slurmCluster, row.state);
+      .run(row.processingId, row.dbDir, row.proposal, row.run, row.data, row.source, row.receivedAt, row.via, row.slurmJobId, row.slurmCluster, row.state, row.idempotencyKey ?? null);
+  }
+
+  /** The pid of the sbatch child submitting this request (before its answer). */
+  setSubmitPid(processingId: string, pid: number): void {
+    this.sqlite.prepare("UPDATE processing_requests SET submit_pid = ? WHERE processing_id = ?").run(pid, processingId);
+  }
+
+  /**
+   * The requests one notification made for this database, oldest first: known by its source and its time (a
+   * watched run that changes again is a new notification from the same source, at a later time).
+   */
+  forNotification(dbDir: string, source: string, receivedAt: number): ProcessingRequestRow[] {
+    const rows = this.sqlite
+      .prepare("SELECT * FROM processing_requests WHERE db_dir = ? AND source = ? AND received_at = ? ORDER BY received_at")
+      .all(resolve(dbDir), source, receivedAt) as RawRequest[];
+    return rows.map(fromRaw);
   }
 
   update(processingId: string, state: RequestState, fields: { message?: string | null; slurmJobId?: string; slurmCluster?: string; via?: "slurm" | "local" } = {}): void {
@@ -96,6 +117,8 @@ interface RawRequest {
   state: RequestState;
   finished_at: number | null;
   message: string | null;
+  idempotency_key?: string | null;
+  submit_pid?: number | null;
 }
 
 function fromRaw(r: RawRequest): ProcessingRequestRow {
@@ -113,5 +136,7 @@ function fromRaw(r: RawRequest): ProcessingRequestRow {
     state: r.state,
     finishedAt: r.finished_at,
     message: r.message,
+    idempotencyKey: r.idempotency_key ?? null,
+    submitPid: r.submit_pid ?? null,
   };
 }

@@ -92,8 +92,25 @@ CREATE TABLE health(key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at REAL N
   },
 };
 
+/**
+ * v3: exactly one job per request. The request's idempotency key, and the pid of the sbatch child submitting it
+ * (state 'submitting', recorded before sbatch runs): a listener restarted after a kill waits for that child, then
+ * looks for the job by the processing id in its comment instead of submitting again.
+ */
+const v3Idempotency: SchemaStep = {
+  version: 3,
+  name: "v3-idempotency",
+  up(db) {
+    db.exec(`
+ALTER TABLE processing_requests ADD COLUMN idempotency_key TEXT;
+ALTER TABLE processing_requests ADD COLUMN submit_pid INTEGER;
+CREATE INDEX processing_requests_source ON processing_requests(db_dir, source);
+`);
+  },
+};
+
 /** Every step, in order. A new version is one new step at the end of this list. */
-export const SCHEMA_STEPS: readonly SchemaStep[] = [v1Baseline, v2Quarantine];
+export const SCHEMA_STEPS: readonly SchemaStep[] = [v1Baseline, v2Quarantine, v3Idempotency];
 
 export const LATEST_STORE_VERSION = SCHEMA_STEPS.length;
 
