@@ -185,7 +185,8 @@ async function adoptEarlier(ready: ReadyRun, dbDir: string, slurmCluster: string
   const submitter = opts.submitter ?? SLURM_SUBMITTER;
   const what = `p${ready.proposal} r${ready.run} (${ready.kind})`;
   for (const row of store.requests.forNotification(dbDir, ready.source, ready.addedAt)) {
-    if (row.state === "failed") continue;
+    // The same notification names one run: a request for another run (same source and time) is not this one's.
+    if (row.state === "failed" || row.proposal !== ready.proposal || row.run !== ready.run) continue;
     if (row.via === "local") {
       logger.info(`${what} for ${dbDir} was already queued here by this notification (${row.processingId}); not again`);
       return { dbDir, action: "adopted", detail: "processing here" };
