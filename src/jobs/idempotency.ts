@@ -36,7 +36,7 @@ export function jobComment(processingId: string, key: string): string {
 
 /**
  * The id of a job (queued, running, or finished within MinJobAge) on `cluster` whose comment carries this
- * processing id; undefined when there is none, null when squeue cannot say.
+ * processing id; undefined when there is none (or no Slurm is installed here), null when squeue cannot say.
  */
 export async function findJobByProcessingId(processingId: string, jobName: string, cluster = ""): Promise<string | undefined | null> {
   const result = await (await loadExeca())(
@@ -44,6 +44,8 @@ export async function findJobByProcessingId(processingId: string, jobName: strin
     [...(cluster ? ["--clusters", cluster] : []), "--noheader", "--array", "--states=all", "--format=%i|%k", `--name=${jobName}`],
     { reject: false, timeout: 30_000, stdin: "ignore" },
   ).catch(() => null);
+  // No squeue here: no Slurm on this machine, so no sbatch of an earlier listener here can have made a job.
+  if (result && result.code === "ENOENT") return undefined;
   if (!result || result.exitCode !== 0) return null;
   for (const line of String(result.stdout).split("\n")) {
     const [id, comment] = line.trim().split("|", 2);
@@ -69,4 +71,17 @@ export async function waitForExit(pid: number, marker: string, timeoutMs: number
     await new Promise((r) => setTimeout(r, 100));
   }
   return true;
+}
+
+/**
+ * Stop an earlier listener's sbatch child that hangs (pid checked to still be that submission: its command line
+ * carries the processing id), so that whether it made a job can be asked of Slurm and the answer stays true.
+ */
+export function stopHungSubmission(pid: number, marker: string): void {
+  if (!processRunning(pid, marker)) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // gone meanwhile, or not ours to signal: Slurm is asked either way
+  }
 }

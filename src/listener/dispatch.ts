@@ -12,7 +12,7 @@ import { DamnitError, isDamnitError } from "../core/errors.js";
 import { RunDatabase } from "../db/run-database.js";
 import { findProposalDirectory } from "../exdf/open-run.js";
 import { activeJobs } from "../jobs/squeue.js";
-import { contextHash, findJobByProcessingId, idempotencyKey, jobComment, waitForExit } from "../jobs/idempotency.js";
+import { contextHash, findJobByProcessingId, idempotencyKey, jobComment, stopHungSubmission, waitForExit } from "../jobs/idempotency.js";
 import { jobName, newProcessingId, type JobRequest } from "../jobs/request.js";
 import { submitJob, type SubmitOptions, type SubmittedJob } from "../jobs/sbatch.js";
 import { slurmSettings, type SlurmSettings } from "../jobs/slurm-settings.js";
@@ -196,7 +196,10 @@ async function adoptEarlier(ready: ReadyRun, dbDir: string, slurmCluster: string
       return { dbDir, action: "adopted", detail: `Slurm job ${row.slurmJobId}` };
     }
     if (row.submitPid && !(await waitForExit(row.submitPid, row.processingId, EARLIER_SBATCH_WAIT_MS))) {
-      throw new DamnitError("SUBMIT_FAILED", `the earlier listener's sbatch (pid ${row.submitPid}) for ${what} is still running after ${EARLIER_SBATCH_WAIT_MS / 1000} s; not submitting another`);
+      // A hung sbatch: stopped, then Slurm says whether it got as far as making the job.
+      logger.warn(`The earlier listener's sbatch (pid ${row.submitPid}) for ${what} still runs after ${EARLIER_SBATCH_WAIT_MS / 1000} s; stopping it`);
+      stopHungSubmission(row.submitPid, row.processingId);
+      await waitForExit(row.submitPid, row.processingId, 5_000);
     }
     const found = submitter.findJob ? await submitter.findJob(row.processingId, jobName(row), slurmCluster) : undefined;
     if (found === null) throw new DamnitError("SUBMIT_FAILED", `Slurm cannot say whether ${what} (${row.processingId}) was submitted before the last stop; not submitting another`);
