@@ -135,6 +135,6 @@ export const r = Variable({ data: "raw", deps: { p: "var#p" } }, () => 7);
     const dir = tempDir();
     const result = damnit(["read-context", dir]);
     expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(/no context file in .* \(expected one of context\.ts, context\.mts, context\.js, context\.mjs\)/);
+    expect(result.stderr).toMatch(/no context file in .* \(expected one of context\.ts, context\.mts, context\.js, context\.mjs, context\.py\)/);
   });
 });
