@@ -70,18 +70,6 @@ export const METAMETA_SETTINGS = settingsTable({
     meaning: 'external services context code may look things up in, JSON {"service": "https://…"} (recorded in <db dir>/lookups.sqlite)',
   },
   lookup_mode: { kind: "text", default: "record", stored: false, meaning: "jobs' lookup recorder: record, replay (never ask upstreams) or passthrough" },
-  calib_repository: {
-    kind: "text",
-    default: "",
-    stored: false,
-    meaning: "facility calibration-constant store root (third lookup level after <db_dir>/calib and the proposal's); empty: none",
-  },
-  calib_proposal_dir: {
-    kind: "text",
-    default: "",
-    stored: false,
-    meaning: "proposal-level calibration store root; empty: <proposal dir>/usr/Shared/amore/calib",
-  },
   journal_mode: {
     kind: "text",
     default: "delete",
