@@ -12,7 +12,7 @@
  * number); with an axis, an array without that axis (a labelled array keeps its other dimensions and coordinates).
  * `rows`/`row` slice along the first axis without copying; `add`/`subtract`/`multiply`/`divide` broadcast.
  */
-import { ndarray, type NdArray, type TypedArray, type DType } from "../core/ndarray.js";
+import { TYPED_DTYPES, ndarray, type NdArray, type TypedArray, type DType } from "../core/ndarray.js";
 import { DamnitError } from "../core/errors.js";
 import type { LabelledArray } from "../core/variable-output.js";
 import { reduce } from "../summary/reductions.js";
@@ -37,19 +37,6 @@ type Labelled = { readonly data: unknown; readonly dims: readonly string[]; read
 function isLabelled(a: unknown): a is Labelled {
   return typeof a === "object" && a !== null && ((a as { kind?: unknown }).kind === "labelled" || (a as { __damnitLabelled?: unknown }).__damnitLabelled === true);
 }
-
-const TYPED_DTYPES: ReadonlyArray<readonly [new (...args: never[]) => TypedArray, DType]> = [
-  [Float64Array, "float64"],
-  [Float32Array, "float32"],
-  [Int8Array, "int8"],
-  [Int16Array, "int16"],
-  [Int32Array, "int32"],
-  [BigInt64Array, "int64"],
-  [Uint8Array, "uint8"],
-  [Uint16Array, "uint16"],
-  [Uint32Array, "uint32"],
-  [BigUint64Array, "uint64"],
-];
 
 /** The plain array of `a` (no copy, except for a JS array of numbers, which becomes float64). */
 export function asArray(a: unknown): NdArray {

@@ -158,3 +158,17 @@ function fortranToC(bytes: Uint8Array, shape: readonly number[], itemSize: numbe
   }
   return out;
 }
+
+/** Each typed array class and the dtype of its elements (a Uint8Array is uint8; bool is chosen by name, not class). */
+export const TYPED_DTYPES: ReadonlyArray<readonly [new (...args: never[]) => unknown, DType]> = [
+  [Float64Array, "float64"],
+  [Float32Array, "float32"],
+  [Int8Array, "int8"],
+  [Int16Array, "int16"],
+  [Int32Array, "int32"],
+  [BigInt64Array, "int64"],
+  [Uint8Array, "uint8"],
+  [Uint16Array, "uint16"],
+  [Uint32Array, "uint32"],
+  [BigUint64Array, "uint64"],
+];

@@ -4,7 +4,7 @@
  * (per-train values become arrays labelled by train ID) and `labelled()` arrays. Anything else is a TypeError,
  * recorded as the variable's error.
  */
-import { DTYPES, ndarray, type DType, type NdArray, type TypedArray } from "../core/ndarray.js";
+import { DTYPES, TYPED_DTYPES, ndarray, type DType, type NdArray, type TypedArray } from "../core/ndarray.js";
 import type { DataValue, LabelledArray, StoredValue } from "../core/variable-output.js";
 
 const INT64_MIN = -(2n ** 63n);
@@ -176,18 +176,6 @@ function checkedArray(array: NdArray, what: string): NdArray {
   return ndarray(array.dtype, array.shape, array.data);
 }
 
-const TYPED_DTYPES: Array<[new (...args: never[]) => unknown, DType]> = [
-  [Float64Array, "float64"],
-  [Float32Array, "float32"],
-  [Int8Array, "int8"],
-  [Int16Array, "int16"],
-  [Int32Array, "int32"],
-  [BigInt64Array, "int64"],
-  [Uint8Array, "uint8"],
-  [Uint16Array, "uint16"],
-  [Uint32Array, "uint32"],
-  [BigUint64Array, "uint64"],
-];
 
 function typedArray(view: ArrayBufferView, shape: number[], what: string): NdArray {
   if (view instanceof Uint8ClampedArray) return ndarray("uint8", shape, new Uint8Array(view.buffer, view.byteOffset, view.length));
