@@ -50,12 +50,21 @@ def watch_parent(parent):
     threading.Thread(target=loop, daemon=True).start()
 
 
+def die_with_parent():
+    # Killed with the runner even while native code holds the interpreter lock (watch_parent then cannot run).
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except (OSError, AttributeError):
+        pass
+
+
 def missing_modules():
     import importlib.util
     return [m for m in ("numpy", "extra_data") if importlib.util.find_spec(m) is None]
 
 
-DEBIAN = {"numpy": "python3-numpy", "extra_data": "EXtra-data (pip install extra_data; no Debian package)",
+DEBIAN = {"numpy": "python3-numpy", "extra_data": "python3-extra-data",
           "xarray": "python3-xarray", "matplotlib": "python3-matplotlib", "h5py": "python3-h5py"}
 
 
@@ -69,7 +78,7 @@ def problem_of(exc, file):
     line = frames[-1].lineno if frames else None
     if isinstance(exc, ModuleNotFoundError) and exc.name:
         root = exc.name.split(".")[0]
-        hint = f" (install {DEBIAN[root]})" if root in DEBIAN else ""
+        hint = f" (install the Debian package {DEBIAN[root]})" if root in DEBIAN else ""
         return {"file": file, "line": line,
                 "message": f"cannot import '{exc.name}': it is not installed for {sys.executable}{hint}"}
     return {"file": file, "line": line,
@@ -158,7 +167,8 @@ class Encoder:
             raise TypeError(f"an array of dtype {array.dtype} cannot be saved; arrays must be numeric or boolean")
         if array.dtype.kind == "f" and array.dtype.itemsize == 2:
             array = array.astype("f4")
-        array = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<")))
+        # (np.ascontiguousarray would make a 0-d array 1-d)
+        array = array.astype(array.dtype.newbyteorder("<"), order="C", copy=False)
         buf = io.BytesIO()
         np.lib.format.write_array(buf, array, allow_pickle=False)
         self.blobs.append(buf.getvalue())
@@ -177,18 +187,15 @@ class Encoder:
                     "units": value.units}
         if isinstance(value, str):
             return {"t": "str", "v": value}
-        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
-            value = value.item()
-        if isinstance(value, bool):
-            return {"t": "bool", "v": value}
-        if isinstance(value, (int, float)) and abs(value) < 2**53 or isinstance(value, float):
-            return {"t": "num", "v": repr(float(value))}
+        if isinstance(value, np.generic) and value.dtype.kind in "US":
+            return {"t": "str", "v": str(value)}
         if isinstance(value, (bool, int, float, complex, np.generic, np.ndarray)):
-            if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**64:
-                raise OverflowError(f"{what}: the integer {value} does not fit in 64 bits")
-            if isinstance(value, np.generic) and value.dtype.kind in "US":
-                return {"t": "str", "v": str(value)}
-            return self.npy(value)
+            # As DAMNIT's Cell does: np.asarray gives the dtype it stores (int64, float64, complex128, the numpy
+            # scalar's own), so a float stays a float and every value keeps its bits.
+            array = np.asarray(value)
+            if array.dtype.hasobject:
+                raise TypeError(f"{what}: the value {value!r} cannot be saved (it does not fit in a 64-bit number)")
+            return self.npy(array)
         mod = type(value).__module__ or ""
         if mod.startswith("xarray"):
             import xarray as xr
@@ -243,6 +250,7 @@ def call(request):
 
 
 def main():
+    die_with_parent()
     watch_parent(int(os.environ.get("DAMNIT_PARENT_PID", os.getppid())))
     limit = os.environ.get("DAMNIT_MEMORY_LIMIT_MB")
     if limit:

@@ -10,9 +10,13 @@ import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { decodeNpy } from "../db/npy.js";
+import { PYTHON_STOPPED_MARK } from "../extract/runner-protocol.js";
 import { Cell, labelled, Skip } from "./api.js";
 import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
 import type { ContextProblem, LoadedContext } from "./variables.js";
+
+/** The real process.exit (the runner replaces process.exit for context code once it has loaded this module). */
+const exitRunner = process.exit.bind(process);
 
 /** This package's python/ folder (damnit_ctx and the runner script), first on the interpreter's PYTHONPATH. */
 export const PYTHON_DIR = fileURLToPath(new URL("../../../python/", import.meta.url));
@@ -52,7 +56,13 @@ class PythonProcess {
       this.fail(err.code === "ENOENT" ? `the Python interpreter '${python}' (context_python) was not found` : `cannot start '${python}': ${err.message}`);
     });
     this.child.on("exit", (code, signal) => {
-      this.fail(signal === "SIGKILL" ? `the Python process was killed (out of memory?)` : `the Python process exited (${signal ?? `code ${code}`})`);
+      this.fail(
+        signal === "SIGKILL"
+          ? "the Python process was killed (SIGKILL: out of memory, or killed from outside)"
+          : signal
+            ? `the Python process crashed (${signal})`
+            : `the Python process exited (code ${code})`,
+      );
     });
   }
 
@@ -162,7 +172,7 @@ export async function loadPythonContext(file: string): Promise<{ context?: Loade
 
 async function callVariable(proc: PythonProcess, context: LoadedContext, name: string, deps: Record<string, unknown>, missing: readonly string[]): Promise<unknown> {
   if (missing.includes("extra_data")) {
-    throw new DataError(`the Python interpreter '${proc.python}' has no module 'extra_data' (install EXtra-data: pip install extra_data)`);
+    throw new DataError(`the Python interpreter '${proc.python}' has no module 'extra_data' (install the Debian package python3-extra-data, or pip install extra_data)`);
   }
   const variable = context.variables.get(name)!;
   const args: Record<string, unknown> = {};
@@ -173,7 +183,12 @@ async function callVariable(proc: PythonProcess, context: LoadedContext, name: s
       args[arg] = { vars: Object.keys(deps[arg]) };
     } else args[arg] = { value: deps[arg] };
   }
-  const reply = await proc.request({ op: "call", name, args });
+  let reply: Reply;
+  try {
+    reply = await proc.request({ op: "call", name, args });
+  } catch (err) {
+    return pythonDied(name, (err as Error).message);
+  }
   const h = reply.header;
   if (h.ok !== true) {
     const error = h.cls === "Skip" ? new Skip(String(h.message)) : new PythonError(String(h.cls), String(h.message));
@@ -181,6 +196,17 @@ async function callVariable(proc: PythonProcess, context: LoadedContext, name: s
     throw error;
   }
   return decode(h.result as Encoded, reply.blobs);
+}
+
+/**
+ * The Python process died while computing `name` (a native crash, a kill, os._exit): this runner ends too, as a
+ * crashed TS runner would, so that the job records the crash as this variable's error and goes on with the other
+ * variables in a fresh runner (with a fresh Python process) — the values of the others are not lost.
+ */
+function pythonDied(name: string, reason: string): Promise<never> {
+  current = undefined;
+  process.stderr.write(`\n${PYTHON_STOPPED_MARK} RunnerCrash: ${reason} while computing ${name}\n`, () => exitRunner(70));
+  return new Promise<never>(() => {});
 }
 
 type Encoded = { t: string; [key: string]: unknown };

@@ -172,7 +172,6 @@ function asTrainIds(array: NdArray): NdArray {
 
 function checkedArray(array: NdArray, what: string): NdArray {
   if (!(array.dtype in DTYPES)) throw new TypeError(`${what} has the unknown dtype '${array.dtype}'`);
-  if (array.dtype === "complex64" || array.dtype === "complex128") throw new TypeError(`${what} is complex, which is not supported yet`);
   return ndarray(array.dtype, array.shape, array.data);
 }
 

@@ -7,7 +7,14 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ContextProblem, VariableInfo } from "../context/variables.js";
 import type { VariableError, VariableOutput } from "../core/variable-output.js";
-import { endMarker, type FromRunner, type RunJob, type StoreRequest, type ToRunner } from "./runner-protocol.js";
+import { endMarker, PYTHON_STOPPED_MARK, type FromRunner, type RunJob, type StoreRequest, type ToRunner } from "./runner-protocol.js";
+
+/** The crash a runner reported for its Python process (python-context.ts) just before it exited, if any. */
+function pythonStopped(stderrTail: string): VariableError | undefined {
+  const line = stderrTail.split("\n").findLast((l) => l.startsWith(PYTHON_STOPPED_MARK));
+  const m = line === undefined ? null : /^(\w+): (.*)$/.exec(line.slice(PYTHON_STOPPED_MARK.length).trim());
+  return m ? { cls: m[1]!, message: m[2]! } : undefined;
+}
 
 const RUNNER_SCRIPT = fileURLToPath(new URL("./runner.js", import.meta.url));
 
@@ -157,7 +164,8 @@ export class RunnerProcess {
       if (job) {
         const heap = /heap out of memory|Allocation failed/i.test(this.stderrTail);
         const where = job.current ? ` while computing ${job.current}` : "";
-        const error: VariableError = job.stopped ?? {
+        const python = pythonStopped(this.stderrTail);
+        const error: VariableError = job.stopped ?? python ?? {
           cls: heap ? "MemoryError" : "RunnerCrash",
           message: heap
             ? `the context runner ran out of memory${where}`

@@ -73,3 +73,9 @@ export type FromRunner =
 export function endMarker(jobId: string): string {
   return `\u0000damnit-job-end ${jobId}\n`;
 }
+
+/**
+ * Starts the last line a runner prints on stderr before it exits because its Python process (context.py) died
+ * during a variable; the rest is `<cls>: <message>`, which the job records as that variable's error.
+ */
+export const PYTHON_STOPPED_MARK = "[damnit: python process stopped]";

@@ -7,6 +7,7 @@
 import { readdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { sharedDirectory } from "../core/safe-open.js";
+import { complex } from "../db/complex.js";
 import { isPng } from "../db/png-info.js";
 import type { RunDatabase } from "../db/run-database.js";
 import { checkVariableRows, type VariableRow } from "../db/run-variables.js";
@@ -134,6 +135,8 @@ function cellValue(summary: StoredValue): VariableValue {
 function scalar(array: NdArray): VariableValue {
   const v = array.data[0]!;
   if (array.dtype === "bool") return v !== 0;
+  // DAMNIT stores a complex scalar as a 16-byte blob (summary_type "complex")
+  if (array.dtype === "complex64" || array.dtype === "complex128") return complex(v as number, array.data[1] as number);
   if (typeof v === "bigint") return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
   return v;
 }
