@@ -156,6 +156,30 @@ def open_run():
     return STATE["run"]
 
 
+def plain_attrs(attrs):
+    """Attributes a NetCDF variable can hold as damnit stores them: strings and numbers."""
+    out = {}
+    for key, value in attrs.items():
+        if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+            value = value.item()
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            out[str(key)] = value
+    return out
+
+
+def figure_png(fig):
+    """DAMNIT's thumbnail of a figure: PNG at a DPI that makes the larger side at most 300 px; None if it fails."""
+    try:
+        shape = fig.get_size_inches() * fig.dpi
+        zoom = min(1, 300 / max(shape))
+        out = io.BytesIO()
+        fig.savefig(out, dpi=fig.dpi * zoom, format="png")
+        return out.getvalue()
+    except Exception:  # noqa: BLE001 - DAMNIT logs it and shows "<thumbnail error>"
+        traceback.print_exc()
+        return None
+
+
 class Encoder:
     def __init__(self):
         self.blobs = []
@@ -174,15 +198,27 @@ class Encoder:
         self.blobs.append(buf.getvalue())
         return {"t": "npy", "blob": len(self.blobs) - 1}
 
-    def encode(self, value, what="the return value"):
+    def dataarray(self, value, name=None):
+        coords = {}
+        for dim in value.dims:
+            if dim in value.coords:
+                coords[str(dim)] = self.npy(value.coords[dim].values)
+        if name is None and value.name is not None:
+            name = str(value.name)
+        return {"t": "labelled", "data": self.npy(value.values), "dims": [str(d) for d in value.dims],
+                "coords": coords, "name": name, "attrs": plain_attrs(value.attrs)}
+
+    def encode(self, value, what="the return value", thumbnail=True):
         import numpy as np
         from damnit_ctx import Cell
         if value is None:
             return {"t": "none"}
         if isinstance(value, Cell):
-            return {"t": "cell", "data": self.encode(value.data), "summary": value.summary,
+            default_summary = value.summary_value is None
+            return {"t": "cell", "summary": value.summary,
+                    "data": self.encode(value.data, thumbnail=default_summary and value.preview is None),
                     "summary_value": self.encode(value.summary_value, "summary_value"),
-                    "preview": self.encode(value.preview, "preview"), "bold": value.bold,
+                    "preview": self.encode(value.preview, "preview", thumbnail=default_summary), "bold": value.bold,
                     "background": value.background if not hasattr(value.background, "tolist") else value.background.tolist(),
                     "units": value.units}
         if isinstance(value, str):
@@ -200,25 +236,30 @@ class Encoder:
         if mod.startswith("xarray"):
             import xarray as xr
             if isinstance(value, xr.DataArray):
-                coords = {}
-                for name in value.dims:
-                    if name in value.coords:
-                        coords[name] = self.npy(value.coords[name].values)
-                attrs = {k: v for k, v in value.attrs.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
-                return {"t": "labelled", "data": self.npy(value.values), "dims": [str(d) for d in value.dims],
-                        "coords": coords, "name": None if value.name is None else str(value.name), "attrs": attrs}
+                return self.dataarray(value)
             if isinstance(value, xr.Dataset):
-                raise TypeError(f"{what} is an xarray Dataset, which damnit cannot save yet; return one DataArray")
+                # DAMNIT's save_dataset_netcdf: every data variable (with its coordinates), the Dataset's attrs
+                return {"t": "dataset", "variables": [self.dataarray(value[name], str(name)) for name in value.data_vars],
+                        "attrs": plain_attrs(value.attrs)}
         if mod.startswith("matplotlib"):
             from matplotlib.figure import Figure
             from matplotlib.axes import Axes
-            fig = value.figure if isinstance(value, Axes) else value
+            fig = value.get_figure() if isinstance(value, Axes) else value
             if isinstance(fig, Figure):
-                # DAMNIT stores a figure as its RGBA image (figure2array)
+                # As DAMNIT: the table cell is the figure as PNG (larger side at most 300 px, made first, as
+                # Cell.get_summary runs before the data is stored), the data its RGBA image (figure2array).
+                png = figure_png(fig) if thumbnail else None
                 from matplotlib.backends.backend_agg import FigureCanvasAgg
                 canvas = FigureCanvasAgg(fig)
                 canvas.draw()
-                return self.npy(np.asarray(canvas.buffer_rgba()).copy())
+                image = self.npy(np.asarray(canvas.buffer_rgba()))
+                return {"t": "image", "data": image,
+                        "thumbnail": None if png is None else self.npy(np.frombuffer(png, dtype=np.uint8))}
+        if isinstance(value, (list, tuple)):
+            # DAMNIT's Cell: anything else goes through np.asarray, which must give a numeric array
+            array = np.asarray(value)
+            if not array.dtype.hasobject and array.dtype.kind in "biufc":
+                return self.npy(array)
         raise TypeError(f"{what} of type {type(value).__module__}.{type(value).__qualname__} cannot be saved; "
                         "return a number, string, numpy array, xarray DataArray, matplotlib figure or Cell")
 
@@ -237,7 +278,8 @@ def call(request):
     try:
         result = d.func(LazyRun(), **kwargs)
         enc = Encoder()
-        encoded = enc.encode(result)
+        # A transient result is never stored, so it may be any object: it stays here for its dependents.
+        encoded = {"t": "kept"} if request.get("transient") and result is not None else enc.encode(result)
     except Exception as exc:  # noqa: BLE001 - a variable's failure is its error
         cls = type(exc).__name__
         tb = traceback.format_exc()

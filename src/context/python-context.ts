@@ -185,7 +185,7 @@ async function callVariable(proc: PythonProcess, context: LoadedContext, name: s
   }
   let reply: Reply;
   try {
-    reply = await proc.request({ op: "call", name, args });
+    reply = await proc.request({ op: "call", name, args, transient: variable.transient });
   } catch (err) {
     return pythonDied(name, (err as Error).message);
   }
@@ -209,6 +209,8 @@ function pythonDied(name: string, reason: string): Promise<never> {
   return new Promise<never>(() => {});
 }
 
+const KEPT_IN_PYTHON = Object.freeze({ keptInPython: true });
+
 type Encoded = { t: string; [key: string]: unknown };
 
 function decode(e: Encoded | undefined, blobs: Buffer[]): unknown {
@@ -220,6 +222,15 @@ function decode(e: Encoded | undefined, blobs: Buffer[]): unknown {
     const coords: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(e.coords as Record<string, Encoded>)) coords[k] = decode(v, blobs);
     return labelled(decode(e.data as Encoded, blobs), { dims: e.dims as string[], coords, name: (e.name as string | null) ?? undefined, attrs: e.attrs as Record<string, string | number> });
+  }
+  // a transient variable's result, kept in the Python process for its dependents (it may be any Python object)
+  if (e.t === "kept") return KEPT_IN_PYTHON;
+  if (e.t === "image") {
+    const thumbnail = e.thumbnail ? decode(e.thumbnail as Encoded, blobs) : undefined;
+    return { kind: "image", data: decode(e.data as Encoded, blobs), ...(thumbnail ? { thumbnail } : {}) };
+  }
+  if (e.t === "dataset") {
+    return { kind: "dataset", variables: (e.variables as Encoded[]).map((v) => decode(v, blobs)), attrs: e.attrs };
   }
   if (e.t === "cell") {
     const opt = <T>(v: unknown): T | undefined => (v === null || v === undefined ? undefined : (v as T));

@@ -25,7 +25,30 @@ export interface LabelledArray {
   readonly attrs?: Readonly<Record<string, string | number>>;
 }
 
-export type DataValue = StoredValue | LabelledArray;
+/**
+ * A figure as DAMNIT stores one (a matplotlib Figure from a Python context): its rendered RGBA image, an
+ * (H, W, 4) uint8 array in `<name>/data` with the group attribute `_damnit_objtype = "image"`. Its table cell is
+ * `thumbnail`, the PNG DAMNIT makes of the figure (larger side at most 300 px), as 1-D uint8 bytes; without one
+ * the cell reads "<thumbnail error>", as DAMNIT's when the figure cannot be rendered.
+ */
+export interface FigureImage {
+  readonly kind: "image";
+  readonly data: NdArray;
+  readonly thumbnail?: NdArray;
+}
+
+/**
+ * Several labelled arrays sharing dimensions (an xarray Dataset), stored as one NetCDF4-style group with
+ * `_damnit_objtype = "dataset"`. Each variable has its name ("/" becomes "_" in HDF5, as DAMNIT does); a dimension
+ * has the same length and coordinate in every variable that has it. Its table cell reads `Dataset (<MB>MB)`.
+ */
+export interface LabelledSet {
+  readonly kind: "dataset";
+  readonly variables: readonly (LabelledArray & { readonly name: string })[];
+  readonly attrs?: Readonly<Record<string, string | number>>;
+}
+
+export type DataValue = StoredValue | LabelledArray | FigureImage | LabelledSet;
 
 /** Attributes of `.reduced/<name>`; they also become the `run_variables` row's columns and `attributes` JSON. */
 export interface SummaryAttrs {

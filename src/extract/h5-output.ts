@@ -23,7 +23,7 @@ import { copyAttributes, copyObject, finishScales, newScaleBook, type ScaleBook 
 import { attributeNames, attributeValue, childNames, children, objectKind, readStrings, stringAttribute } from "../h5/inspect.js";
 import { checkArray, readStored, writeStored } from "../h5/values.js";
 import { BOOL_ENUM, H5Writer } from "../h5/writer.js";
-import { OBJTYPE_ATTR, checkLabelledArray, isDataArrayGroup, readLabelled, writeLabelled } from "./netcdf.js";
+import { OBJTYPE_ATTR, checkLabelledArray, checkLabelledSet, isDataArrayGroup, readLabelled, writeLabelled, writeLabelledSet } from "./netcdf.js";
 import type { DataValue, LabelledArray, SummaryAttrs, VariableOutput } from "../core/variable-output.js";
 
 export const SPECIAL_GROUPS = [".reduced", ".preview", ".errors"] as const;
@@ -45,6 +45,8 @@ export function checkOutput(output: VariableOutput): void {
   const checkValue = (value: unknown, what: string, labelledAllowed: boolean) => {
     if (typeof value === "string") checkString(value, what);
     else if (labelledAllowed && isLabelled(value as DataValue)) checkLabelledArray(value as LabelledArray, what);
+    else if (labelledAllowed && isKind(value, "image")) checkArray(value.data, what);
+    else if (labelledAllowed && isKind(value, "dataset")) checkLabelledSet(value, what);
     else checkArray(value, what);
   };
   if (output.summary !== undefined) checkValue(output.summary, `${where} summary`, false);
@@ -227,6 +229,10 @@ function copyKept(lib: H5Lib, src: H5File, w: H5Writer, replaced: ReadonlySet<st
   }
 }
 
+function isKind<K extends "image" | "dataset">(value: unknown, kind: K): value is Extract<DataValue, { kind: K }> {
+  return typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === kind;
+}
+
 function isLabelled(value: DataValue): value is LabelledArray {
   return typeof value === "object" && value !== null && (value as { kind?: unknown }).kind === "labelled";
 }
@@ -242,12 +248,24 @@ function writeOutput(w: H5Writer, output: VariableOutput, book: ScaleBook): void
   if (output.preview !== undefined) {
     const path = `/.preview/${name}`;
     if (isLabelled(output.preview)) writeLabelled(w, path, output.preview, book, `${where} preview`);
+    else if (isKind(output.preview, "image")) {
+      // DAMNIT's store_preview: a figure's RGBA image, marked as an image
+      writeStored(w, path, output.preview.data, `${where} preview`);
+      w.writeStringAttribute(path, OBJTYPE_ATTR, "image");
+    } else if (isKind(output.preview, "dataset")) throw new TypeError(`${where}: a preview cannot be a Dataset`);
     else writeStored(w, path, output.preview, `${where} preview`);
   }
   if (output.data !== undefined) {
     const path = `/${name}`;
     if (isLabelled(output.data)) {
       writeLabelled(w, path, output.data, book, `${where} data`);
+    } else if (isKind(output.data, "dataset")) {
+      writeLabelledSet(w, path, output.data, book, `${where} data`);
+    } else if (isKind(output.data, "image")) {
+      // DAMNIT's store_data: the figure's RGBA image as data, the group marked as an image
+      w.createGroup(path);
+      writeStored(w, `${path}/data`, output.data.data, `${where} data`);
+      w.writeStringAttribute(path, OBJTYPE_ATTR, "image");
     } else {
       w.createGroup(path);
       writeStored(w, `${path}/data`, output.data, `${where} data`);

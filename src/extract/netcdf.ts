@@ -25,7 +25,7 @@ import type { ScaleBook } from "../h5/copy.js";
 import { attributeNames, attributeValue, childNames, objectKind, readNdArray, stringAttribute } from "../h5/inspect.js";
 import { arrayBytes, checkArray, elementTypeFor, writeNumberAttribute } from "../h5/values.js";
 import type { H5Writer } from "../h5/writer.js";
-import type { LabelledArray } from "../core/variable-output.js";
+import type { LabelledArray, LabelledSet } from "../core/variable-output.js";
 
 export const OBJTYPE_ATTR = "_damnit_objtype";
 export const DATAARRAY_VARIABLE = "__xarray_dataarray_variable__";
@@ -124,37 +124,92 @@ export function checkLabelledArray(arr: LabelledArray, where: string): string {
 /** Write `arr` as a NetCDF4 group at `path` (which must not exist). */
 export function writeLabelled(w: H5Writer, path: string, arr: LabelledArray, book: ScaleBook, where: string): void {
   const varName = checkLabelledArray(arr, where);
-
-  w.createGroup(path);
-  const ids: number[] = [];
-  arr.dims.forEach((dim, axis) => {
-    const id = ++book.maxDimId;
-    ids.push(id);
-    const scalePath = `${path}/${dim}`;
-    const coord = arr.coords?.[dim];
-    if (coord) {
-      writeVariable(w, scalePath, coord, false, true);
-      w.makeScale(scalePath, dim);
-    } else {
-      const length = arr.data.shape[axis]!;
-      w.writeDataset(scalePath, { class: "float", size: 4 }, [length], new Float32Array(length));
-      w.makeScale(scalePath, NOT_A_VARIABLE + String(length || 1).padStart(10));
-    }
-    writeInt32Attribute(w, scalePath, "_Netcdf4Dimid", [id], true);
-  });
-
-  const varPath = `${path}/${varName}`;
-  writeVariable(w, varPath, arr.data, true, !(arr.attrs && "_FillValue" in arr.attrs));
-  arr.dims.forEach((dim, axis) => w.attachScale(varPath, axis, `${path}/${dim}`));
-  if (ids.length > 1) writeInt32Attribute(w, varPath, "_Netcdf4Coordinates", ids, false);
-  if (ids.length > 0) writeInt32Attribute(w, varPath, "_Netcdf4Dimid", [ids[0]!], true);
-  for (const [key, value] of Object.entries(arr.attrs ?? {})) {
-    if (typeof value === "string") w.writeStringAttribute(varPath, key, value);
-    else writeNumberAttribute(w, varPath, key, value);
-  }
-
+  writeNetcdfGroup(w, path, [[varName, arr]], book);
   if (arr.name !== undefined && arr.dims.includes(arr.name)) w.writeStringAttribute(path, DATAARRAY_NAME, arr.name);
   w.writeStringAttribute(path, OBJTYPE_ATTR, "dataarray");
+}
+
+/** Throw (naming `where`) unless writeLabelledSet can write `set`; returns its variables' dataset names. */
+export function checkLabelledSet(set: LabelledSet, where: string): string[] {
+  const names: string[] = [];
+  const dims = new Map<string, { length: number; coord?: NdArray }>();
+  for (const variable of set.variables) {
+    checkLabelled(variable, where);
+    if (typeof variable.name !== "string" || variable.name === "") throw new Error(`${where}: every variable of a Dataset has a name`);
+    const name = variable.name.replaceAll("/", "_");
+    checkLinkName(name, `${where} variable name`);
+    if (names.includes(name)) throw new Error(`${where}: two variables are called ${name}`);
+    names.push(name);
+    variable.dims.forEach((dim, axis) => {
+      const length = variable.data.shape[axis]!;
+      const seen = dims.get(dim);
+      if (seen && seen.length !== length) throw new Error(`${where}: dimension ${dim} has length ${seen.length} and ${length}`);
+      const coord = variable.coords?.[dim];
+      dims.set(dim, { length, coord: seen?.coord ?? coord });
+    });
+  }
+  for (const name of names) if (dims.has(name)) throw new Error(`${where}: a variable and a dimension are both called ${name}`);
+  for (const [key, value] of Object.entries(set.attrs ?? {})) {
+    if (typeof value !== "string" && typeof value !== "number") throw new TypeError(`${where}: attribute ${key} must be a string or number`);
+    if (typeof value === "string" && value.includes("\0")) throw new Error(`${where}: attribute ${key}: HDF5 strings cannot contain NUL characters`);
+  }
+  return names;
+}
+
+/**
+ * Write `set` (an xarray Dataset) as a NetCDF4 group at `path`, as DAMNIT's save_dataset_netcdf does through
+ * h5netcdf: one dimension scale per dimension shared by the variables, the Dataset's attributes on the group,
+ * `_damnit_objtype = "dataset"`.
+ */
+export function writeLabelledSet(w: H5Writer, path: string, set: LabelledSet, book: ScaleBook, where: string): void {
+  const names = checkLabelledSet(set, where);
+  writeNetcdfGroup(
+    w,
+    path,
+    set.variables.map((v, i) => [names[i]!, v]),
+    book,
+  );
+  for (const [key, value] of Object.entries(set.attrs ?? {})) {
+    if (typeof value === "string") w.writeStringAttribute(path, key, value);
+    else writeNumberAttribute(w, path, key, value);
+  }
+  w.writeStringAttribute(path, OBJTYPE_ATTR, "dataset");
+}
+
+/** The NetCDF4 group: the dimensions (coordinates or bare scales) in order of first use, then the variables. */
+function writeNetcdfGroup(w: H5Writer, path: string, variables: ReadonlyArray<readonly [string, LabelledArray]>, book: ScaleBook): void {
+  w.createGroup(path);
+  const dimIds = new Map<string, number>();
+  for (const [, arr] of variables) {
+    arr.dims.forEach((dim, axis) => {
+      if (dimIds.has(dim)) return;
+      const id = ++book.maxDimId;
+      dimIds.set(dim, id);
+      const scalePath = `${path}/${dim}`;
+      const coord = variables.map(([, a]) => a.coords?.[dim]).find((c) => c !== undefined);
+      if (coord) {
+        writeVariable(w, scalePath, coord, false, true);
+        w.makeScale(scalePath, dim);
+      } else {
+        const length = arr.data.shape[axis]!;
+        w.writeDataset(scalePath, { class: "float", size: 4 }, [length], new Float32Array(length));
+        w.makeScale(scalePath, NOT_A_VARIABLE + String(length || 1).padStart(10));
+      }
+      writeInt32Attribute(w, scalePath, "_Netcdf4Dimid", [id], true);
+    });
+  }
+  for (const [varName, arr] of variables) {
+    const ids = arr.dims.map((dim) => dimIds.get(dim)!);
+    const varPath = `${path}/${varName}`;
+    writeVariable(w, varPath, arr.data, true, !(arr.attrs && "_FillValue" in arr.attrs));
+    arr.dims.forEach((dim, axis) => w.attachScale(varPath, axis, `${path}/${dim}`));
+    if (ids.length > 1) writeInt32Attribute(w, varPath, "_Netcdf4Coordinates", ids, false);
+    if (ids.length > 0) writeInt32Attribute(w, varPath, "_Netcdf4Dimid", [ids[0]!], true);
+    for (const [key, value] of Object.entries(arr.attrs ?? {})) {
+      if (typeof value === "string") w.writeStringAttribute(varPath, key, value);
+      else writeNumberAttribute(w, varPath, key, value);
+    }
+  }
 }
 
 /** A NetCDF variable as an NdArray, undoing xarray's bool encoding. */

@@ -5,7 +5,7 @@
  * recorded as the variable's error.
  */
 import { DTYPES, TYPED_DTYPES, ndarray, type DType, type NdArray, type TypedArray } from "../core/ndarray.js";
-import type { DataValue, LabelledArray, StoredValue } from "../core/variable-output.js";
+import type { DataValue, FigureImage, LabelledArray, LabelledSet, StoredValue } from "../core/variable-output.js";
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
@@ -50,14 +50,17 @@ export function cellParts(result: unknown, limitBytes: number): CellParts {
   }
   if ("summaryValue" in cell && cell.summaryValue !== undefined && cell.summaryValue !== null) {
     const value = toDataValue(cell.summaryValue, "summaryValue");
-    if (value !== undefined && typeof value !== "string" && value.kind === "labelled") parts.summaryValue = value.data;
-    else parts.summaryValue = value as StoredValue | undefined;
+    if (value !== undefined && typeof value !== "string" && (value.kind === "image" || value.kind === "dataset")) {
+      throw new TypeError("summaryValue should be a number, string or array");
+    }
+    parts.summaryValue = value === undefined || typeof value === "string" ? value : arrayOf(value);
   }
   if ("preview" in cell && cell.preview !== undefined && cell.preview !== null) {
     const preview = toDataValue(cell.preview, "preview");
-    const array = preview === undefined || typeof preview === "string" ? undefined : preview.kind === "labelled" ? preview.data : preview;
-    if (!array) throw new TypeError("preview must be a 1-D or 2-D numeric array");
-    if (array.shape.length !== 1 && array.shape.length !== 2) {
+    const figure = preview !== undefined && typeof preview !== "string" && preview.kind === "image";
+    const array = preview === undefined || figure ? undefined : arrayOf(preview);
+    if (!array && !figure) throw new TypeError("preview must be a 1-D or 2-D numeric array, or a figure");
+    if (array && array.shape.length !== 1 && array.shape.length !== 2) {
       throw new TypeError(`preview should be a 1D or 2D array (shape is (${array.shape.join(", ")}))`);
     }
     parts.preview = preview;
@@ -80,8 +83,8 @@ export function cellParts(result: unknown, limitBytes: number): CellParts {
 function checkSize(value: DataValue | undefined, limitBytes: number): void {
   if (value === undefined) return;
   if (typeof value === "string") return;
-  const array = value.kind === "labelled" ? value.data : value;
-  const bytes = array.data.byteLength;
+  const arrays = value.kind === "dataset" ? value.variables.map((v) => v.data) : [value.kind === "labelled" || value.kind === "image" ? value.data : value];
+  const bytes = arrays.reduce((total, array) => total + array.data.byteLength, 0);
   if (bytes > limitBytes) {
     throw new RangeError(
       `returned ${(bytes / 2 ** 20).toFixed(1)} MiB of data, more than the ${(limitBytes / 2 ** 20).toFixed(0)} MiB a result may have ` +
@@ -116,6 +119,8 @@ export function toDataValue(value: unknown, what: string): DataValue | undefined
   }
   const object = value as Record<string, unknown>;
   if (object.__damnitLabelled === true) return labelledFrom(object, what);
+  if (object.kind === "image") return figureFrom(object, what);
+  if (object.kind === "dataset") return datasetFrom(object, what);
   if (object.kind === "ndarray") return checkedArray(object as unknown as NdArray, what);
   if (ArrayBuffer.isView(value)) return typedArray(value, [(value as TypedArray).length], what);
   if (Array.isArray(value)) return nestedArray(value, what);
@@ -138,8 +143,8 @@ export function toDataValue(value: unknown, what: string): DataValue | undefined
 
 function labelledFrom(object: Record<string, unknown>, what: string): LabelledArray {
   const inner = toDataValue(object.data, what);
-  if (inner === undefined || typeof inner === "string") throw new TypeError(`${what}: labelled() needs a numeric array`);
-  const data = inner.kind === "labelled" ? inner.data : inner;
+  const data = inner === undefined ? undefined : arrayOf(inner);
+  if (data === undefined) throw new TypeError(`${what}: labelled() needs a numeric array`);
   const dims = object.dims;
   if (!Array.isArray(dims) || dims.length !== data.shape.length || !dims.every((d) => typeof d === "string" && d !== "")) {
     throw new TypeError(`${what}: labelled() needs one dimension name per dimension (${data.shape.length})`);
@@ -149,7 +154,7 @@ function labelledFrom(object: Record<string, unknown>, what: string): LabelledAr
     const index = dims.indexOf(dim);
     if (index < 0) throw new TypeError(`${what}: coordinate '${dim}' is not one of the dimensions (${dims.join(", ")})`);
     const coord = toDataValue(raw, `coordinate '${dim}'`);
-    const array = coord === undefined || typeof coord === "string" ? undefined : coord.kind === "labelled" ? coord.data : coord;
+    const array = coord === undefined ? undefined : arrayOf(coord);
     if (!array || array.shape.length !== 1 || array.shape[0] !== data.shape[index]) {
       throw new TypeError(`${what}: coordinate '${dim}' must be a 1-D array of length ${data.shape[index]}`);
     }
@@ -157,6 +162,55 @@ function labelledFrom(object: Record<string, unknown>, what: string): LabelledAr
   }
   const attrs = object.attrs as Record<string, string | number> | undefined;
   return { kind: "labelled", data, dims: dims as string[], coords, name: typeof object.name === "string" ? object.name : undefined, attrs };
+}
+
+/** The array of an array-like value (an NdArray, a labelled array's data); undefined for strings, figures, datasets. */
+function arrayOf(value: DataValue): NdArray | undefined {
+  if (typeof value === "string" || value.kind === "image" || value.kind === "dataset") return undefined;
+  return value.kind === "labelled" ? value.data : value;
+}
+
+/** A figure's RGBA image (H, W, 4) uint8, and its PNG thumbnail if it has one. */
+function figureFrom(object: Record<string, unknown>, what: string): FigureImage {
+  const data = toDataValue(object.data, what);
+  const image = data === undefined ? undefined : arrayOf(data);
+  if (!image || image.dtype !== "uint8" || image.shape.length !== 3 || image.shape[2] !== 4) {
+    throw new TypeError(`${what}: a figure's image is an (H, W, 4) uint8 array`);
+  }
+  const png = object.thumbnail === undefined || object.thumbnail === null ? undefined : toDataValue(object.thumbnail, `${what} thumbnail`);
+  const thumbnail = png === undefined ? undefined : arrayOf(png);
+  if (png !== undefined && (!thumbnail || thumbnail.dtype !== "uint8" || thumbnail.shape.length !== 1)) {
+    throw new TypeError(`${what}: a figure's thumbnail is PNG bytes (a 1-D uint8 array)`);
+  }
+  return thumbnail ? { kind: "image", data: image, thumbnail } : { kind: "image", data: image };
+}
+
+/**
+ * An xarray Dataset: named labelled arrays whose shared dimensions agree in length and coordinate (as they must
+ * in one Dataset; the check keeps a bad value from writing an invalid NetCDF group).
+ */
+function datasetFrom(object: Record<string, unknown>, what: string): LabelledSet {
+  if (!Array.isArray(object.variables)) throw new TypeError(`${what}: a dataset holds a list of variables`);
+  const variables: Array<LabelledArray & { name: string }> = [];
+  const lengths = new Map<string, number>();
+  const names = new Set<string>();
+  for (const raw of object.variables as unknown[]) {
+    const variable = toDataValue(raw, what);
+    if (variable === undefined || typeof variable === "string" || variable.kind !== "labelled" || typeof variable.name !== "string" || variable.name === "") {
+      throw new TypeError(`${what}: every variable of a dataset is a named labelled array`);
+    }
+    const name = variable.name.replaceAll("/", "_");
+    if (names.has(name)) throw new TypeError(`${what}: the dataset has two variables named ${name}`);
+    names.add(name);
+    variable.dims.forEach((dim, axis) => {
+      const length = variable.data.shape[axis]!;
+      if ((lengths.get(dim) ?? length) !== length) throw new TypeError(`${what}: dimension ${dim} has different lengths in the dataset's variables`);
+      lengths.set(dim, length);
+    });
+    variables.push({ ...variable, name: variable.name });
+  }
+  const attrs = object.attrs as Record<string, string | number> | undefined;
+  return attrs && Object.keys(attrs).length > 0 ? { kind: "dataset", variables, attrs } : { kind: "dataset", variables };
 }
 
 /**

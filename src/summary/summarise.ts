@@ -7,11 +7,23 @@
 import { DTYPES, isNdArray, ndarray, shapeText, sizeOf, type NdArray, type TypedArray } from "../core/ndarray.js";
 import { maxDiff } from "./max-diff.js";
 import { thumbnailPng } from "./thumbnail.js";
-import type { DataValue, LabelledArray, StoredValue, SummaryAttrs } from "../core/variable-output.js";
+import type { DataValue, LabelledArray, LabelledSet, StoredValue, SummaryAttrs } from "../core/variable-output.js";
 import { isReduction, reduce, REDUCTIONS } from "./reductions.js";
 import { trendline, trendlineOf } from "./trendline.js";
 
 export { isReduction, reduce, REDUCTIONS, trendline };
+
+/** xarray's Dataset.nbytes: the bytes of its data variables and of its coordinates. */
+function datasetBytes(value: LabelledSet): number {
+  let bytes = 0;
+  const coords = new Map<string, NdArray>();
+  for (const variable of value.variables) {
+    bytes += variable.data.data.byteLength;
+    for (const [dim, coord] of Object.entries(variable.coords)) coords.set(dim, coord);
+  }
+  for (const coord of coords.values()) bytes += coord.data.byteLength;
+  return bytes;
+}
 
 function arrayOf(value: NdArray | LabelledArray): NdArray {
   return isNdArray(value) ? value : value.data;
@@ -68,6 +80,10 @@ function trendlineY(array: NdArray): Float64Array | Float32Array {
  */
 export function defaultSummary(value: DataValue): { value: StoredValue; trendline: boolean } | undefined {
   if (typeof value === "string") return { value, trendline: false };
+  if (!isNdArray(value) && value?.kind === "image") {
+    return { value: value.thumbnail ?? "<thumbnail error>", trendline: false };
+  }
+  if (!isNdArray(value) && value?.kind === "dataset") return { value: `Dataset (${(datasetBytes(value) / 1e6).toFixed(2)}MB)`, trendline: false };
   if (!isNdArray(value) && (typeof value !== "object" || value === null || value.kind !== "labelled")) return undefined;
   const array = arrayOf(value);
   const ndim = array.shape.length;
@@ -152,7 +168,8 @@ const SIGNED_BITS: Readonly<Record<string, number>> = { int8: 8, int16: 16, int3
  * rounds and signed integers wrap, e.g. int8 [-128, 127] gives 1). Undefined for strings, scalars, all-NaN data.
  */
 export function maxDiffOf(data: DataValue | undefined): number | undefined {
-  if (data === undefined || typeof data === "string") return undefined;
+  // DAMNIT's Cell._max_diff: only for arrays and DataArrays (not figures, not Datasets)
+  if (data === undefined || typeof data === "string" || (!isNdArray(data) && (data.kind === "image" || data.kind === "dataset"))) return undefined;
   const array = arrayOf(data);
   const n = sizeOf(array.shape);
   if (n <= 1) return undefined;
@@ -205,6 +222,8 @@ export function reduceValue(method: string, data: DataValue): NdArray {
     throw new Error(`cannot compute ${method} of a string`);
   }
   if (isNdArray(data)) return reduce(method, data);
+  if (data.kind === "image") throw new Error(`cannot compute ${method} of a figure`);
+  if (data.kind === "dataset") throw new Error(`cannot compute ${method} of a Dataset as one value`);
   const array = data.data;
   if (method === "ptp") throw new Error("ptp (reduce method of ufunc maximum) is not implemented on xarray objects");
   const isFloat = array.dtype === "float32" || array.dtype === "float64";
