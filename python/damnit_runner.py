@@ -85,7 +85,22 @@ def problem_of(exc, file):
             "message": f"error while evaluating the context file: {type(exc).__name__}: {exc}"}
 
 
-STATE = {"values": {}, "defs": {}, "run": None, "open": None}
+STATE = {"values": {}, "defs": {}, "run": None, "open": None, "mymdc_args": {}, "mymdc": {}}
+MYMDC_FIELDS = ("sample_name", "run_type", "techniques")
+
+
+def mymdc(field):
+    """A run's field from the metadata catalogue, through extra_proposal (as DAMNIT), fetched once per run."""
+    if field not in STATE["mymdc"]:
+        try:
+            from extra_proposal import Proposal
+        except ImportError as exc:
+            raise ModuleNotFoundError(f"mymdc#{field} needs the module extra_proposal, which is not installed for "
+                                      f"{sys.executable} ({exc})") from None
+        spec = STATE["open"] or {}
+        run = Proposal(spec.get("proposal"))[spec.get("run")]
+        STATE["mymdc"][field] = getattr(run, field)()
+    return STATE["mymdc"][field]
 
 
 def describe(file):
@@ -104,6 +119,7 @@ def describe(file):
     import inspect
     variables = []
     STATE["defs"] = {}
+    STATE["mymdc_args"] = {}
     for d in damnit_ctx.VARIABLES:
         deps = {}
         params = list(inspect.signature(d.func).parameters.values())
@@ -115,6 +131,15 @@ def describe(file):
                 spec = ann
             else:
                 spec = repr(ann)
+            if isinstance(spec, str) and spec.startswith("mymdc#"):
+                # Filled in here, from the metadata catalogue (extra_proposal), when the variable runs.
+                field = spec[len("mymdc#"):]
+                if field not in MYMDC_FIELDS:
+                    return {"problems": [{"file": file, "line": d.line,
+                                          "message": f"{d.name}: argument '{p.name}': unknown mymdc field '{field}' "
+                                                     f"(known: {', '.join(MYMDC_FIELDS)})"}]}
+                STATE["mymdc_args"].setdefault(d.name, {})[p.name] = field
+                continue
             if p.default is not inspect.Parameter.empty:
                 try:
                     json.dumps(p.default)
@@ -276,6 +301,8 @@ def call(request):
         else:
             kwargs[arg] = spec["value"]
     try:
+        for arg, field in STATE["mymdc_args"].get(d.name, {}).items():
+            kwargs[arg] = mymdc(field)
         result = d.func(LazyRun(), **kwargs)
         enc = Encoder()
         # A transient result is never stored, so it may be any object: it stays here for its dependents.
@@ -310,6 +337,7 @@ def main():
             STATE["open"] = request
             STATE["run"] = None
             STATE["values"].clear()
+            STATE["mymdc"].clear()
             send({"ok": True})
         elif op == "call":
             call(request)

@@ -129,10 +129,13 @@ export function pythonContextAlive(): boolean {
   return current !== undefined && current.proc.exited === undefined;
 }
 
-/** The run the Python variables open (`extra_data.open_run(proposal_path, run, data=…)`), set before each job. */
-export async function openPythonRun(proposalPath: string, run: number, data: string): Promise<void> {
+/**
+ * The run the Python variables open (`extra_data.open_run(proposal_path, run, data=…)`) and whose mymdc# fields they
+ * get, set before each job.
+ */
+export async function openPythonRun(proposalPath: string, run: number, data: string, proposal?: number): Promise<void> {
   if (!current) return;
-  await current.proc.request({ op: "open", proposal_path: proposalPath, run, data });
+  await current.proc.request({ op: "open", proposal_path: proposalPath, run, data, proposal });
 }
 
 /** Load context.py in the Python process and check its variables as the TS loader does. */
