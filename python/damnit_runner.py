@@ -110,21 +110,41 @@ def describe(file):
     try:
         source = open(file, encoding="utf-8").read()
         code = compile(source, file, "exec")
-        namespace = {"__name__": "context", "__file__": file}
+        # A real module (dataclasses, hence @Group, look the defining module up in sys.modules)
+        import types
+        module = types.ModuleType("context")
+        module.__file__ = file
+        sys.modules["context"] = module
+        namespace = module.__dict__
         exec(code, namespace)
     except BaseException as exc:  # noqa: BLE001 - any failure of user code is a problem to report
         if isinstance(exc, KeyboardInterrupt):
             raise
         return {"problems": [problem_of(exc, file)]}
     import inspect
+    from damnit_ctx import GroupError
+    from damnit_groups import Expanded, expand
+    entries = []
+    for d in damnit_ctx.VARIABLES:
+        if d.owner is not None:
+            continue  # a Group's variable: it becomes one per group instance, below
+        options = dict(d.options)
+        options.pop("name", None)
+        if "description" not in options and d.func.__doc__:
+            options["description"] = inspect.cleandoc(d.func.__doc__)
+        params = list(inspect.signature(d.func).parameters.values())[1:]
+        entries.append(Expanded(d.name, options, d.func, d.line if d.file == file else None, params, {}))
+    try:
+        entries += expand(namespace, inspect.signature)
+    except GroupError as exc:
+        return {"problems": [{"file": file, "message": f"GroupError: {exc}"}]}
     variables = []
     STATE["defs"] = {}
     STATE["mymdc_args"] = {}
-    for d in damnit_ctx.VARIABLES:
+    for e in entries:
         deps = {}
-        params = list(inspect.signature(d.func).parameters.values())
-        for p in params[1:]:
-            ann = p.annotation
+        for p in e.params:
+            ann = e.annotations.get(p.name, p.annotation)
             if ann is inspect.Parameter.empty:
                 spec = None
             elif isinstance(ann, str):
@@ -135,12 +155,13 @@ def describe(file):
                 # Filled in here, from the metadata catalogue (extra_proposal), when the variable runs.
                 field = spec[len("mymdc#"):]
                 if field not in MYMDC_FIELDS:
-                    return {"problems": [{"file": file, "line": d.line,
-                                          "message": f"{d.name}: argument '{p.name}': unknown mymdc field '{field}' "
+                    return {"problems": [{"file": file, "line": e.line,
+                                          "message": f"{e.name}: argument '{p.name}': unknown mymdc field '{field}' "
                                                      f"(known: {', '.join(MYMDC_FIELDS)})"}]}
-                STATE["mymdc_args"].setdefault(d.name, {})[p.name] = field
+                STATE["mymdc_args"].setdefault(e.name, {})[p.name] = field
                 continue
             if p.default is not inspect.Parameter.empty:
+                # (the Python default itself is used when the dependency is missing: see call())
                 try:
                     json.dumps(p.default)
                     deps[p.name] = {"from": spec, "default": p.default}
@@ -148,15 +169,13 @@ def describe(file):
                     deps[p.name] = {"from": spec, "default": None}
             else:
                 deps[p.name] = spec
-        options = dict(d.options)
-        options.pop("name", None)
-        if "description" not in options and d.func.__doc__:
-            options["description"] = inspect.cleandoc(d.func.__doc__)
+        options = dict(e.options)
         if deps:
             options["deps"] = deps
-        STATE["defs"][d.name] = d
-        variables.append({"name": d.name, "options": options, "line": d.line if d.file == file else None,
-                          "nargs": len(params)})
+        if e.name in STATE["defs"]:
+            return {"problems": [{"file": file, "line": e.line, "message": f"GroupError: Duplicate variable name {e.name!r}"}]}
+        STATE["defs"][e.name] = e
+        variables.append({"name": e.name, "options": options, "line": e.line})
     return {"variables": variables}
 
 
@@ -298,6 +317,8 @@ def call(request):
             kwargs[arg] = STATE["values"][spec["var"]]
         elif "vars" in spec:
             kwargs[arg] = {n: STATE["values"][n] for n in spec["vars"]}
+        elif "default" in spec:
+            pass  # a missing dependency: the function's own default applies
         else:
             kwargs[arg] = spec["value"]
     try:

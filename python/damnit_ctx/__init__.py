@@ -11,7 +11,7 @@ exactly as for TypeScript contexts.
 """
 import inspect
 
-__all__ = ["Variable", "Cell", "Skip", "Group", "VARIABLES"]
+__all__ = ["Variable", "Cell", "Skip", "Group", "GroupError", "VARIABLES"]
 
 #: definitions in the order of the decorator calls
 VARIABLES = []
@@ -34,11 +34,17 @@ class Cell:
         self.units = units
 
 
+class GroupError(Exception):
+    """A Group class or instance that cannot become variables (reserved fields, no or ambiguous name, ...)."""
+
+
 class Definition:
     def __init__(self, func, options):
         self.func = func
         self.options = options
         self.name = options.get("name") or func.__name__
+        #: the class whose body defines this variable (a Group's variable), else None
+        self.owner = None
         try:
             self.line = inspect.getsourcelines(func)[1]
             self.file = inspect.getsourcefile(func)
@@ -46,8 +52,25 @@ class Definition:
             self.line = None
             self.file = None
 
+    def __set_name__(self, owner, name):
+        # Defined in a class body: a Group's variable, not one of the context's own.
+        self.owner = owner
+
+    def __get__(self, instance, owner):
+        if instance is not None and is_group_instance(instance):
+            return BoundVariable(instance, self)
+        return self
+
     def __call__(self, *args, **kwargs):
         return self.func(*args, **kwargs)
+
+
+class BoundVariable:
+    """A Group's variable seen through one instance (`group.var`): usable as `self#` target before names are known."""
+
+    def __init__(self, group, definition):
+        self.group = group
+        self.definition = definition
 
 
 def Variable(title=None, description=None, summary=None, data=None, cluster=False, tags=None, transient=False,
@@ -67,20 +90,68 @@ def Variable(title=None, description=None, summary=None, data=None, cluster=Fals
     return decorate
 
 
-class Group:
-    """DAMNIT's variable groups: a prefix for the titles and names of the variables declared with `group.Variable`."""
+RESERVED_GROUP_FIELDS = {"name": None, "title": None, "tags": None, "sep": "/"}
 
-    def __init__(self, title=None, name=None, tags=None):
-        self.title = title
-        self.name = name
-        self.tags = tags
 
-    def Variable(self, title=None, name=None, tags=None, **kwargs):
-        def decorate(func):
-            var_name = name or func.__name__
-            full_name = f"{self.name}.{var_name}" if self.name else var_name
-            full_title = f"{self.title}/{title or var_name}" if self.title else title
-            all_tags = ([self.tags] if isinstance(self.tags, str) else list(self.tags or [])) + (
-                [tags] if isinstance(tags, str) else list(tags or []))
-            return Variable(title=full_title, name=full_name, tags=all_tags or None, **kwargs)(func)
-        return decorate
+def normalize_tags(tags):
+    if tags is None:
+        return ()
+    if isinstance(tags, str):
+        return (tags,)
+    return tuple(tags)
+
+
+def is_group_instance(obj):
+    return getattr(type(obj), "__damnit_group__", False) is True and not isinstance(obj, type)
+
+
+def Group(_cls=None, *, tags=None):
+    """DAMNIT's @Group: a class of variables (methods taking `self, run`) instantiated as often as needed.
+
+    The class becomes a keyword-only dataclass with the fields name, title (default: the name), tags (merged into
+    each variable's) and sep ("/", between the group's title and each variable's). Each instance's variables are
+    `<name>.<var>`; an instance assigned to a top-level name (or a field of another group) without a name gets it.
+    `self#field.var` annotations point at variables of this or other groups.
+    """
+    import dataclasses
+
+    def wrap(cls):
+        declared = set(cls.__dict__.get("__annotations__", {}))
+        conflicts = sorted(set(RESERVED_GROUP_FIELDS) & declared)
+        if conflicts:
+            raise GroupError(f"Group classes cannot define reserved fields: {', '.join(conflicts)}")
+        overridden = sorted(set(RESERVED_GROUP_FIELDS) & set(cls.__dict__))
+        if overridden:
+            raise GroupError(f"Group classes cannot override reserved attributes: {', '.join(overridden)}")
+        group_tags = tags
+        if group_tags is None:
+            for base in cls.__mro__[1:]:
+                config = base.__dict__.get("__damnit_group_tags__")
+                if config is not None:
+                    group_tags = config
+                    break
+        group_tags = normalize_tags(group_tags)
+        cls.__damnit_group__ = True
+        cls.__damnit_group_tags__ = group_tags
+        annotations = dict(cls.__dict__.get("__annotations__", {}))
+        annotations.update({"name": "str | None", "title": "str | None", "tags": "object", "sep": "str"})
+        cls.__annotations__ = annotations
+        cls.name = dataclasses.field(default=None, kw_only=True)
+        cls.title = dataclasses.field(default=None, kw_only=True)
+        cls.tags = dataclasses.field(default=group_tags, kw_only=True)
+        cls.sep = dataclasses.field(default="/", kw_only=True)
+        original = cls.__dict__.get("__post_init__")
+
+        def __post_init__(self):
+            self.tags = normalize_tags(self.tags)
+            if self.title is None:
+                self.title = self.name
+            if original is not None:
+                original(self)
+
+        cls.__post_init__ = __post_init__
+        return dataclasses.dataclass(cls, kw_only=True)
+
+    if _cls is None:
+        return wrap
+    return wrap(_cls)

@@ -184,6 +184,8 @@ async function callVariable(proc: PythonProcess, context: LoadedContext, name: s
     if (ref.kind === "var" && !ref.glob && variable.dependencies.includes(ref.pattern) && deps[arg] !== ref.default) args[arg] = { var: ref.pattern };
     else if (ref.kind === "var" && ref.glob && typeof deps[arg] === "object" && deps[arg] !== null && deps[arg] !== ref.default) {
       args[arg] = { vars: Object.keys(deps[arg]) };
+    } else if (ref.kind === "var" || (ref.kind === "param" && ref.hasDefault && deps[arg] === ref.default)) {
+      args[arg] = { default: true }; // missing: Python uses the parameter's own default (any Python object)
     } else args[arg] = { value: deps[arg] };
   }
   let reply: Reply;
