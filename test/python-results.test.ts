@@ -198,12 +198,16 @@ want = want.rename_vars({"SPB/XGM:flux": "SPB_XGM:flux"})
 with h5py.File(path, "r") as f:
     objtype = f["scan"].attrs["_damnit_objtype"]
     cell = f[".reduced/scan"][()].decode()
-print(json.dumps({"identical": bool(got.identical(want)), "objtype": objtype, "cell": cell,
+    fill = str(f["scan/signal"].attrs["_FillValue"])
+print(json.dumps({"identical": bool(got.identical(want)), "objtype": objtype, "cell": cell, "fill": fill,
+                  "xr_fill": str(got["signal"].encoding.get("_FillValue")),
                   "want_cell": f"Dataset ({want.nbytes / 1e6:.2f}MB)", "dtypes": {k: str(v.dtype) for k, v in got.variables.items()}}))`,
     ) as Record<string, unknown>;
     expect(seen.identical).toBe(true);
     expect(seen.objtype).toBe("dataset");
     expect(seen.cell).toBe(seen.want_cell);
+    // NetCDF's fill value is NaN, as DAMNIT's (the HDF5-level fill value h5wasm cannot set: README)
+    expect([seen.fill, seen.xr_fill]).toEqual(["nan", "nan"]);
     expect(seen.dtypes).toEqual({ signal: "float64", "SPB_XGM:flux": "float32", flag: "bool", counts: "int16", trainId: "uint64" });
     expect(rows(dir).get("scan")!.value).toBe(seen.want_cell);
   });
