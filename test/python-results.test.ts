@@ -266,6 +266,34 @@ print(json.dumps(out))`,
     expect([png.readUInt32BE(16), png.readUInt32BE(20)]).toEqual([300, 225]);
   });
 
+  it("a result HDF5 cannot hold as DAMNIT stores it is that variable's TypeError; the others are stored", () => {
+    const { dir } = extracted(`import numpy as np
+from damnit_ctx import Variable
+
+@Variable()
+def strings(run): return np.array(["a", "bc"])
+
+@Variable()
+def times(run): return np.array(["2026-01-01"], dtype="datetime64[D]")
+
+@Variable()
+def objects(run): return np.array([1, "x", None], dtype=object)
+
+@Variable()
+def mixed_list(run): return [1, "two"]
+
+@Variable()
+def fine(run): return 1.25
+`);
+    const db = rows(dir);
+    for (const name of ["strings", "times", "objects", "mixed_list"]) {
+      const attrs = JSON.parse(db.get(name)!.attributes!) as { error: string; error_cls: string };
+      expect(attrs.error_cls, name).toBe("TypeError");
+      expect(attrs.error, name).toMatch(/cannot be saved/);
+    }
+    expect(db.get("fine")!.value).toBe(1.25);
+  });
+
   it("a transient result may be any Python object; dependents get it as it is", () => {
     const { dir } = extracted(`from damnit_ctx import Variable
 
