@@ -1,7 +1,8 @@
 /**
  * Python context files (context.py) through the CLI: DAMNIT's API (damnit_ctx) in Debian's /usr/bin/python3, the
  * same semantics as TS contexts (deps, globs, meta, params, defaults, Skip, transient, --var), values crossing as
- * .npy (complex too), and one clear error each for bad input. Skips without numpy/extra_data unless
+ * .npy (complex too), one clear error each for bad input, and one warm Python process for runs processed one
+ * after the other. Skips without numpy/extra_data unless
  * REQUIRE_PYTHON_CONTEXT=1.
  */
 import { spawnSync } from "node:child_process";
