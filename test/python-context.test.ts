@@ -181,3 +181,21 @@ def c(run): return 3
     expect(both.stderr).toContain("has both context.py and context.ts");
   });
 });
+
+describe.skipIf(!ready)("a Python context's runner kept warm", () => {
+  it("reprocessing runs one after the other uses one Python process while context.py is unchanged, and a new one after an edit", () => {
+    const dir = setup("import os\nfrom damnit_ctx import Variable\n\n@Variable()\ndef pid(run): return os.getpid()\n");
+    const first = damnit(["reprocess", "1-3", "--local", "--mock", "--concurrency", "1"], { cwd: dir });
+    expect(first.status, first.stderr).toBe(0);
+    const pids = [1, 2, 3].map((run) => runVariableRows(dir, { run }).find((r) => r.name === "pid")?.value);
+    expect(pids.every((p) => typeof p === "number")).toBe(true);
+    expect(new Set(pids).size).toBe(1);
+    writeFileSync(join(dir, "context.py"), "import os\nfrom damnit_ctx import Variable\n\n@Variable()\ndef pid(run): return os.getpid()\n\n@Variable()\ndef other(run): return 1\n");
+    const second = damnit(["reprocess", "1-2", "--local", "--mock", "--concurrency", "1"], { cwd: dir });
+    expect(second.status, second.stderr).toBe(0);
+    const after = [1, 2].map((run) => runVariableRows(dir, { run }).find((r) => r.name === "pid")?.value);
+    expect(after[0]).toBe(after[1]);
+    expect(after[0]).not.toBe(pids[0]);
+    expect(runVariableRows(dir, { run: 2 }).find((r) => r.name === "other")?.value).toBe(1);
+  });
+});
