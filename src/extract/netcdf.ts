@@ -9,6 +9,9 @@
  *                              attrs _Netcdf4Dimid (first dimension's id), _Netcdf4Coordinates (if 2-D or more),
  *                              _FillValue = NaN for floats, the array's own attrs
  *
+ * An xarray Dataset (LabelledSet) is the same group with several data variables sharing the dimension scales, the
+ * Dataset's attributes on the group and `_damnit_objtype = "dataset"` (DAMNIT's save_dataset_netcdf).
+ *
  * The array's name is `__xarray_dataarray_variable__` when it has none, or when it equals a dimension's name (the
  * real name then goes in the group attribute `__xarray_dataarray_name__`), as xarray does; "/" in it becomes "_", as
  * DAMNIT does. Bool arrays are stored as int8 with attr dtype = "bool" (xarray's encoding; NetCDF has no bool).
@@ -132,7 +135,7 @@ export function writeLabelled(w: H5Writer, path: string, arr: LabelledArray, boo
 /** Throw (naming `where`) unless writeLabelledSet can write `set`; returns its variables' dataset names. */
 export function checkLabelledSet(set: LabelledSet, where: string): string[] {
   const names: string[] = [];
-  const dims = new Map<string, { length: number; coord?: NdArray }>();
+  const lengths = new Map<string, number>();
   for (const variable of set.variables) {
     checkLabelled(variable, where);
     if (typeof variable.name !== "string" || variable.name === "") throw new Error(`${where}: every variable of a Dataset has a name`);
@@ -142,13 +145,12 @@ export function checkLabelledSet(set: LabelledSet, where: string): string[] {
     names.push(name);
     variable.dims.forEach((dim, axis) => {
       const length = variable.data.shape[axis]!;
-      const seen = dims.get(dim);
-      if (seen && seen.length !== length) throw new Error(`${where}: dimension ${dim} has length ${seen.length} and ${length}`);
-      const coord = variable.coords?.[dim];
-      dims.set(dim, { length, coord: seen?.coord ?? coord });
+      const seen = lengths.get(dim);
+      if (seen !== undefined && seen !== length) throw new Error(`${where}: dimension ${dim} has length ${seen} and ${length}`);
+      lengths.set(dim, length);
     });
   }
-  for (const name of names) if (dims.has(name)) throw new Error(`${where}: a variable and a dimension are both called ${name}`);
+  for (const name of names) if (lengths.has(name)) throw new Error(`${where}: a variable and a dimension are both called ${name}`);
   for (const [key, value] of Object.entries(set.attrs ?? {})) {
     if (typeof value !== "string" && typeof value !== "number") throw new TypeError(`${where}: attribute ${key} must be a string or number`);
     if (typeof value === "string" && value.includes("\0")) throw new Error(`${where}: attribute ${key}: HDF5 strings cannot contain NUL characters`);
