@@ -30,11 +30,13 @@ class Expanded:
         self.annotations = annotations
 
 
-def group_names(namespace):
-    """{id(instance): (instance, name)} for every group instance reachable from the context's top-level names."""
-    found = {}  # id -> [instance, depth, [(parent id or None, label)]]
+def group_names(namespace, extra=()):
+    """{id(instance): (instance, name)} for every group instance reachable from the context's top-level names (and
+    from `extra` instances, e.g. those added to a Pipeline, which need a name of their own if no name leads to them)."""
+    found = {}  # id -> [instance, depth, [(parent id or None, label or None)]]
     frontier = [(None, key, value) for key, value in namespace.items()
                 if not key.startswith("__") and is_group_instance(value)]
+    frontier += [(None, None, value) for value in extra]
     depth = 0
     while frontier:
         depth += 1
@@ -63,7 +65,11 @@ def group_names(namespace):
         if instance.name is not None:
             name = instance.name
         else:
-            candidates = sorted({label if parent is None else f"{name_of(parent)}.{label}" for parent, label in paths})
+            candidates = sorted({label if parent is None else f"{name_of(parent)}.{label}" for parent, label in paths
+                                 if label is not None})
+            if not candidates:
+                raise GroupError(f"A {type(instance).__name__} group has no name: give it one (name=...) or assign it "
+                                 "to a top-level name")
             if len(candidates) > 1:
                 raise GroupError(f"A {type(instance).__name__} group is both {' and '.join(candidates)}; "
                                  "give it a name (name=...)")
@@ -94,10 +100,30 @@ def class_variables(cls):
     return list(seen.values())
 
 
-def expand(namespace, signature_of):
-    """Every group instance's variables as Expanded definitions, in the order of the instances and their classes."""
-    names = group_names(namespace)
-    by_id = {key: name for key, (_, name) in names.items()}
+def reachable(instances):
+    """The instances and the groups nested in their fields, recursively (ids)."""
+    seen = set()
+    todo = list(instances)
+    while todo:
+        instance = todo.pop()
+        if id(instance) in seen:
+            continue
+        seen.add(id(instance))
+        for field in dataclasses.fields(instance):
+            value = getattr(instance, field.name, None)
+            if field.name not in RESERVED_GROUP_FIELDS and is_group_instance(value):
+                todo.append(value)
+    return seen
+
+
+def expand(namespace, signature_of, extra=(), only=None):
+    """Every group instance's variables as Expanded definitions, in the order of the instances and their classes;
+    with `only` (an explicit Pipeline's groups), those groups' and the groups nested in them only."""
+    names = group_names(namespace, extra)
+    if only is not None:
+        keep = reachable(only)
+        names = {key: value for key, value in names.items() if key in keep}
+    by_id = {key: name for key, (_, name) in group_names(namespace, extra).items()}
     expanded = []
     placeholders = {}
 

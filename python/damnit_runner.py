@@ -106,6 +106,7 @@ def mymdc(field):
 def describe(file):
     import damnit_ctx
     damnit_ctx.VARIABLES.clear()
+    damnit_ctx.PIPELINE_STATE.update(pipeline=None, explicit=False)
     STATE["values"].clear()
     try:
         source = open(file, encoding="utf-8").read()
@@ -124,8 +125,18 @@ def describe(file):
     import inspect
     from damnit_ctx import GroupError
     from damnit_groups import Expanded, expand
+    from damnit_ctx import Definition, is_group_instance
     entries = []
-    for d in damnit_ctx.VARIABLES:
+    pipeline = damnit_ctx.PIPELINE_STATE["pipeline"]
+    explicit = damnit_ctx.PIPELINE_STATE["explicit"]
+    added = pipeline.items if pipeline is not None else []
+    added_groups = [item for item in added if is_group_instance(item)]
+    # Pipeline.set_default(...): exactly its variables and groups; otherwise every @Variable of the file, and
+    # what Pipeline.default().add(...) added.
+    top_level = [item for item in added if isinstance(item, Definition)] if explicit else list(damnit_ctx.VARIABLES)
+    if not explicit:
+        top_level += [item for item in added if isinstance(item, Definition) and not any(item is d for d in top_level)]
+    for d in top_level:
         if d.owner is not None:
             continue  # a Group's variable: it becomes one per group instance, below
         options = dict(d.options)
@@ -135,7 +146,7 @@ def describe(file):
         params = list(inspect.signature(d.func).parameters.values())[1:]
         entries.append(Expanded(d.name, options, d.func, d.line if d.file == file else None, params, {}))
     try:
-        entries += expand(namespace, inspect.signature)
+        entries += expand(namespace, inspect.signature, added_groups, added_groups if explicit else None)
     except GroupError as exc:
         return {"problems": [{"file": file, "message": f"GroupError: {exc}"}]}
     variables = []

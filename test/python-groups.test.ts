@@ -2,7 +2,8 @@
  * DAMNIT's @Group in a Python context (spec §3.10): group classes as keyword-only dataclasses, names inferred
  * from the assignment (the shortest path wins), `<group>.<var>` names with `<title><sep><var title>` titles and
  * merged tags, inherited variables, `self#` links into this and other groups and to top-level variables, globs,
- * missing fields as placeholders (dependents skip or use their default), and each GroupError. Debian's
+ * missing fields as placeholders (dependents skip or use their default), Pipeline.default()/set_default() choosing
+ * the variables, and each GroupError. Debian's
  * /usr/bin/python3; fails rather than skips with REQUIRE_PYTHON_CONTEXT=1.
  */
 import { spawnSync } from "node:child_process";
@@ -127,6 +128,53 @@ describe.skipIf(!ready)("@Group in context.py", () => {
     expect(errors.get("sub.scaled")).toEqual({ error_cls: "Skip", error: "Dependencies returned no data:\n- 'sub.__missing__.xgm.intensity'" });
     expect(errors.get("sub.extra")?.error_cls).toBe("Skip");
     expect([...values.keys()].some((n) => n.includes("__missing__"))).toBe(false);
+  });
+
+  it("Pipeline.set_default chooses exactly the context's variables; Pipeline.default().add adds to them", () => {
+    const explicit = setup(`from damnit_ctx import Variable, Group, Pipeline
+
+@Variable()
+def a(run): return 1
+
+@Variable()
+def not_chosen(run): return 2
+
+@Group
+class G:
+    @Variable()
+    def v(self, run, x: "var#a"): return x + 10
+
+g = G()
+Pipeline.set_default(Pipeline().add(a, [g, G(name="extra")]))
+`);
+    const r = damnit(["extract", String(PROPOSAL), String(RUN), "raw", "--mock"], { cwd: explicit });
+    expect(r.status, r.stderr).toBe(0);
+    const names = withRunsDb(explicit, (db) => db.prepare("SELECT name, value FROM run_variables WHERE run = ? ORDER BY name").all(RUN));
+    expect(names).toEqual([
+      { name: "a", value: 1 },
+      { name: "extra.v", value: 11 },
+      { name: "g.v", value: 11 },
+    ]);
+
+    const added = setup(`from damnit_ctx import Variable, Group, Pipeline
+
+@Variable()
+def a(run): return 1
+
+@Group
+class G:
+    @Variable()
+    def v(self, run): return 5
+
+Pipeline.default().add(G(name="only_in_pipeline"))
+`);
+    const read = damnit(["read-context", "--json"], { cwd: added });
+    expect(read.status, read.stderr).toBe(0);
+    expect((JSON.parse(read.stdout) as { variables: Array<{ name: string }> }).variables.map((v) => v.name)).toEqual(["a", "only_in_pipeline.v"]);
+    writeFileSync(join(added, "context.py"), "from damnit_ctx import Variable, Group, Pipeline\n\n@Group\nclass G:\n    @Variable()\n    def v(self, run): return 5\n\nPipeline.default().add(G())\n");
+    const unnamed = damnit(["read-context"], { cwd: added });
+    expect(unnamed.status).toBe(1);
+    expect(unnamed.stderr).toContain("GroupError: A G group has no name");
   });
 
   it("each GroupError is a clear problem of the context file", () => {

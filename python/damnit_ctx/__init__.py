@@ -11,7 +11,7 @@ exactly as for TypeScript contexts.
 """
 import inspect
 
-__all__ = ["Variable", "Cell", "Skip", "Group", "GroupError", "VARIABLES"]
+__all__ = ["Variable", "Cell", "Skip", "Group", "GroupError", "Pipeline", "VARIABLES"]
 
 #: definitions in the order of the decorator calls
 VARIABLES = []
@@ -155,3 +155,51 @@ def Group(_cls=None, *, tags=None):
     if _cls is None:
         return wrap
     return wrap(_cls)
+
+
+#: the default pipeline of the context file being evaluated (reset by the runner before each evaluation)
+PIPELINE_STATE = {"pipeline": None, "explicit": False}
+
+
+class Pipeline:
+    """DAMNIT's Pipeline, as far as a context file uses it: `Pipeline.default().add(...)` adds Variables or Group
+    instances to what the file defines, and `Pipeline.set_default(Pipeline(...).add(...))` makes exactly those the
+    context's variables (nothing else is discovered).
+    """
+
+    def __init__(self, proposal=None, run_number=None, *, name=None, data=None, input_vars=None):
+        self.name = name
+        self.proposal = proposal
+        self.run_number = run_number
+        self.data = data
+        self.input_vars = dict(input_vars or {})
+        self.items = []
+
+    @classmethod
+    def default(cls):
+        if PIPELINE_STATE["pipeline"] is None:
+            PIPELINE_STATE["pipeline"] = cls(name="default")
+        return PIPELINE_STATE["pipeline"]
+
+    @classmethod
+    def set_default(cls, pipeline):
+        if not isinstance(pipeline, cls):
+            raise TypeError("Pipeline.set_default expects a Pipeline instance")
+        PIPELINE_STATE["pipeline"] = pipeline
+        PIPELINE_STATE["explicit"] = True
+        return pipeline
+
+    def add(self, *items):
+        def add_item(item):
+            if isinstance(item, Definition) or is_group_instance(item):
+                if not any(item is known for known in self.items):
+                    self.items.append(item)
+            elif isinstance(item, (list, tuple)):
+                for sub in item:
+                    add_item(sub)
+            else:
+                raise TypeError(f"Pipeline.add accepts Variable or Group instances (or sequences of them); got {type(item)!r}")
+
+        for item in items:
+            add_item(item)
+        return self
