@@ -47,7 +47,8 @@ export type DamnitErrorCode =
   | "CALIB_BAD_DATA"
   // provenance records (src/provenance/)
   | "NO_PROVENANCE"
-  | "PROVENANCE_DB";
+  | "PROVENANCE_DB"
+  | "SCRATCH_FAILED";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;
