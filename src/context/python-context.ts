@@ -119,10 +119,13 @@ export function pythonContextAlive(): boolean {
   return current !== undefined && current.proc.exited === undefined;
 }
 
-/** The run the Python variables open (`extra_data.open_run(proposal_path, run, data=…)`), set before each job. */
-export async function openPythonRun(proposalPath: string, run: number, data: string): Promise<void> {
+/**
+ * The run the Python variables open (`extra_data.open_run(proposal_path, run, data=…)`), set before each job, with
+ * the job's lookup recorder variables (DAMNIT_LOOKUP_*: the Python process outlives one job's recorder).
+ */
+export async function openPythonRun(proposalPath: string, run: number, data: string, lookupEnv: Readonly<Record<string, string>> = {}): Promise<void> {
   if (!current) return;
-  await current.proc.request({ op: "open", proposal_path: proposalPath, run, data });
+  await current.proc.request({ op: "open", proposal_path: proposalPath, run, data, lookup_env: lookupEnv });
 }
 
 /** Load context.py in the Python process and check its variables as the TS loader does. */

@@ -126,7 +126,7 @@ async function run(job: RunJob): Promise<void> {
   }
   if (job.contextFile.endsWith(".py")) {
     try {
-      await openPythonRun(opened.proposalPath, job.run, job.kind);
+      await openPythonRun(opened.proposalPath, job.run, job.kind, job.lookupEnv);
     } catch (err) {
       opened.close();
       await send({ type: "failed", jobId: job.jobId, message: `The Python context runner failed: ${(err as Error).message}` });
