@@ -177,6 +177,7 @@ async function extractRunAttempt(
   try {
     runner = await runners.acquire(stamp);
   } catch (err) {
+    await provenance.endSections();
     await lookups?.close();
     throw err;
   }
@@ -301,6 +302,7 @@ async function extractRunAttempt(
     return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds };
   } finally {
     runners.release(runner);
+    await provenance.endSections();
     await lookups?.close();
   }
 }

@@ -63,14 +63,20 @@ export class AttemptProvenance {
     return this.record.attempt;
   }
 
-  /** The record with the end sections, as JSON for the run's HDF5 file (which adds the variables it writes). */
-  async forFile(): Promise<string> {
+  /** Collect the end sections (once; before the job's lookup recorder closes, whose served requests they read). */
+  async endSections(): Promise<void> {
+    if (this.ended) return;
     this.ended = true;
     const end = await collect(
       this.collectors.filter((c) => c.when === "end"),
       this.info,
     );
     this.record = { ...this.record, sections: { ...this.record.sections, ...end } };
+  }
+
+  /** The record with the end sections, as JSON for the run's HDF5 file (which adds the variables it writes). */
+  async forFile(): Promise<string> {
+    await this.endSections();
     return JSON.stringify(this.record);
   }
 
@@ -78,7 +84,7 @@ export class AttemptProvenance {
   async finish(outcome: { ok: boolean; message?: string; stored: readonly string[] }): Promise<void> {
     if (this.finished) return;
     this.finished = true;
-    if (!this.ended) await this.forFile();
+    await this.endSections();
     this.record = { ...this.record, variables: [...outcome.stored].sort() };
     if (!this.store) return;
     try {

@@ -2,10 +2,10 @@
  * `<db dir>/provenance.sqlite`: one row per processing attempt of a run, holding its provenance record (JSON).
  * A file of its own beside runs.sqlite, so that DAMNIT's tools, which open runs.sqlite, see no new table. Many
  * jobs on many hosts write it, as they write runs.sqlite: rollback journal, a busy timeout, short
- * `BEGIN IMMEDIATE` transactions (an attempt number is taken as max + 1 inside one).
+ * `BEGIN IMMEDIATE` transactions (an attempt number is taken as max + 1 inside one); made mode 0666 like runs.sqlite.
  */
 import Database from "better-sqlite3";
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { DamnitError } from "../core/errors.js";
 import { isSqliteError } from "../core/sqlite-errors.js";
@@ -82,12 +82,15 @@ export class ProvenanceStore {
     const file = provenanceFile(dbDir);
     if (opts.readonly && !existsSync(file)) throw new DamnitError("NO_PROVENANCE", `no provenance has been recorded in ${dbDir} (${PROVENANCE_FILE} does not exist); process a run first`);
     let sqlite: Database.Database | undefined;
+    const fresh = !existsSync(file);
     try {
       sqlite = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false, timeout: BUSY_TIMEOUT_MS });
       if (opts.readonly) sqlite.prepare("SELECT count(*) FROM attempts").get();
       else {
         if (String(sqlite.pragma("journal_mode", { simple: true })).toLowerCase() !== "delete") sqlite.pragma("journal_mode = DELETE");
         sqlite.exec(SCHEMA);
+        // Shared by the team's jobs like runs.sqlite (world-writable, as DAMNIT makes its databases).
+        if (fresh) chmodSync(file, 0o666);
       }
       return new ProvenanceStore(file, sqlite);
     } catch (err) {
