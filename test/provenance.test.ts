@@ -242,4 +242,30 @@ describe("provenance and --check-reproducible", () => {
     expect(none.status).toBe(1);
     expect(none.stderr).toContain("no processing attempt of run 2");
   }, 300_000);
+
+  it("a damaged provenance.sqlite costs the job nothing but a warning; the run file still gets the record", async () => {
+    const dir = tempDir("damnit-prov-bad-");
+    expect((await damnitAsync(["proposal", String(PROPOSAL), dir], dir)).status).toBe(0);
+    writeFileSync(join(dir, "context.ts"), `import { Variable } from "damnit/context";\nexport const one = Variable(() => 1);\n`);
+    const none = await damnitAsync(["provenance", "3"], dir);
+    expect(none.status).toBe(1);
+    expect(none.stderr.trim().split("\n")).toHaveLength(1);
+    expect(none.stderr).toContain("provenance.sqlite does not exist");
+    writeFileSync(join(dir, "provenance.sqlite"), "this is not a database, it is a text file of more than a few bytes".repeat(20));
+    const r = await damnitAsync(["extract", String(PROPOSAL), "3", "raw", "--mock"], dir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain("No provenance record for this attempt in provenance.sqlite");
+    expect(runVariableRows(dir, { run: 3 }).find((row) => row.name === "one")?.value).toBe(1);
+    if (withH5py) {
+      const inFile = runH5py(`f = h5py.File(sys.argv[1], "r"); print(f.attrs["damnit_provenance"])`, [join(dir, "extracted_data", `p${PROPOSAL}_r3.h5`)]) as {
+        attempts: Array<{ attempt: number | null; variables: string[]; sections: { context: { sha256: string } } }>;
+      };
+      expect(inFile.attempts.map((a) => [a.attempt, a.variables])).toEqual([[null, ["one", "start_time"]]]);
+      expect(inFile.attempts[0]!.sections.context.sha256).toBe(sha256(join(dir, "context.ts")));
+    }
+    const shown = await damnitAsync(["provenance", "3"], dir);
+    expect(shown.status).toBe(1);
+    expect(shown.stderr.trim().split("\n")).toHaveLength(1);
+    expect(shown.stderr).toContain(join(dir, "provenance.sqlite"));
+  }, 120_000);
 });

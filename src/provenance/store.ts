@@ -6,7 +6,7 @@
  */
 import Database from "better-sqlite3";
 import { chmodSync, existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { DamnitError } from "../core/errors.js";
 import { isSqliteError } from "../core/sqlite-errors.js";
 import type { ProvenanceRecord } from "./record.js";
@@ -79,7 +79,7 @@ export class ProvenanceStore {
 
   /** Open (creating it unless `readonly`); PROVENANCE_DB naming the file when it cannot be used, NO_PROVENANCE when absent and read-only. */
   static open(dbDir: string, opts: { readonly?: boolean } = {}): ProvenanceStore {
-    const file = provenanceFile(dbDir);
+    const file = resolve(provenanceFile(dbDir));
     if (opts.readonly && !existsSync(file)) throw new DamnitError("NO_PROVENANCE", `no provenance has been recorded in ${dbDir} (${PROVENANCE_FILE} does not exist); process a run first`);
     let sqlite: Database.Database | undefined;
     const fresh = !existsSync(file);
