@@ -31,7 +31,7 @@ import { ramp } from "./helpers/ramp.ts";
 export const n_trains = Variable((run) => run.trainIds.length);
 export const gain = Variable({ deps: { run: "meta#run_number" } }, async (_r, { run }) =>
   ((await lookup.get("cal", "/gain", { run, detector: "LPD1M" })).json() as { gain: number }).gain);
-export const corrected = Variable({ summary: "mean", deps: { gain: "var#gain", n: "var#n_trains" } }, (_r, { gain, n }) => ramp(gain, n));
+export const corrected = Variable({ summary: "mean", data: "proc", deps: { gain: "var#gain", n: "var#n_trains" } }, (_r, { gain, n }) => ramp(gain, n));
 `;
 const HELPER = `export function ramp(g: number, n: number): Float64Array { return Float64Array.from({ length: n }, (_, i) => g * (i + 1)); }\n`;
 
@@ -235,9 +235,18 @@ describe("provenance and --check-reproducible", () => {
       expect(inFile.attempts[1]!.variables).toContain("gain");
       expect(inFile.attempts[0]!.variables).not.toContain("gain");
     }
+    // Variables from raw jobs and one from a proc job: reproduced with the kind each was stored from.
+    const proc = await damnitAsync(["extract", String(PROPOSAL), "1", "proc"], dir);
+    expect(proc.status, proc.stderr).toBe(0);
+    const procAttempt = JSON.parse((await damnitAsync(["provenance", "1", "--json"], dir)).stdout) as AttemptJson;
+    expect(procAttempt.record.sections.job.data).toBe("proc");
+    expect(procAttempt.record.variables).toContain("corrected");
+    const check = await damnitAsync(["reprocess", "1", "--check-reproducible"], dir);
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    expect(check.stdout).toMatch(/^Reproducible: 0 differences in [3-9] values of 1 runs$/m);
     const missing = await damnitAsync(["provenance", "1", "--attempt", "9"], dir);
     expect(missing.status).toBe(1);
-    expect(missing.stderr).toContain("has attempts 1–3, not 9");
+    expect(missing.stderr).toContain("has attempts 1–4, not 9");
     const none = await damnitAsync(["provenance", "2"], dir);
     expect(none.status).toBe(1);
     expect(none.stderr).toContain("no processing attempt of run 2");

@@ -106,8 +106,14 @@ export interface CompareRun {
   readonly scratch: { readonly db: string; readonly runFile: string; readonly dir: string };
 }
 
+export interface RunComparison {
+  readonly differences: Difference[];
+  /** reproduced, but never stored before (a first processing that selected fewer variables): not differences */
+  readonly unstored: string[];
+}
+
 /** Every difference between the stored and the reproduced results of `names` for one run. */
-export async function compareRun(c: CompareRun): Promise<Difference[]> {
+export async function compareRun(c: CompareRun): Promise<RunComparison> {
   const out: Difference[] = [];
   const add = (variable: string, what: string, d: { path: string; a: unknown; b: unknown }) =>
     out.push({ run: c.run, variable, what: d.path ? `${what} ${d.path}` : what, stored: describe(d.a), reproduced: describe(d.b) });
@@ -115,7 +121,11 @@ export async function compareRun(c: CompareRun): Promise<Difference[]> {
 
   const realRows = latestRows(c.real.db, c.proposal, c.run);
   const newRows = latestRows(c.scratch.db, c.proposal, c.run);
-  for (const name of c.names) {
+  const realOut = existsSync(c.real.runFile) ? await readRunOutput(c.real.runFile) : new Map<string, VariableOutput>();
+  const newOut = existsSync(c.scratch.runFile) ? await readRunOutput(c.scratch.runFile) : new Map<string, VariableOutput>();
+  const unstored = c.names.filter((name) => !realRows.has(name) && !realOut.has(name));
+  const names = c.names.filter((name) => !unstored.includes(name));
+  for (const name of names) {
     const a = realRows.get(name);
     const b = newRows.get(name);
     if (!a && !b) continue;
@@ -131,9 +141,7 @@ export async function compareRun(c: CompareRun): Promise<Difference[]> {
     if (d) add(name, "runs.sqlite attributes", d);
   }
 
-  const realOut = existsSync(c.real.runFile) ? await readRunOutput(c.real.runFile) : new Map<string, VariableOutput>();
-  const newOut = existsSync(c.scratch.runFile) ? await readRunOutput(c.scratch.runFile) : new Map<string, VariableOutput>();
-  for (const name of c.names) {
+  for (const name of names) {
     const a = realOut.get(name);
     const b = newOut.get(name);
     if (!a && !b) continue;
@@ -146,5 +154,5 @@ export async function compareRun(c: CompareRun): Promise<Difference[]> {
       if (d) add(name, `HDF5 ${part}`, d);
     }
   }
-  return out;
+  return { differences: out, unstored };
 }

@@ -30,6 +30,7 @@ async function reproduce(db: RunDatabase, proposal: number, runs: readonly numbe
     const state = !r.ok ? `did not process again: ${(r.message ?? "failed").split("\n")[0]}` : mine.length === 0 ? "same" : `${mine.length} differ`;
     lines.push(`r${r.run}: ${r.compared} values compared, ${state}`);
     for (const d of mine) lines.push(`  ${d.variable}: ${d.what}: stored ${d.stored}, reproduced ${d.reproduced}`);
+    if (r.unstored.length > 0) lines.push(`  (also computed, never stored before: ${r.unstored.join(", ")})`);
   }
   const failed = report.runs.filter((r) => !r.ok).length;
   const compared = report.runs.reduce((n, r) => n + r.compared, 0);
