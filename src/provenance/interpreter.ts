@@ -1,11 +1,12 @@
 /**
  * Provenance section `interpreter` (Python contexts only): the database's `context_python` setting, the
  * executable it resolves to (PATH searched as the runner's spawn does, symlinks followed) and what its
- * `--version` prints. Asked once per executable and modification time in a process (a listener runs many jobs).
+ * `--version` prints. Asked once per executable and modification time in a process (a listener runs many jobs),
+ * with node's execFile (no shell; execa's 260 modules would cost a job's start more than the question).
  */
+import { execFile } from "node:child_process";
 import { accessSync, constants, realpathSync, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
-import { loadExeca } from "../core/lazy-execa.js";
 
 const asked = new Map<string, string | null>();
 
@@ -26,9 +27,9 @@ export function resolveExecutable(command: string, cwd: string, path = process.e
 async function versionOf(executable: string): Promise<string | null> {
   const key = `${executable}\0${statSync(executable).mtimeMs}`;
   if (asked.has(key)) return asked.get(key)!;
-  const execa = await loadExeca();
-  const r = await execa(executable, ["--version"], { reject: false, timeout: 20_000, stdin: "ignore", all: true });
-  const text = r.exitCode === 0 ? String(r.all ?? "").trim() : null;
+  const text = await new Promise<string | null>((done) =>
+    execFile(executable, ["--version"], { timeout: 20_000, encoding: "utf8" }, (err, stdout, stderr) => done(err ? null : `${stdout}${stderr}`.trim())),
+  );
   asked.set(key, text);
   return text;
 }
