@@ -44,7 +44,7 @@ interface Figures {
   p99: number;
 }
 
-async function load(origin: string, pathOf: (i: number) => string, headers: Record<string, string> = {}): Promise<Figures> {
+async function load(origin: string, pathOf: (i: number) => string, headers: Record<string, string> = {}, marker?: string): Promise<Figures> {
   const pool = new Pool(origin, { connections: CONCURRENCY });
   const latencies = new Float64Array(REQUESTS);
   let next = 0;
@@ -55,6 +55,7 @@ async function load(origin: string, pathOf: (i: number) => string, headers: Reco
       const res = await pool.request({ method: "GET", path: pathOf(i), headers });
       await res.body.arrayBuffer();
       if (res.statusCode !== 200) throw new Error(`status ${res.statusCode} for ${pathOf(i)}`);
+      if (marker !== undefined && res.headers["x-lookup-recorder"] !== marker) throw new Error(`${pathOf(i)} was not a cache hit (${String(res.headers["x-lookup-recorder"])})`);
       latencies[i] = performance.now() - t0;
     }
   };
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
     await load(`http://127.0.0.1:${upstream.port}`, (i) => `/api${path(i)}`);
     await load(recorder.url, (i) => `/calcat${path(i)}`, headers);
     const direct = await load(`http://127.0.0.1:${upstream.port}`, (i) => `/api${path(i)}`);
-    const hits = await load(recorder.url, (i) => `/calcat${path(i)}`, headers);
+    const hits = await load(recorder.url, (i) => `/calcat${path(i)}`, headers, "hit");
     console.log(`lookup recorder, ${REQUESTS} requests over ${KEYS} keys, ${CONCURRENCY} at a time`);
     console.log(`  direct to upstream (baseline): ${fmt(direct)}`);
     console.log(`  cache hit through recorder:    ${fmt(hits)}`);

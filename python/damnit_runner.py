@@ -366,6 +366,10 @@ def main():
         if op == "describe":
             send(describe(request["file"]))
         elif op == "open":
+            # this job's lookup recorder (DAMNIT_LOOKUP_*), and none left from the previous job
+            for key in [k for k in os.environ if k.startswith("DAMNIT_LOOKUP_")]:
+                del os.environ[key]
+            os.environ.update(request.get("lookup_env") or {})
             STATE["open"] = request
             STATE["run"] = None
             STATE["values"].clear()

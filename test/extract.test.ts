@@ -176,7 +176,10 @@ describe("extraction", () => {
     expect(damnit(["extract", String(PROPOSAL), "1", "all"], { cwd: dir }).status).toBe(0);
     const tree = h5Tree(join(dir, "extracted_data", "p1234_r1.h5"));
     const expected = expectedRun(1);
-    expect(tree["/"]!.attrs).toEqual({ provenance: "context.py" });
+    // DAMNIT's provenance attribute, and ours (the attempt's record, src/provenance/h5-attribute.ts)
+    const { damnit_provenance: record, ...rootAttrs } = tree["/"]!.attrs as Record<string, unknown>;
+    expect(rootAttrs).toEqual({ provenance: "context.py" });
+    expect((JSON.parse(String(record)) as { attempts: Array<{ attempt: number }> }).attempts.map((a) => a.attempt)).toEqual([1]);
     for (const group of [".reduced", ".preview", ".errors"]) expect(tree[group]?.kind).toBe("group");
     // Every stored variable has its group and summary; errors have only their .errors entry.
     for (const name of ["n_trains", "xgm_intensity", "xgm_mean", "photon_flux", "sample_x", "camera_total", "camera_image", "agipd_mean_frame", "agipd_corrected_mean", "beam_ok", "start_time"]) {

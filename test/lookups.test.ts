@@ -306,6 +306,35 @@ describe("lookup recorder (§A.5)", () => {
     }
   });
 
+  it("13, many at once: 150 requests over 3 keys served between two writes give 150 lookup_usage rows in order and the hits of each key", async () => {
+    const up = await upstream();
+    const db = join(tempDir(), "lookups.sqlite");
+    const r = await recorder(db, up.url, { usage: { processingId: "many", proposal: 1, run: 3 } });
+    for (const k of ["a", "b", "c"]) await get(`${r.url}/cal/${k}`);
+    r.flush();
+    const order: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const k = ["a", "b", "c"][i % 7 === 0 ? 2 : i % 2]!;
+      order.push(k);
+      await get(`${r.url}/cal/${k}`);
+    }
+    r.flush();
+    const sqlite = new Database(db, { readonly: true });
+    try {
+      const usage = sqlite
+        .prepare("SELECT u.processing_id, u.proposal, u.run, u.served_from, r.path FROM lookup_usage u JOIN responses r USING (key) ORDER BY u.at, u.rowid")
+        .all() as Array<{ processing_id: string; proposal: number; run: number; served_from: string; path: string }>;
+      expect(usage).toHaveLength(153);
+      expect(usage.slice(3).map((u) => u.path.slice(1))).toEqual(order);
+      expect(usage.slice(3).every((u) => u.served_from === "cache" && u.processing_id === "many" && u.proposal === 1 && u.run === 3)).toBe(true);
+      const hits = sqlite.prepare("SELECT path, hits FROM responses ORDER BY path").all() as Array<{ path: string; hits: number }>;
+      expect(hits).toEqual(["a", "b", "c"].map((k) => ({ path: `/${k}`, hits: order.filter((o) => o === k).length })));
+    } finally {
+      sqlite.close();
+    }
+    expect(up.calls).toBe(3);
+  });
+
   it("passthrough neither reads nor writes the database; an unknown service is 404 JSON; a hanging upstream is 502", async () => {
     const up = await upstream();
     const pass = await recorder(undefined, up.url, { mode: "passthrough" });

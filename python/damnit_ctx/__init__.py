@@ -11,7 +11,9 @@ exactly as for TypeScript contexts.
 """
 import inspect
 
-__all__ = ["Variable", "Cell", "Skip", "Group", "GroupError", "Pipeline", "VARIABLES"]
+from .lookup import LookupResponse, lookup
+
+__all__ = ["Variable", "Cell", "Skip", "Group", "GroupError", "Pipeline", "VARIABLES", "lookup", "LookupResponse"]
 
 #: definitions in the order of the decorator calls
 VARIABLES = []

@@ -130,12 +130,20 @@ export function pythonContextAlive(): boolean {
 }
 
 /**
+/**
  * The run the Python variables open (`extra_data.open_run(proposal_path, run, data=…)`) and whose mymdc# fields they
- * get, set before each job.
+ * get, set before each job, with the job's lookup recorder variables (DAMNIT_LOOKUP_*: the Python process outlives
+ * one job's recorder).
  */
-export async function openPythonRun(proposalPath: string, run: number, data: string, proposal?: number): Promise<void> {
+export async function openPythonRun(
+  proposalPath: string,
+  run: number,
+  data: string,
+  proposal?: number,
+  lookupEnv: Readonly<Record<string, string>> = {},
+): Promise<void> {
   if (!current) return;
-  await current.proc.request({ op: "open", proposal_path: proposalPath, run, data, proposal });
+  await current.proc.request({ op: "open", proposal_path: proposalPath, run, data, proposal, lookup_env: lookupEnv });
 }
 
 /** Load context.py in the Python process and check its variables as the TS loader does. */

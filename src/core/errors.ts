@@ -44,7 +44,11 @@ export type DamnitErrorCode =
   | "CALIB_UNKNOWN_DETECTOR"
   | "CALIB_VERSION_EXISTS"
   | "CALIB_BAD_TIME"
-  | "CALIB_BAD_DATA";
+  | "CALIB_BAD_DATA"
+  // provenance records (src/provenance/)
+  | "NO_PROVENANCE"
+  | "PROVENANCE_DB"
+  | "SCRATCH_FAILED";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;

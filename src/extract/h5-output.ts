@@ -1,7 +1,7 @@
 /**
  * The per-run HDF5 file `extracted_data/p<P>_r<R>.h5` in DAMNIT's layout (spec §3.8):
  *
- *   / (attr provenance)
+ *   / (attr provenance; damnit_provenance: the writing attempts' provenance records, src/provenance/h5-attribute.ts)
  *   /.reduced/<name>   summary: scalar, string, PNG bytes (1-D uint8) or 2×N trendline; attrs from SummaryAttrs
  *   /.preview/<name>   preview: dataset, or NetCDF4 group for a LabelledArray
  *   /.errors/<name>    error message (string), attr type = exception class
@@ -25,6 +25,7 @@ import { checkArray, readStored, writeStored } from "../h5/values.js";
 import { BOOL_ENUM, H5Writer } from "../h5/writer.js";
 import { OBJTYPE_ATTR, checkLabelledArray, checkLabelledSet, isDataArrayGroup, readLabelled, writeLabelled, writeLabelledSet } from "./netcdf.js";
 import type { DataValue, LabelledArray, SummaryAttrs, VariableOutput } from "../core/variable-output.js";
+import { mergeFileProvenance, PROVENANCE_ATTRIBUTE } from "../provenance/h5-attribute.js";
 
 export const SPECIAL_GROUPS = [".reduced", ".preview", ".errors"] as const;
 /** Provenance of a new file when the caller gives none: DAMNIT's name for values computed from the context file. */
@@ -74,7 +75,7 @@ export const TEMP_SUFFIX = ".damnit-writing.h5";
  * file is kept with identical values, dtypes, shapes and attributes. `.reduced`, `.preview`, `.errors` always exist.
  * The caller holds a lock so no two merges of one file run at once; you don't lock.
  */
-export async function writeRunOutput(file: string, outputs: readonly VariableOutput[], opts: { provenance?: string } = {}): Promise<void> {
+export async function writeRunOutput(file: string, outputs: readonly VariableOutput[], opts: RunOutputOptions = {}): Promise<void> {
   const tmp = await prepareRunOutput(file, outputs, opts);
   try {
     renameSync(tmp, file);
@@ -89,7 +90,14 @@ export async function writeRunOutput(file: string, outputs: readonly VariableOut
  * synced to disk) and return its path; renaming it over `file` is the caller's, so that the rename can be the last
  * step before committing the database rows. On any error the temporary file is removed.
  */
-export async function prepareRunOutput(file: string, outputs: readonly VariableOutput[], opts: { provenance?: string } = {}): Promise<string> {
+export interface RunOutputOptions {
+  /** the root `provenance` attribute of a new file (DAMNIT's; default "context.py") */
+  readonly provenance?: string;
+  /** the writing attempt's provenance record (JSON), merged into the root `damnit_provenance` attribute */
+  readonly record?: string;
+}
+
+export async function prepareRunOutput(file: string, outputs: readonly VariableOutput[], opts: RunOutputOptions = {}): Promise<string> {
   const replaced = new Set<string>();
   for (const output of outputs) {
     checkVariableName(output?.name);
@@ -103,10 +111,12 @@ export async function prepareRunOutput(file: string, outputs: readonly VariableO
     writer = new H5Writer(lib, tmp);
     const book = newScaleBook();
     const present = new Set<string>();
+    let previousRecord: string | undefined;
     if (fileExists(file)) {
       const src = openH5File(lib, file);
       try {
-        copyKept(lib, src, writer, replaced, book, present);
+        if (opts.record !== undefined) previousRecord = stringAttribute(lib, src.file_id, "/", PROVENANCE_ATTRIBUTE);
+        copyKept(lib, src, writer, replaced, book, present, opts.record !== undefined ? new Set([PROVENANCE_ATTRIBUTE]) : undefined);
       } finally {
         src.close();
       }
@@ -114,6 +124,7 @@ export async function prepareRunOutput(file: string, outputs: readonly VariableO
     } else {
       writer.writeStringAttribute("/", "provenance", opts.provenance ?? DEFAULT_PROVENANCE);
     }
+    if (opts.record !== undefined) writer.writeStringAttribute("/", PROVENANCE_ATTRIBUTE, mergeFileProvenance(previousRecord, opts.record, [...replaced]));
     for (const group of SPECIAL_GROUPS) if (!present.has(group)) writer.createGroup(`/${group}`);
     for (const output of outputs) writeOutput(writer, output, book);
     writer.close();
@@ -211,9 +222,9 @@ function checkVariableName(name: unknown): asserts name is string {
 }
 
 /** Copy everything of the old file except the replaced variables; note which special groups it had. */
-function copyKept(lib: H5Lib, src: H5File, w: H5Writer, replaced: ReadonlySet<string>, book: ScaleBook, present: Set<string>): void {
+function copyKept(lib: H5Lib, src: H5File, w: H5Writer, replaced: ReadonlySet<string>, book: ScaleBook, present: Set<string>, skipRoot?: ReadonlySet<string>): void {
   const { module } = lib;
-  copyAttributes(lib, src, w, "/");
+  copyAttributes(lib, src, w, "/", skipRoot);
   for (const [name, kind] of children(module, src.file_id, "/")) {
     const path = `/${name}`;
     if ((SPECIAL_GROUPS as readonly string[]).includes(name) && kind === "group") {

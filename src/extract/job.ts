@@ -21,6 +21,7 @@ import type { RunLog } from "./run-log.js";
 import { commitRunResults } from "./store.js";
 import { refreshVariablesTable } from "./variables-table.js";
 import { startJobLookups, type JobLookupOptions } from "../lookups/job-recorder.js";
+import { AttemptProvenance } from "../provenance/attempt.js";
 
 /**
  * A job request as one extraction sees it: its params parsed and its data root found. The processing id and the
@@ -103,11 +104,47 @@ function errorsOverValues(db: RunDatabase, request: ExtractRequest, rows: Readon
 /** Storing failed because the context runner holding the results is gone. */
 class RunnerGoneError extends Error {}
 
+/** One processing attempt, with its provenance record (provenance.sqlite and the run's HDF5 file). */
 async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners: RunnerPool, log: RunLog): Promise<ExtractResult> {
-  const started = performance.now();
-  const logger: Logger = log.logger;
   log.raw(`${banner(request.proposal, request.run)}\n`);
   const contextFile = findContextFile(db.dir);
+  const processingId = request.lookups?.processingId ?? randomUUID();
+  const provenance = await AttemptProvenance.begin(
+    {
+      dbDir: db.dir,
+      proposal: request.proposal,
+      run: request.run,
+      processingId,
+      contextFile,
+      data: request.data,
+      cluster: request.cluster ?? false,
+      mock: request.mock ?? false,
+      match: request.match ?? [],
+      variables: request.variables ?? [],
+      dataRoot: request.dataRoot,
+      contextPython: db.settings.get("context_python"),
+    },
+    log.logger,
+  );
+  let result: ExtractResult | undefined;
+  try {
+    result = await extractRunAttempt(db, { ...request, lookups: { ...request.lookups, processingId } }, runners, log, contextFile, provenance);
+    return result;
+  } finally {
+    await provenance.finish(result ?? { ok: false, message: "the attempt stopped with an error", stored: [] });
+  }
+}
+
+async function extractRunAttempt(
+  db: RunDatabase,
+  request: ExtractRequest,
+  runners: RunnerPool,
+  log: RunLog,
+  contextFile: string,
+  provenance: AttemptProvenance,
+): Promise<ExtractResult> {
+  const started = performance.now();
+  const logger: Logger = log.logger;
   const { resultLimitBytes } = runnerLimits(db.settings);
   /** what the database stores of each result (the runner keeps the data until it writes the HDF5 file) */
   const rows = new Map<string, VariableOutput>();
@@ -135,10 +172,12 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
     logger.error((err as Error).message);
     return failed((err as Error).message);
   }
+  provenance.info.lookups = lookups;
   let runner;
   try {
     runner = await runners.acquire(stamp);
   } catch (err) {
+    await provenance.endSections();
     await lookups?.close();
     throw err;
   }
@@ -229,6 +268,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
     const computed = performance.now();
     const finalRunner = runner;
     const finalJob = jobId;
+    const record = await provenance.forFile();
     await commitRunResults(
       db,
       request.proposal,
@@ -236,7 +276,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
       [...rows.values()],
       async (file, provenance) => {
         try {
-          return await finalRunner.store({ jobId: finalJob, file, extra, keep: kept, provenance });
+          return await finalRunner.store({ jobId: finalJob, file, extra, keep: kept, provenance, record });
         } catch (err) {
           if (!finalRunner.alive) throw new RunnerGoneError((err as Error).message);
           throw err;
@@ -262,6 +302,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
     return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds };
   } finally {
     runners.release(runner);
+    await provenance.endSections();
     await lookups?.close();
   }
 }

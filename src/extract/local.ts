@@ -22,6 +22,8 @@ export interface LocalOptions extends Omit<ExtractRequest, "proposal" | "run"> {
   readonly logFd?: number;
   /** the events of one run (e.g. a ProcessingReporter per run, as each job has its own); default: `events` */
   readonly eventsFor?: (run: RunToProcess) => LocalOptions["events"];
+  /** the processing id of one run (its update messages'), for its lookups and provenance; default: one of its own */
+  readonly processingIdFor?: (run: RunToProcess) => string | undefined;
   /** called after each run */
   readonly onRun?: (run: RunToProcess, result: ExtractResult) => void;
   /** called with the runners' largest peak memory (MiB) before they are stopped */
@@ -54,7 +56,9 @@ export async function processRunsLocally(db: RunDatabase, runs: readonly RunToPr
         const log = openLog(db, next, opts);
         try {
           const events = opts.eventsFor?.(next) ?? opts.events;
-          const request: ExtractRequest = { ...opts, proposal: next.proposal, run: next.run, dataRoot, ...(events ? { events } : {}) };
+          const processingId = opts.processingIdFor?.(next);
+          const lookups = processingId ? { lookups: { ...opts.lookups, processingId } } : {};
+          const request: ExtractRequest = { ...opts, proposal: next.proposal, run: next.run, dataRoot, ...(events ? { events } : {}), ...lookups };
           let result = await extractRun(db, request, pool, log);
           if (result.ok && result.clusterFollowUp && !opts.cluster && !(await opts.onClusterFollowUp?.(next, log))) {
             log.logger.info(`Computing the cluster variables of r${next.run} here (locally)`);

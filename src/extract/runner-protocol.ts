@@ -39,6 +39,8 @@ export interface StoreRequest {
   /** results not to write: the run file keeps what it has for them */
   readonly keep: readonly string[];
   readonly provenance: string;
+  /** this attempt's provenance record (JSON) for the file's `damnit_provenance` attribute (src/provenance/) */
+  readonly record?: string;
 }
 
 export type ToRunner =

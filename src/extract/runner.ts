@@ -83,7 +83,7 @@ async function store(request: StoreRequest): Promise<void> {
     const outputs = new Map(held.outputs);
     for (const extra of request.extra) outputs.set(extra.name, extra);
     for (const name of request.keep) outputs.delete(name);
-    const tempFile = await prepareRunOutput(request.file, [...outputs.values()], { provenance: request.provenance });
+    const tempFile = await prepareRunOutput(request.file, [...outputs.values()], { provenance: request.provenance, record: request.record });
     held = undefined;
     await send({ type: "stored", jobId: request.jobId, tempFile });
   } catch (err) {
@@ -126,7 +126,7 @@ async function run(job: RunJob): Promise<void> {
   }
   if (job.contextFile.endsWith(".py")) {
     try {
-      await openPythonRun(opened.proposalPath, job.run, job.kind, job.proposal);
+      await openPythonRun(opened.proposalPath, job.run, job.kind, job.proposal, job.lookupEnv);
     } catch (err) {
       opened.close();
       await send({ type: "failed", jobId: job.jobId, message: `The Python context runner failed: ${(err as Error).message}` });

@@ -165,6 +165,8 @@ export async function reprocessHere(
   const started = performance.now();
   const publisher = createPublisher(updateBrokers(), log());
   const reporters = new Map<RunToProcess, ProcessingReporter>();
+  /** each run's processing id: its update messages', lookups' and provenance record's */
+  const ids = new Map<RunToProcess, string>();
   const finishing: Array<Promise<void>> = [];
   try {
     const results = await processRunsLocally(
@@ -179,8 +181,11 @@ export async function reprocessHere(
         params: opts.params,
         concurrency: opts.concurrency,
         lookups: opts.replayLookups ? { mode: "replay" } : undefined,
+        processingIdFor: (run) => ids.get(run),
         eventsFor: (run) => {
-          const reporter = new ProcessingReporter(publisher, db.dbId, { processingId: newProcessingId(), proposal: run.proposal, run: run.run, data: "all" }, { cluster: null, jobId: "" });
+          const processingId = newProcessingId();
+          ids.set(run, processingId);
+          const reporter = new ProcessingReporter(publisher, db.dbId, { processingId, proposal: run.proposal, run: run.run, data: "all" }, { cluster: null, jobId: "" });
           reporters.set(run, reporter);
           reporter.running();
           return reporter;

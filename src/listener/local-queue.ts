@@ -94,6 +94,7 @@ export class LocalQueue {
         pool: kept.pool,
         dataRoot: dataRootOf(db) ?? this.dataRoot,
         events: reporter,
+        lookups: { processingId: request.processingId, mode: request.replayLookups ? "replay" : undefined },
       });
       // Stopped meanwhile: the run was abandoned, not failed; it stays "running" and is processed after a restart.
       if (this.stopped) return;

@@ -19,6 +19,11 @@ export interface JobLookups {
   /** the variables the context runner gets for this job */
   readonly env: Readonly<Record<string, string>>;
   readonly mode: LookupMode;
+  /**
+   * The lookups this job was served so far (its bookkeeping written first), for its provenance record: each key
+   * once, with the request, the stored status and how often and whence it was served.
+   */
+  served(): Record<string, unknown>;
   close(): Promise<void>;
 }
 
@@ -50,6 +55,24 @@ export async function startJobLookups(
   return {
     env: lookupEnv(recorder.url, upstreams, token),
     mode,
+    served: () => {
+      recorder.flush();
+      const base = { configured: true, mode, upstreams: [...upstreams.keys()] };
+      if (!store) return { ...base, served: [] };
+      const served = new Map<string, { key: string; servedFrom: Record<string, number> }>();
+      for (const u of store.usageOf({ proposal: who.proposal, run: who.run, processingId: opts?.processingId ?? "" })) {
+        const entry = served.get(u.key) ?? { key: u.key, servedFrom: {} };
+        entry.servedFrom[u.servedFrom] = (entry.servedFrom[u.servedFrom] ?? 0) + 1;
+        served.set(u.key, entry);
+      }
+      return {
+        ...base,
+        served: [...served.values()].map((e) => {
+          const row = store.show(e.key);
+          return { key: e.key, method: row?.method, service: row?.service, path: row?.path, query: row?.query, status: row?.status, servedFrom: e.servedFrom };
+        }),
+      };
+    },
     close: async () => {
       await recorder.close();
       store?.close();

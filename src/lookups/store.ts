@@ -36,8 +36,14 @@ CREATE TABLE IF NOT EXISTS lookup_usage(
 CREATE INDEX IF NOT EXISTS lookup_usage_run ON lookup_usage(proposal, run);
 `;
 
-/** How long served-request bookkeeping (hits, lookup_usage rows) waits to be written with others in one transaction. */
-export const USAGE_FLUSH_MS = 100;
+/**
+ * How long served-request bookkeeping (hits, lookup_usage rows) waits to be written with others in one transaction.
+ * Each commit costs the rollback journal's fsyncs, on the event loop (better-sqlite3 is synchronous), so fewer
+ * commits make cache hits cheaper (see flush). Closing (the job's end) writes what is left.
+ */
+export const USAGE_FLUSH_MS = 500;
+/** lookup_usage rows per INSERT statement when writing them (6 values each: well under SQLite's 32766 variables). */
+const USAGE_ROWS_PER_INSERT = 64;
 
 export interface Usage {
   readonly processingId: string | null;
@@ -141,7 +147,7 @@ export class LookupStore {
     this.stmts = {
       get: s("SELECT * FROM responses WHERE key = ?"),
       status: s("SELECT status FROM responses WHERE key = ?"),
-      hit: s("UPDATE responses SET hits = hits + 1 WHERE key = ?"),
+      hit: s("UPDATE responses SET hits = hits + ? WHERE key = ?"),
       insertPending: s(
         "INSERT INTO responses(key, method, service, path, query, req_body, status, requested_at, node) VALUES (?, ?, ?, ?, ?, ?, -1, ?, ?)",
       ),
@@ -154,6 +160,7 @@ export class LookupStore {
       ),
       abandon: s("DELETE FROM responses WHERE key = ? AND status = -1 AND node = ?"),
       usage: s("INSERT INTO lookup_usage(processing_id, proposal, run, key, served_from, at) VALUES (?, ?, ?, ?, ?, ?)"),
+      usageMany: s(`INSERT INTO lookup_usage(processing_id, proposal, run, key, served_from, at) VALUES ${Array(USAGE_ROWS_PER_INSERT).fill("(?, ?, ?, ?, ?, ?)").join(", ")}`),
     };
   }
 
@@ -278,11 +285,27 @@ export class LookupStore {
     if (batch.length === 0) return 0;
     this.pendingUsage = [];
     try {
+      // Profiled under load (8 clients, cache hits): this transaction took a third of the recorder's busy time with
+      // one INSERT and one hit UPDATE per served request every 100 ms; with INSERTs of USAGE_ROWS_PER_INSERT rows,
+      // one UPDATE per key and USAGE_FLUSH_MS at 500 ms, a fifth (what is left is mostly the commit's fsyncs).
+      const hits = new Map<string, number>();
+      for (const [u, hit] of batch) if (hit) hits.set(u.key, (hits.get(u.key) ?? 0) + 1);
       this.immediate(() => {
-        for (const [u, hit, at] of batch) {
-          this.stmts.usage.run(u.processingId, u.proposal, u.run, u.key, u.servedFrom, at);
-          if (hit) this.stmts.hit.run(u.key);
+        let i = 0;
+        const values: unknown[] = [];
+        for (; i + USAGE_ROWS_PER_INSERT <= batch.length; i += USAGE_ROWS_PER_INSERT) {
+          values.length = 0;
+          for (let j = i; j < i + USAGE_ROWS_PER_INSERT; j++) {
+            const [u, , at] = batch[j]!;
+            values.push(u.processingId, u.proposal, u.run, u.key, u.servedFrom, at);
+          }
+          this.stmts.usageMany.run(values);
         }
+        for (; i < batch.length; i++) {
+          const [u, , at] = batch[i]!;
+          this.stmts.usage.run(u.processingId, u.proposal, u.run, u.key, u.servedFrom, at);
+        }
+        for (const [key, n] of hits) this.stmts.hit.run(n, key);
       });
       return 0;
     } catch (err) {

@@ -6,6 +6,42 @@ import { parseRunList, processingWay, reprocessHere, runsToReprocess, submitRepr
 import { openForCommand } from "../open-database.js";
 import { parseParams } from "../params.js";
 import { progressBar } from "../progress.js";
+import { checkReproducible } from "../../provenance/check-reproducible.js";
+import type { RunDatabase } from "../../db/run-database.js";
+
+/** --check-reproducible: reprocess in a scratch copy and report every value that differs (exit 1 if any). */
+async function reproduce(db: RunDatabase, proposal: number, runs: readonly number[], argv: ArgumentsCamelCase<Args>): Promise<void> {
+  const progress = progressBar(`Reprocessing ${runs.length} runs in a scratch copy`);
+  let done = 0;
+  const report = await checkReproducible(db, proposal, runs, {
+    match: argv.match,
+    variables: argv.var,
+    mock: argv.mock,
+    params: parseParams(argv.param ?? []),
+    concurrency: argv.concurrency,
+    scratchIn: argv.scratch,
+    keepScratch: argv.keepScratch,
+    onRun: () => progress.update(++done, runs.length),
+  });
+  progress.finish();
+  const lines: string[] = [];
+  for (const r of report.runs) {
+    const mine = report.differences.filter((d) => d.run === r.run);
+    const state = !r.ok ? `did not process again: ${(r.message ?? "failed").split("\n")[0]}` : mine.length === 0 ? "same" : `${mine.length} differ`;
+    lines.push(`r${r.run}: ${r.compared} values compared, ${state}`);
+    for (const d of mine) lines.push(`  ${d.variable}: ${d.what}: stored ${d.stored}, reproduced ${d.reproduced}`);
+    if (r.unstored.length > 0) lines.push(`  (also computed, never stored before: ${r.unstored.join(", ")})`);
+  }
+  const failed = report.runs.filter((r) => !r.ok).length;
+  const compared = report.runs.reduce((n, r) => n + r.compared, 0);
+  lines.push(
+    `${report.differences.length === 0 && failed === 0 ? "Reproducible" : "NOT reproducible"}: ${report.differences.length} differences in ${compared} values of ${report.runs.length} runs` +
+      (failed > 0 ? `; ${failed} runs did not process again` : "") +
+      (report.kept ? ` (scratch copy kept in ${report.scratch})` : ""),
+  );
+  process.stdout.write(`${lines.join("\n")}\n`);
+  if (report.differences.length > 0 || failed > 0) process.exitCode = 1;
+}
 
 interface Args {
   runs: string[];
@@ -20,6 +56,9 @@ interface Args {
   concurrency?: number;
   param?: string[];
   replayLookups: boolean;
+  checkReproducible: boolean;
+  scratch?: string;
+  keepScratch: boolean;
 }
 
 export const reprocessCommand: CommandModule<object, Args> = {
@@ -48,7 +87,16 @@ export const reprocessCommand: CommandModule<object, Args> = {
         default: false,
         describe: "external lookups (lookup.get) answered from lookups.sqlite only, as first recorded; an unrecorded one fails its variable",
       })
+      .option("check-reproducible", {
+        type: "boolean",
+        default: false,
+        describe: "process the runs again in a scratch copy (lookups replayed), compare every value with the stored one, list each that differs; exit 1 if any",
+      })
+      .option("scratch", { type: "string", describe: "with --check-reproducible: make the scratch copy in this directory (default: the system's temporary one)" })
+      .option("keep-scratch", { type: "boolean", default: false, describe: "with --check-reproducible: keep the scratch copy (and its process_logs) afterwards" })
+      .conflicts("check-reproducible", "slurm")
       .example("$0 reprocess all", "recompute every run in the database")
+      .example("$0 reprocess 1-5 --check-reproducible", "would runs 1 to 5 give the same values again?")
       .example("$0 reprocess 10-20 --match xgm", "recompute the XGM variables of runs 10 to 20") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
     const wanted = parseRunList(argv.runs);
@@ -61,6 +109,10 @@ export const reprocessCommand: CommandModule<object, Args> = {
       if (proposal === undefined) throw new DamnitError("BAD_ARGUMENT", `no proposal set in ${db.path}; give --proposal or set it with 'damnit proposal N'`);
       const runs = runsToReprocess(db, proposal, wanted, { mock: argv.mock });
       const selection = { match: argv.match, variables: argv.var, mock: argv.mock, force: argv.force, replayLookups: argv.replayLookups };
+      if (argv.checkReproducible) {
+        await reproduce(db, proposal, runs, argv);
+        return;
+      }
 
       if ((await processingWay({ slurm: argv.slurm, local: argv.local })) === "slurm") {
         const { arrays, limit } = await submitReprocessing(db, proposal, runs, {
