@@ -349,6 +349,114 @@ export class CalibStore {
       .all(detname, ctype, key) as { vnum: number; tsprod: number; dtype: string; shape: string }[];
     return rows.map((r) => ({ ...r, shape: JSON.parse(r.shape) as number[] }));
   }
+
+  /** Everything the store holds of one detector (for export), or null when it has none. */
+  dumpDetector(detname: string): DetectorDump | null {
+    return this.db.transaction((): DetectorDump | null => {
+      const d = this.db.prepare("SELECT * FROM detectors WHERE detname = ?").get(detname) as
+        | { detname: string; dettype: string; detid: string; predecessor: string | null; successor: string | null; created: number }
+        | undefined;
+      if (!d) return null;
+      const node = (scope: string) => ({ params: this.params(scope), history: this.historyOf(scope) });
+      return {
+        ...d,
+        ...node(scopes.detector(detname)),
+        ctypes: this.ctypes(detname).map((ctype) => ({
+          ctype,
+          ...node(scopes.ctype(detname, ctype)),
+          ranges: this.ranges(detname, ctype).map((r) => ({
+            key: r.key,
+            begin: r.begin,
+            end: r.end,
+            versdef: r.versdef,
+            ...node(scopes.range(detname, ctype, r.key)),
+            versions: (
+              this.db
+                .prepare("SELECT vnum, tsprod, dtype, shape, data, text FROM versions WHERE detname = ? AND ctype = ? AND range_key = ? ORDER BY vnum")
+                .all(detname, ctype, r.key) as Array<{ vnum: number; tsprod: number; dtype: string; shape: string; data: Buffer | null; text: string | null }>
+            ).map((v) => ({ vnum: v.vnum, tsprod: v.tsprod, value: fromStored(v), ...node(scopes.version(detname, ctype, r.key, v.vnum)) })),
+          })),
+        })),
+      };
+    })();
+  }
+
+  /**
+   * Put a whole detector into the store exactly as dumped (import): one transaction, so a failure leaves the store
+   * unchanged. A detector the store already has is refused (delete its ctypes first, or import into another store).
+   */
+  restoreDetector(dump: DetectorDump): void {
+    const { dettype, detid } = splitDetname(dump.detname);
+    for (const c of dump.ctypes) {
+      if (!isCtype(c.ctype)) throw new DamnitError("CALIB_UNKNOWN_CTYPE", `unknown calibration type '${c.ctype}' in the import of ${dump.detname}; known: ${KNOWN}`);
+    }
+    this.write(() => {
+      if (this.db.prepare("SELECT 1 FROM detectors WHERE detname = ?").get(dump.detname)) {
+        throw new DamnitError("CALIB_DETECTOR_EXISTS", `${this.path} already has detector ${dump.detname}; import it into another store, or delete its constants first`);
+      }
+      this.db
+        .prepare("INSERT INTO detectors(detname, dettype, detid, predecessor, successor, created) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(dump.detname, dettype, detid, dump.predecessor, dump.successor, dump.created);
+      const node = (scope: string, n: DumpNode) => {
+        for (const [k, v] of Object.entries(n.params)) this.setParam(scope, k, v);
+        const ins = this.db.prepare("INSERT INTO history(scope, tsec, record) VALUES (?, ?, ?)");
+        for (const h of n.history) ins.run(scope, h.tsec, h.record);
+      };
+      node(scopes.detector(dump.detname), dump);
+      for (const c of dump.ctypes) {
+        const ctype = c.ctype as Ctype;
+        this.db.prepare("INSERT INTO ctypes(detname, ctype) VALUES (?, ?)").run(dump.detname, ctype);
+        node(scopes.ctype(dump.detname, ctype), c);
+        for (const r of c.ranges) {
+          this.db.prepare(`INSERT INTO ranges(detname, ctype, key, begin, "end", versdef) VALUES (?, ?, ?, ?, ?, ?)`).run(dump.detname, ctype, r.key, r.begin, r.end, r.versdef);
+          node(scopes.range(dump.detname, ctype, r.key), r);
+          for (const v of r.versions) {
+            const stored = toStored(ctype, v.value);
+            this.db
+              .prepare("INSERT INTO versions(detname, ctype, range_key, vnum, tsprod, dtype, shape, data, text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+              .run(dump.detname, ctype, r.key, v.vnum, v.tsprod, stored.dtype, JSON.stringify(stored.shape), stored.data, stored.text);
+            node(scopes.version(dump.detname, ctype, r.key, v.vnum), v);
+          }
+        }
+      }
+    });
+  }
+}
+
+/** Parameters and history, which every level has. */
+export interface DumpNode {
+  readonly params: Readonly<Record<string, string | number>>;
+  readonly history: ReadonlyArray<{ readonly tsec: number; readonly record: string }>;
+}
+
+export interface VersionDump extends DumpNode {
+  readonly vnum: number;
+  readonly tsprod: number;
+  readonly value: CalibValue;
+}
+
+export interface RangeDump extends DumpNode {
+  readonly key: string;
+  readonly begin: number;
+  readonly end: number | null;
+  readonly versdef: number;
+  readonly versions: readonly VersionDump[];
+}
+
+export interface CtypeDump extends DumpNode {
+  readonly ctype: string;
+  readonly ranges: readonly RangeDump[];
+}
+
+/** One detector's whole content, the unit of HDF5 export/import (hdf5.ts). */
+export interface DetectorDump extends DumpNode {
+  readonly detname: string;
+  readonly dettype: string;
+  readonly detid: string;
+  readonly predecessor: string | null;
+  readonly successor: string | null;
+  readonly created: number;
+  readonly ctypes: readonly CtypeDump[];
 }
 
 const KNOWN = "pedestals, pixel_status, pixel_rms, pixel_gain, pixel_mask, pixel_bkgd, common_mode, geometry, pixel_offset, status_data, status_extra";

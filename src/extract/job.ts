@@ -21,6 +21,7 @@ import type { RunLog } from "./run-log.js";
 import { commitRunResults } from "./store.js";
 import { refreshVariablesTable } from "./variables-table.js";
 import { startJobLookups, type JobLookupOptions } from "../lookups/job-recorder.js";
+import { calibrationConfig, recordCalibrationUse } from "./calibration-use.js";
 
 /**
  * A job request as one extraction sees it: its params parsed and its data root found. The processing id and the
@@ -135,6 +136,14 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
     logger.error((err as Error).message);
     return failed((err as Error).message);
   }
+  let calibration: ReturnType<typeof calibrationConfig>;
+  try {
+    calibration = calibrationConfig(db, request);
+  } catch (err) {
+    await lookups?.close();
+    logger.error((err as Error).message);
+    return failed((err as Error).message);
+  }
   let runner;
   try {
     runner = await runners.acquire(stamp);
@@ -164,6 +173,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
           resultLimitBytes,
           dataRoot: request.dataRoot,
           lookupEnv: lookups?.env,
+          calibration,
         },
         {
           selected: (message) => {
@@ -245,6 +255,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
       { onWait: (seconds) => logger.warn(`Waiting for the database's write lock (another process holds it) for ${seconds} s`) },
     );
     const stored = [...rows.values()];
+    recordCalibrationUse(db.dir, request, stored, logger);
     request.events?.valuesStored?.(request.proposal, request.run, stored.map((o) => o.name));
     const errors = stored.filter((o) => o.error).map((o) => [o.name, o.error!] as const);
     const seconds = (performance.now() - started) / 1000;

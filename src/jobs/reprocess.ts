@@ -87,6 +87,8 @@ export interface ReprocessSelection {
   readonly force?: boolean;
   /** external lookups replayed from lookups.sqlite, never asked again */
   readonly replayLookups?: boolean;
+  /** calibration.get replays each variable's recorded range and version */
+  readonly pinCalibration?: boolean;
 }
 
 /** One request per run, for all data; only the first refreshes the variables table (the others would repeat it). */
@@ -101,6 +103,7 @@ export function reprocessRequests(proposal: number, runs: readonly number[], opt
     mock: opts.mock,
     force: opts.force,
     replayLookups: opts.replayLookups,
+    pinCalibration: opts.pinCalibration,
     updateVars: i === 0,
     params: opts.params,
   }));
@@ -179,6 +182,7 @@ export async function reprocessHere(
         params: opts.params,
         concurrency: opts.concurrency,
         lookups: opts.replayLookups ? { mode: "replay" } : undefined,
+        pinCalibration: opts.pinCalibration,
         eventsFor: (run) => {
           const reporter = new ProcessingReporter(publisher, db.dbId, { processingId: newProcessingId(), proposal: run.proposal, run: run.run, data: "all" }, { cluster: null, jobId: "" });
           reporters.set(run, reporter);

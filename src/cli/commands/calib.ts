@@ -1,7 +1,8 @@
 /**
  * `damnit calib <action>`: the management CLI of the calibration-constant store, mirroring PSCalib's `dcs`
- * (print, get, add, delversion, delrange, delctype, set-default, alias, legacy-find). `--store DIR` picks the
- * store root; default `./calib` (the local level of the database in the current directory).
+ * (print, get, add, delversion, delrange, delctype, set-default, alias, legacy-find), HDF5 export/import in PSCalib's
+ * layout, and `used`: what each run's variables looked up. `--store DIR` picks the store root; default `./calib`
+ * (the local level of the database in the current directory).
  */
 import Database from "better-sqlite3";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
@@ -13,9 +14,11 @@ import { decodeNpy, encodeNpy, isNpy } from "../../db/npy.js";
 import { CTYPE_ELEMENT_TYPES, isCtype } from "../../calibration/ctypes.js";
 import { findLegacyFile, scanLegacyDir } from "../../calibration/legacy-finder.js";
 import { CalibStore, notFound, scopes, type CalibHit } from "../../calibration/store.js";
+import { exportDetectorH5, readDetectorH5 } from "../../calibration/hdf5.js";
+import { CalibUsageStore } from "../../calibration/usage.js";
 import type { CalibValue } from "../../calibration/data.js";
 
-const ACTIONS = ["print", "get", "add", "delversion", "delrange", "delctype", "set-default", "alias", "legacy-find"] as const;
+const ACTIONS = ["print", "get", "add", "delversion", "delrange", "delctype", "set-default", "alias", "legacy-find", "export", "import", "used"] as const;
 
 interface Args {
   action: (typeof ACTIONS)[number];
@@ -33,6 +36,8 @@ interface Args {
   predecessor?: string;
   successor?: string;
   alias?: string;
+  dir: string;
+  json: boolean;
 }
 
 /** Epoch seconds or an ISO-8601 date; anything else is a CALIB_BAD_TIME error naming it. */
@@ -120,7 +125,7 @@ export const calibCommand: CommandModule<object, Args> = {
   builder: (y: Argv) =>
     y
       .positional("action", { choices: ACTIONS, describe: "what to do" })
-      .positional("target", { type: "string", describe: "legacy-find: the directory of <begin>-<end>.data files" })
+      .positional("target", { type: "string", describe: "legacy-find: the directory of <begin>-<end>.data files; export/import: the HDF5 file" })
       .option("store", { type: "string", describe: "store root (default ./calib)" })
       .option("detector", { alias: "d", type: "string", describe: "detector name <dettype>-<detid> or an alias" })
       .option("ctype", { alias: "t", type: "string", describe: "constant type, e.g. pedestals" })
@@ -133,9 +138,13 @@ export const calibCommand: CommandModule<object, Args> = {
       .option("message", { alias: "m", type: "string", describe: "comment for the history" })
       .option("predecessor", { alias: "p", type: "string" })
       .option("successor", { alias: "s", type: "string" })
-      .option("alias", { type: "string", describe: "alias: the alias name" }) as Argv<Args>,
-  handler: (argv: ArgumentsCamelCase<Args>) => {
+      .option("alias", { type: "string", describe: "alias: the alias name" })
+      .option("dir", { type: "string", default: ".", describe: "used: the database directory" })
+      .option("json", { type: "boolean", default: false, describe: "used: JSON output" }) as Argv<Args>,
+  handler: async (argv: ArgumentsCamelCase<Args>) => {
     const a = argv.action;
+    if (a === "used") return printUsed(argv);
+    if (a === "import") return importFile(resolve(argv.store ?? "calib"), need(argv.target, "an HDF5 file", a));
     if (a === "legacy-find") {
       const { files, warnings } = scanLegacyDir(need(argv.target, "a directory", a));
       for (const w of warnings) process.stderr.write(`damnit: warning: ${w}\n`);
@@ -147,7 +156,7 @@ export const calibCommand: CommandModule<object, Args> = {
     }
     const root = resolve(argv.store ?? "calib");
     const time = (): number => (argv.at !== undefined ? parseTime(argv.at) : argv.run !== undefined ? runStartTime(".", argv.run) : need<number>(undefined, "--at or --run", a));
-    const writes = a !== "print" && a !== "get";
+    const writes = a !== "print" && a !== "get" && a !== "export";
     if (!writes && !CalibStore.exists(root)) {
       if (a === "get") throw notFound(argv.detector ?? "?", argv.ctype ?? "?", time());
       throw new DamnitError("NO_DATABASE", `no calibration store at ${root} (give --store DIR)`);
@@ -160,6 +169,14 @@ export const calibCommand: CommandModule<object, Args> = {
         case "print":
           printStore(store, argv.detector);
           break;
+        case "export": {
+          const file = need(argv.target, "an HDF5 file to write", a);
+          const dump = store.dumpDetector(det());
+          if (!dump) throw new DamnitError("CALIB_UNKNOWN_DETECTOR", `no detector '${argv.detector}' in ${store.path}`);
+          await exportDetectorH5(dump, file);
+          console.log(`exported ${dump.detname} (${dump.ctypes.length} constant types) to ${file}`);
+          break;
+        }
         case "get": {
           const at = time();
           const hit = store.get({ detector: det(), ctype: ctype(), at, version: argv.vers, range: argv.range });
@@ -215,3 +232,35 @@ export const calibCommand: CommandModule<object, Args> = {
     }
   },
 };
+
+/** `import FILE.h5`: a whole detector from a PSCalib-layout file; a damaged file is refused whole, the store unchanged. */
+async function importFile(root: string, file: string): Promise<void> {
+  const dump = await readDetectorH5(file);
+  const store = CalibStore.open(root);
+  try {
+    store.restoreDetector(dump);
+  } finally {
+    store.close();
+  }
+  const versions = dump.ctypes.reduce((n, c) => n + c.ranges.reduce((m, r) => m + r.versions.length, 0), 0);
+  console.log(`imported ${dump.detname}: ${dump.ctypes.length} constant types, ${versions} versions`);
+}
+
+/** `used [--run N] [--json]`: the calibration constants each run's variables used, from calibration_usage.sqlite. */
+function printUsed(argv: ArgumentsCamelCase<Args>): void {
+  const usage = CalibUsageStore.open(argv.dir, { readonly: true });
+  const rows = usage ? usage.list(argv.run !== undefined ? { runs: [argv.run] } : {}) : [];
+  usage?.close();
+  if (argv.json) {
+    console.log(JSON.stringify(rows.map(({ recordedAt, ...r }) => ({ ...r, recordedAt: new Date(recordedAt * 1000).toISOString() }))));
+    return;
+  }
+  if (rows.length === 0) {
+    console.log("no calibration constants used (no run recorded any)");
+    return;
+  }
+  for (const r of rows) {
+    const alias = r.detector !== r.detname ? ` (as ${r.detector})` : "";
+    console.log(`p${r.proposal} r${r.run} ${r.variable}: ${r.detname}${alias} ${r.ctype} range ${r.range} version ${r.version} (${r.level})`);
+  }
+}

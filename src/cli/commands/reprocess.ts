@@ -20,6 +20,7 @@ interface Args {
   concurrency?: number;
   param?: string[];
   replayLookups: boolean;
+  pinCalibration: boolean;
 }
 
 export const reprocessCommand: CommandModule<object, Args> = {
@@ -48,6 +49,11 @@ export const reprocessCommand: CommandModule<object, Args> = {
         default: false,
         describe: "external lookups (lookup.get) answered from lookups.sqlite only, as first recorded; an unrecorded one fails its variable",
       })
+      .option("pin-calibration", {
+        type: "boolean",
+        default: false,
+        describe: "calibration.get gives each variable exactly the range and version it used last time; one since deleted fails the variable",
+      })
       .example("$0 reprocess all", "recompute every run in the database")
       .example("$0 reprocess 10-20 --match xgm", "recompute the XGM variables of runs 10 to 20") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
@@ -60,7 +66,7 @@ export const reprocessCommand: CommandModule<object, Args> = {
       const proposal = argv.proposal ?? db.proposal;
       if (proposal === undefined) throw new DamnitError("BAD_ARGUMENT", `no proposal set in ${db.path}; give --proposal or set it with 'damnit proposal N'`);
       const runs = runsToReprocess(db, proposal, wanted, { mock: argv.mock });
-      const selection = { match: argv.match, variables: argv.var, mock: argv.mock, force: argv.force, replayLookups: argv.replayLookups };
+      const selection = { match: argv.match, variables: argv.var, mock: argv.mock, force: argv.force, replayLookups: argv.replayLookups, pinCalibration: argv.pinCalibration };
 
       if ((await processingWay({ slurm: argv.slurm, local: argv.local })) === "slurm") {
         const { arrays, limit } = await submitReprocessing(db, proposal, runs, {
