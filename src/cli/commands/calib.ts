@@ -5,7 +5,7 @@
  * (the local level of the database in the current directory).
  */
 import Database from "better-sqlite3";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../core/errors.js";
@@ -23,6 +23,7 @@ const ACTIONS = ["print", "get", "add", "delversion", "delrange", "delctype", "s
 interface Args {
   action: (typeof ACTIONS)[number];
   target?: string;
+  output?: string;
   store?: string;
   detector?: string;
   ctype?: string;
@@ -120,12 +121,16 @@ function printStore(store: CalibStore, only?: string): void {
 }
 
 export const calibCommand: CommandModule<object, Args> = {
-  command: "calib <action> [target]",
+  command: "calib <action> [target] [output]",
   describe: "Calibration constants by detector, type, validity range and version (PSCalib's dcs)",
   builder: (y: Argv) =>
     y
       .positional("action", { choices: ACTIONS, describe: "what to do" })
-      .positional("target", { type: "string", describe: "legacy-find: the directory of <begin>-<end>.data files; export/import: the HDF5 file" })
+      .positional("target", {
+        type: "string",
+        describe: "legacy-find: the directory of <begin>-<end>.data files; export: the detector (or -d); import: the HDF5 file",
+      })
+      .positional("output", { type: "string", describe: "export: FILE.h5, or a directory for PSCalib's <dir>/<dettype>/<dettype>-<detid>.h5" })
       .option("store", { type: "string", describe: "store root (default ./calib)" })
       .option("detector", { alias: "d", type: "string", describe: "detector name <dettype>-<detid> or an alias" })
       .option("ctype", { alias: "t", type: "string", describe: "constant type, e.g. pedestals" })
@@ -170,9 +175,15 @@ export const calibCommand: CommandModule<object, Args> = {
           printStore(store, argv.detector);
           break;
         case "export": {
-          const file = need(argv.target, "an HDF5 file to write", a);
-          const dump = store.dumpDetector(det());
-          if (!dump) throw new DamnitError("CALIB_UNKNOWN_DETECTOR", `no detector '${argv.detector}' in ${store.path}`);
+          const detector = argv.detector ?? need(argv.target, "a detector", a);
+          const output = need(argv.detector !== undefined && argv.output === undefined ? argv.target : argv.output, "FILE.h5", a);
+          const dump = store.dumpDetector(detector);
+          if (!dump) throw new DamnitError("CALIB_UNKNOWN_DETECTOR", `no detector '${detector}' in ${store.path}`);
+          let file = output;
+          if (output.endsWith("/") || (existsSync(output) && statSync(output).isDirectory())) {
+            mkdirSync(join(output, dump.dettype), { recursive: true });
+            file = join(output, dump.dettype, `${dump.detname}.h5`);
+          }
           await exportDetectorH5(dump, file);
           console.log(`exported ${dump.detname} (${dump.ctypes.length} constant types) to ${file}`);
           break;
