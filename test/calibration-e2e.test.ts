@@ -34,10 +34,12 @@ export const corrected = Variable({ deps: { run: "meta#run_number" } }, (data, {
   const ped = calibration.get({ detector: DET, ctype: "pedestals" });
   return data.trainIds.length * 100 - ped.data.data[0];
 });
-export const ped_version = Variable({ deps: { run: "meta#run_number" } }, (_data, { run }) => {
+export const ped_version = Variable({ deps: { run: "meta#run_number", ped: { from: "cal#${DET}/pedestals", default: null } } }, (_data, { run, ped }) => {
   if (run === ${DARK_RUN}) throw new Skip("dark run");
-  return calibration.get({ detector: DET, ctype: "pedestals" }).version;
+  return ped.version;
 });
+/** No gains were ever added: the default of the dependency. */
+export const has_gain = Variable({ deps: { gain: { from: "cal#${DET}/pixel_gain", default: null } } }, (_data, { gain }) => (gain === null ? 0 : 1));
 `;
 
 function ok(r: ReturnType<typeof damnit>): ReturnType<typeof damnit> {
@@ -82,6 +84,7 @@ describe("calibration constants in context runs", () => {
     const n = (v2.get("corrected") as number) / 99; // corrected = 100 n − n
     expect(Number.isInteger(n) && n > 0).toBe(true);
     expect(values(dir, 3).get("corrected")).toBe(99 * n);
+    expect(values(dir, 3).get("has_gain")).toBe(0);
 
     // What each run used: the usage record and `damnit calib used`.
     const usage = CalibUsageStore.open(dir, { readonly: true })!;

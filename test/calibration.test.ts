@@ -264,6 +264,32 @@ describe("calibration store (spec §D.5)", () => {
     other.close();
   });
 
+  it("a reader process during a write sees the complete old state at once, and the new one after the commit", () => {
+    const dir = tempDir("calib-");
+    const root = join(dir, "calib");
+    const holder = CalibStore.open(root);
+    holder.add({ detector: DET, ctype: "pedestals", at: T1, value: A });
+    const db = (holder as unknown as { db: { exec(sql: string): void } }).db;
+    const read = () => damnit(["calib", "get", "-d", DET, "-t", "pedestals", "--at", String(T1 + 1), "--store", root], { cwd: dir });
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      holder.add({ detector: DET, ctype: "pedestals", at: T1, value: B });
+      holder.add({ detector: DET, ctype: "pixel_gain", at: T1, value: C });
+      const started = performance.now();
+      const during = read();
+      expect([during.status, during.stderr]).toEqual([0, ""]);
+      expect(during.stdout).toContain("range 1474587520-end version 1 ");
+      expect(performance.now() - started).toBeLessThan(8_000); // well under the 10 s busy timeout: it never waited
+      db.exec("COMMIT");
+    } catch (err) {
+      db.exec("ROLLBACK");
+      throw err;
+    }
+    const after = read();
+    expect([after.status, after.stdout.includes("range 1474587520-end version 2 ")]).toEqual([0, true]);
+    holder.close();
+  });
+
   it("15: legacy run-numbered files: latest begin wins, bad names ignored, end-before-begin rejected with a warning", () => {
     const dir = tempDir("calib-legacy-");
     for (const name of ["1-end.data", "5-10.data", "abc-end.data", "1-2-3.data", "12-3.data", "HISTORY", "7-8.txt"]) writeFileSync(join(dir, name), "1 2\n");

@@ -1,4 +1,5 @@
 /** A constant's value as stored: an array (kept as .npy bytes, cast to its ctype's element type) or text (geometry). */
+import os from "node:os";
 import { DTYPES, ndarray, sizeOf, type DType, type NdArray } from "../core/ndarray.js";
 import { DamnitError } from "../core/errors.js";
 import { decodeNpy, encodeNpy } from "../db/npy.js";
@@ -42,7 +43,24 @@ export function toStored(ctype: Ctype, value: CalibValue): StoredValue {
   return { dtype: cast.dtype, shape: cast.shape, data: encodeNpy(cast), text: null };
 }
 
-export function fromStored(row: { dtype: string; data: Buffer | null; text: string | null }): CalibValue {
+/**
+ * The value of a stored row. The store wrote every blob itself (encodeNpy: little-endian, C order) and keeps its
+ * dtype and shape in columns, so with `shape` given the elements are copied straight out from behind the header;
+ * anything unexpected goes through the full .npy decoder.
+ */
+export function fromStored(row: { dtype: string; data: Buffer | null; text: string | null }, shape?: readonly number[]): CalibValue {
   if (row.dtype === "text") return row.text ?? "";
-  return decodeNpy(row.data!);
+  const bytes = row.data!;
+  const info = (DTYPES as Record<string, (typeof DTYPES)[DType] | undefined>)[row.dtype];
+  if (shape && info && bytes.length >= 10 && bytes[6] === 1 && os.endianness() === "LE") {
+    const start = 10 + bytes.readUInt16LE(8);
+    const n = sizeOf(shape) * info.lanes;
+    const byteLength = sizeOf(shape) * info.itemSize;
+    if (start + byteLength === bytes.length) {
+      const copy = new ArrayBuffer(byteLength);
+      new Uint8Array(copy).set(bytes.subarray(start));
+      return { kind: "ndarray", dtype: row.dtype as DType, shape: [...shape], data: info.make(copy, 0, n) };
+    }
+  }
+  return decodeNpy(bytes);
 }
