@@ -17,6 +17,8 @@ import { fromStored, toStored, type CalibValue } from "./data.js";
 import { calibVersion, refuseNewer, upgradeCalib } from "./schema.js";
 
 export const CALIB_FILE_NAME = "calib.sqlite";
+/** Page cache (KiB) of a bulk add. */
+const BULK_CACHE_KIB = 256 * 1024;
 
 export interface CalibHit {
   readonly detname: string;
@@ -199,18 +201,25 @@ export class CalibStore {
     let n = 0;
     // One value object added many times is encoded once.
     const encoded = new Map<string, WeakMap<object, CheckedAdd["stored"]>>();
-    this.write(() => {
-      for (const req of reqs) {
-        let byValue = encoded.get(req.ctype);
-        if (!byValue) encoded.set(req.ctype, (byValue = new WeakMap()));
-        const key = typeof req.value === "object" ? req.value : undefined;
-        const known = key ? byValue.get(key) : undefined;
-        const checked = checkAdd(req, known);
-        if (key && !known) byValue.set(key, checked.stored);
-        this.addChecked(req, checked);
-        n++;
-      }
-    });
+    // A transaction larger than the page cache spills pages to the file, each spill synced: give it room instead.
+    const cacheSize = this.db.pragma("cache_size", { simple: true }) as number;
+    this.db.pragma(`cache_size = ${-BULK_CACHE_KIB}`);
+    try {
+      this.write(() => {
+        for (const req of reqs) {
+          let byValue = encoded.get(req.ctype);
+          if (!byValue) encoded.set(req.ctype, (byValue = new WeakMap()));
+          const key = typeof req.value === "object" ? req.value : undefined;
+          const known = key ? byValue.get(key) : undefined;
+          const checked = checkAdd(req, known);
+          if (key && !known) byValue.set(key, checked.stored);
+          this.addChecked(req, checked);
+          n++;
+        }
+      });
+    } finally {
+      this.db.pragma(`cache_size = ${cacheSize}`);
+    }
     return n;
   }
 

@@ -5,20 +5,20 @@
  * (the local level of the database in the current directory).
  */
 import Database from "better-sqlite3";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../core/errors.js";
-import { ndarray, shapeText, type NdArray } from "../../core/ndarray.js";
-import { decodeNpy, encodeNpy, isNpy } from "../../db/npy.js";
-import { CTYPE_ELEMENT_TYPES, isCtype } from "../../calibration/ctypes.js";
+import { shapeText, type NdArray } from "../../core/ndarray.js";
+import { encodeNpy } from "../../db/npy.js";
 import { findLegacyFile, scanLegacyDir } from "../../calibration/legacy-finder.js";
 import { CalibStore, notFound, scopes, type CalibHit } from "../../calibration/store.js";
 import { exportDetectorH5, readDetectorH5 } from "../../calibration/hdf5.js";
 import { CalibUsageStore } from "../../calibration/usage.js";
-import type { CalibValue } from "../../calibration/data.js";
+import { readValueFile } from "../../calibration/value-file.js";
+import { legacyAdditions } from "../../calibration/legacy-import.js";
 
-const ACTIONS = ["print", "get", "add", "delversion", "delrange", "delctype", "set-default", "alias", "legacy-find", "export", "import", "used"] as const;
+const ACTIONS = ["print", "get", "add", "delversion", "delrange", "delctype", "set-default", "alias", "legacy-find", "export", "import", "import-legacy", "used"] as const;
 
 interface Args {
   action: (typeof ACTIONS)[number];
@@ -62,21 +62,6 @@ export function runStartTime(dbDir: string, run: number): number {
   } finally {
     db.close();
   }
-}
-
-/** `.npy`, a text array (one row per line, numbers separated by spaces or commas), or text for geometry. */
-export function readValueFile(file: string, ctype: string): CalibValue {
-  const bytes = readFileSync(file);
-  if (isNpy(bytes)) return decodeNpy(bytes);
-  const text = bytes.toString("utf8");
-  if (isCtype(ctype) && CTYPE_ELEMENT_TYPES[ctype] === "text") return text;
-  const rows = text.split(/\r?\n/).map((l) => l.replace(/#.*/, "").trim()).filter((l) => l !== "");
-  const values = rows.map((l) => l.split(/[\s,]+/).map(Number));
-  const cols = values[0]?.length ?? 0;
-  if (rows.length === 0 || values.some((r) => r.length !== cols || r.some((v) => !Number.isFinite(v)))) {
-    throw new DamnitError("CALIB_BAD_DATA", `${file} is neither .npy nor a text array of equal-length rows of numbers`);
-  }
-  return ndarray("float64", rows.length === 1 ? [cols] : [rows.length, cols], values.flat());
 }
 
 function summary(hit: CalibHit): string {
@@ -144,11 +129,12 @@ export const calibCommand: CommandModule<object, Args> = {
       .option("predecessor", { alias: "p", type: "string" })
       .option("successor", { alias: "s", type: "string" })
       .option("alias", { type: "string", describe: "alias: the alias name" })
-      .option("dir", { type: "string", default: ".", describe: "used: the database directory" })
+      .option("dir", { type: "string", default: ".", describe: "used, import-legacy: the database directory" })
       .option("json", { type: "boolean", default: false, describe: "used: JSON output" }) as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
     const a = argv.action;
     if (a === "used") return printUsed(argv);
+    if (a === "import-legacy") return importLegacy(resolve(argv.store ?? "calib"), need(argv.target, "the legacy calib directory", a), argv);
     if (a === "import") return importFile(resolve(argv.store ?? "calib"), need(argv.target, "an HDF5 file", a));
     if (a === "legacy-find") {
       const { files, warnings } = scanLegacyDir(need(argv.target, "a directory", a));
@@ -274,4 +260,30 @@ function printUsed(argv: ArgumentsCamelCase<Args>): void {
     const alias = r.detector !== r.detname ? ` (as ${r.detector})` : "";
     console.log(`p${r.proposal} r${r.run} ${r.variable}: ${r.detname}${alias} ${r.ctype} range ${r.range} version ${r.version} (${r.level})`);
   }
+}
+
+/** `import-legacy DIR`: PSCalib's run-numbered `.data` files, their run ranges turned into times with runs.sqlite. */
+function importLegacy(root: string, dir: string, argv: ArgumentsCamelCase<Args>): void {
+  const starts = new Map<number, number | null>();
+  const runStart = (run: number): number | null => {
+    if (!starts.has(run)) {
+      try {
+        starts.set(run, runStartTime(argv.dir, run));
+      } catch (err) {
+        if (!(err instanceof DamnitError && err.code === "NO_RUN")) throw err;
+        starts.set(run, null);
+      }
+    }
+    return starts.get(run)!;
+  };
+  const { additions, warnings } = legacyAdditions(dir, runStart, { detector: argv.detector });
+  for (const w of warnings) process.stderr.write(`damnit: warning: ${w}\n`);
+  if (additions.length === 0) throw new DamnitError("CALIB_NOT_FOUND", `no importable <begin>-<end>.data files under ${dir}`);
+  const store = CalibStore.open(root);
+  try {
+    store.addMany(additions);
+  } finally {
+    store.close();
+  }
+  console.log(`imported ${additions.length} legacy calibration file${additions.length === 1 ? "" : "s"} into ${join(root, "calib.sqlite")}`);
 }
