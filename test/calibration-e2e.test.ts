@@ -5,6 +5,7 @@
  * with h5py); a newer version changes newly processed runs only; `reprocess --pin-calibration` gives the old values
  * back, and a pinned version since deleted fails the variable naming it.
  */
+import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -14,6 +15,14 @@ import { damnit } from "./helpers/cli.js";
 import { runVariableRows } from "./helpers/db.js";
 import { h5pyAvailable, runH5py } from "./helpers/h5py.js";
 import { tempDir } from "./helpers/tmp.js";
+import { encodeNpy } from "../src/db/npy.js";
+import { ndarray } from "../src/core/ndarray.js";
+
+function pythonReady(): boolean {
+  if (spawnSync("/usr/bin/python3", ["-c", "import numpy, extra_data"], { timeout: 60_000 }).status === 0) return true;
+  if (process.env.REQUIRE_PYTHON_CONTEXT === "1") throw new Error("REQUIRE_PYTHON_CONTEXT=1 but /usr/bin/python3 cannot import numpy and extra_data");
+  return false;
+}
 
 const PROPOSAL = 1234;
 const DET = "jungfrau-0042";
@@ -132,4 +141,41 @@ print(json.dumps({k: json.loads(f[p].attrs["calibration"]) for k, p in [("reduce
     expect(err.error).toContain(`range ${range} version 1`);
     expect(existsSync(join(dir, "calibration_usage.sqlite"))).toBe(true);
   }, 240_000);
+
+  it.runIf(pythonReady())("a Python context gets cal# dependencies as numpy arrays (or text, or the default), recorded like TS ones", () => {
+    const dir = tempDir("calib-py-");
+    ok(damnit(["proposal", String(PROPOSAL), dir]));
+    ok(damnit(["db-config", "context_python", "/usr/bin/python3"], { cwd: dir }));
+    writeFileSync(join(dir, "ped.npy"), encodeNpy(ndarray("float64", [3], [1.5, 2.5, 4])));
+    writeFileSync(join(dir, "geo.txt"), "QUAD:V1 0\n");
+    ok(damnit(["calib", "add", "-d", DET, "-t", "pedestals", "--at", "0", "-f", "ped.npy"], { cwd: dir }));
+    ok(damnit(["calib", "add", "-d", DET, "-t", "geometry", "--at", "0", "-f", "geo.txt"], { cwd: dir }));
+    writeFileSync(
+      join(dir, "context.py"),
+      `from damnit_ctx import Variable
+
+@Variable()
+def ped_sum(run, ped: "cal#${DET}/pedestals"):
+    assert str(ped.data.dtype) == "float32" and ped.data.shape == (3,)
+    return float(ped.data.sum()) + 1000 * ped.version
+
+@Variable()
+def no_gain(run, gain: "cal#${DET}/pixel_gain" = None):
+    return 1 if gain is None else 0
+
+@Variable()
+def geo(run, g: "cal#${DET}/geometry"):
+    return g.text.strip() + " " + g.level
+`,
+    );
+    ok(damnit(["extract", String(PROPOSAL), "7", "raw", "--mock"], { cwd: dir }));
+    const v = values(dir, 7);
+    expect([v.get("ped_sum"), v.get("no_gain"), v.get("geo")]).toEqual([1008, 1, "QUAD:V1 0 local"]);
+    const usage = CalibUsageStore.open(dir, { readonly: true })!;
+    expect(usage.list({ runs: [7] }).map((u) => [u.variable, u.ctype, u.range, u.version])).toEqual([
+      ["geo", "geometry", "0-end", 1],
+      ["ped_sum", "pedestals", "0-end", 1],
+    ]);
+    usage.close();
+  }, 120_000);
 });
