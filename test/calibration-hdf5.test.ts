@@ -70,6 +70,7 @@ describe.runIf(REQUIRE)("calibration HDF5 export/import (PSCalib layout)", () =>
     expect(h5["pedestals/1474587520-end/_parameters/run"]).toEqual(["int64", [1], [12]]);
     expect(h5["pedestals/1474587520-end/_parameters/experiment"]).toEqual(["|S5", [1], ["p1234"]]);
     expect(h5["pedestals/1474588520-end/v0001/data"]).toEqual(["float32", [3], [0.5, 1.5, 2.5]]);
+    expect(h5["pedestals/1474588520-end/versdef"]).toEqual(["int64", [1], [0]]);
     expect(h5["pixel_mask/100-201/end"]).toEqual(["float64", [1], [200.5]]);
     expect(h5["pixel_mask/100-201/v0001/data"]).toEqual(["uint8", [4], [0, 1, 1, 0]]);
     expect((h5["geometry/1474587520-end/v0001/data"] as unknown[])[2]).toBe(GEOMETRY);
