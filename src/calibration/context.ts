@@ -10,7 +10,7 @@
  */
 import { DamnitError } from "../core/errors.js";
 import type { CalibrationUse } from "../core/variable-output.js";
-import type { CalibValue } from "./data.js";
+import { asCalibValue, type CalibValue } from "./data.js";
 import { lookup, type LevelHit, type LevelRoot } from "./lookup.js";
 import { CalibStore, notFound } from "./store.js";
 
@@ -64,7 +64,7 @@ export class CalibrationContext {
   }
 
   /** Add constants to the local store: an open range from `at` (default: the run start), version last+1. */
-  add(q: { detector: string; ctype: string; value: CalibValue; at?: number; message?: string }): { detname: string; range: string; version: number } {
+  add(q: { detector: string; ctype: string; value: CalibValue | ArrayLike<number> | ArrayBufferView; at?: number; message?: string }): { detname: string; range: string; version: number } {
     const local = this.opts.roots.find((r) => r.level === "local");
     if (!local) throw notFound(q.detector, q.ctype);
     const store = CalibStore.open(local.root);
@@ -73,7 +73,7 @@ export class CalibrationContext {
         detector: q.detector,
         ctype: q.ctype,
         at: this.time(q.at),
-        value: q.value,
+        value: asCalibValue(q.value),
         run: this.opts.run,
         ...(this.opts.proposal !== undefined ? { experiment: `p${this.opts.proposal}` } : {}),
         message: q.message ?? `from variable ${this.opts.variable} of run ${this.opts.run}`,

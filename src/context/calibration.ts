@@ -39,7 +39,8 @@ export interface CalibrationConstants {
 export interface CalibrationAddition {
   readonly detector: string;
   readonly ctype: string;
-  readonly value: NdArray | string;
+  /** an array (NdArray, a typed array, an array of numbers) or, for geometry, text */
+  readonly value: NdArray | string | ArrayBufferView | readonly number[];
   /** start of validity; default: the run's start time */
   readonly at?: number;
   readonly message?: string;
