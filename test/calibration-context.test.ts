@@ -49,4 +49,14 @@ describe("calibration from context code", () => {
     expect(() => ctx.add({ detector: DET, ctype: "pedestals", value: { foo: 1 } as never })).toThrow(expect.objectContaining({ code: "CALIB_BAD_DATA", message: expect.stringContaining("not Object") }));
     expect(() => ctx.add({ detector: DET, ctype: "pedestals", value: ["a"] as never })).toThrow(expect.objectContaining({ code: "CALIB_BAD_DATA" }));
   });
+
+  it("a database in the official place searches its store once, as the local level", () => {
+    const proposal = tempDir("calib-prop-");
+    const dbDir = join(proposal, "usr", "Shared", "amore");
+    expect(calibRoots({ dbDir, proposalDir: proposal, repository: "/facility/calib" })).toEqual([
+      { level: "local", root: join(dbDir, "calib") },
+      { level: "repository", root: "/facility/calib" },
+    ]);
+    expect(calibRoots({ dbDir: join(proposal, "elsewhere"), proposalDir: proposal }).map((r) => r.level)).toEqual(["local", "proposal"]);
+  });
 });
