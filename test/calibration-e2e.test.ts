@@ -178,4 +178,32 @@ def geo(run, g: "cal#${DET}/geometry"):
     ]);
     usage.close();
   }, 120_000);
+
+  it("the levels come from the database settings calib_proposal_dir and calib_repository; the first hit names its level", () => {
+    const root = tempDir("calib-levels-");
+    const dir = join(root, "db");
+    ok(damnit(["proposal", String(PROPOSAL), dir]));
+    writeFileSync(join(root, "a.npy"), encodeNpy(ndarray("float32", [1], [1])));
+    writeFileSync(join(root, "b.npy"), encodeNpy(ndarray("float32", [1], [2])));
+    ok(damnit(["calib", "add", "-d", DET, "-t", "pedestals", "--at", "0", "-f", "a.npy", "--store", "facility"], { cwd: root }));
+    ok(damnit(["calib", "add", "-d", DET, "-t", "pixel_gain", "--at", "0", "-f", "a.npy", "--store", "facility"], { cwd: root }));
+    ok(damnit(["calib", "add", "-d", DET, "-t", "pedestals", "--at", "0", "-f", "b.npy", "--store", "prop"], { cwd: root }));
+    ok(damnit(["db-config", "calib_repository", join(root, "facility")], { cwd: dir }));
+    ok(damnit(["db-config", "calib_proposal_dir", join(root, "prop")], { cwd: dir }));
+    writeFileSync(
+      join(dir, "context.ts"),
+      `import { Variable, calibration } from "damnit/context";
+const where = (ctype: string) => { const c = calibration.get({ detector: ${JSON.stringify(DET)}, ctype }); return c.level + " " + c.data.data[0]; };
+export const ped_level = Variable(() => where("pedestals"));
+export const gain_level = Variable(() => where("pixel_gain"));
+export const mask_level = Variable(() => where("pixel_mask"));
+`,
+    );
+    ok(damnit(["extract", String(PROPOSAL), "3", "raw", "--mock"], { cwd: dir }));
+    const v = values(dir, 3);
+    expect([v.get("ped_level"), v.get("gain_level")]).toEqual(["proposal 2", "repository 1"]);
+    const err = errorOf(dir, 3, "mask_level");
+    expect(err.error_cls).toBe("CalibrationNotFoundError");
+    expect(err.error).toMatch(/^no pixel_mask constants for detector jungfrau-0042 at \d/);
+  }, 120_000);
 });
