@@ -319,6 +319,27 @@ class Encoder:
                         "return a number, string, numpy array, xarray DataArray, matplotlib figure or Cell")
 
 
+class CalibrationConstants:
+    """A `cal#<detector>/<ctype>` dependency: `data` (numpy array, or str for geometry) and where it came from."""
+
+    def __init__(self, c):
+        self.dtype, self.shape, self.detname, self.ctype = c["dtype"], tuple(c["shape"]), c["detname"], c["ctype"]
+        self.range, self.version, self.tsprod, self.level = c["range"], c["version"], c["tsprod"], c["level"]
+        if "text" in c:
+            self.data = self.text = c["text"]
+        else:
+            import base64
+            import numpy as np
+            self.data = np.frombuffer(base64.b64decode(c["b64"]), dtype=np.dtype(c["dtype"]).newbyteorder("<")).reshape(self.shape)
+
+    def __repr__(self):
+        return f"<CalibrationConstants {self.detname} {self.ctype} range {self.range} version {self.version} ({self.level})>"
+
+
+def calibration_constants(c):
+    return c["value"] if "value" in c else CalibrationConstants(c)
+
+
 def call(request):
     from damnit_ctx import Cell
     d = STATE["defs"][request["name"]]
@@ -330,6 +351,8 @@ def call(request):
             kwargs[arg] = {n: STATE["values"][n] for n in spec["vars"]}
         elif "default" in spec:
             pass  # a missing dependency: the function's own default applies
+        elif "cal" in spec:
+            kwargs[arg] = calibration_constants(spec["cal"])
         else:
             kwargs[arg] = spec["value"]
     try:

@@ -38,4 +38,25 @@ describe("calibration from context code", () => {
       expect.objectContaining({ code: "CALIB_BAD_TIME" }),
     );
   });
+
+  it("add takes typed arrays and arrays of numbers (cast to the ctype's type); anything else is a CALIB_BAD_DATA error", () => {
+    const roots = calibRoots({ dbDir: tempDir("calib-ctx-") });
+    const ctx = new CalibrationContext({ roots, run: 3, variable: "dark", runStart: 500 });
+    expect(ctx.add({ detector: DET, ctype: "pixel_mask", value: Uint16Array.of(1, 0, 1) }).version).toBe(1);
+    expect(ctx.add({ detector: DET, ctype: "pedestals", value: [1.5, 2.5] }).version).toBe(1);
+    const mask = ctx.get({ detector: DET, ctype: "pixel_mask" });
+    expect([mask.dtype, Array.from((mask.data as NdArray).data as Uint8Array)]).toEqual(["uint8", [1, 0, 1]]);
+    expect(() => ctx.add({ detector: DET, ctype: "pedestals", value: { foo: 1 } as never })).toThrow(expect.objectContaining({ code: "CALIB_BAD_DATA", message: expect.stringContaining("not Object") }));
+    expect(() => ctx.add({ detector: DET, ctype: "pedestals", value: ["a"] as never })).toThrow(expect.objectContaining({ code: "CALIB_BAD_DATA" }));
+  });
+
+  it("a database in the official place searches its store once, as the local level", () => {
+    const proposal = tempDir("calib-prop-");
+    const dbDir = join(proposal, "usr", "Shared", "amore");
+    expect(calibRoots({ dbDir, proposalDir: proposal, repository: "/facility/calib" })).toEqual([
+      { level: "local", root: join(dbDir, "calib") },
+      { level: "repository", root: "/facility/calib" },
+    ]);
+    expect(calibRoots({ dbDir: join(proposal, "elsewhere"), proposalDir: proposal }).map((r) => r.level)).toEqual(["local", "proposal"]);
+  });
 });

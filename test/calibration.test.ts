@@ -11,6 +11,7 @@ import { calibRoots, lookup, tryLookup } from "../src/calibration/lookup.js";
 import { findLegacyFile, scanLegacyDir } from "../src/calibration/legacy-finder.js";
 import { historyLines } from "../src/cli/commands/calib.js";
 import { damnit, expectOneLineError } from "./helpers/cli.js";
+import { execSql } from "./helpers/db.js";
 import { DAMNIT_BIN, tempDir } from "./helpers/tmp.js";
 
 const DET = "epix100a-0001";
@@ -264,6 +265,32 @@ describe("calibration store (spec §D.5)", () => {
     other.close();
   });
 
+  it("a reader process during a write sees the complete old state at once, and the new one after the commit", () => {
+    const dir = tempDir("calib-");
+    const root = join(dir, "calib");
+    const holder = CalibStore.open(root);
+    holder.add({ detector: DET, ctype: "pedestals", at: T1, value: A });
+    const db = (holder as unknown as { db: { exec(sql: string): void } }).db;
+    const read = () => damnit(["calib", "get", "-d", DET, "-t", "pedestals", "--at", String(T1 + 1), "--store", root], { cwd: dir });
+    db.exec("BEGIN IMMEDIATE");
+    try {
+      holder.add({ detector: DET, ctype: "pedestals", at: T1, value: B });
+      holder.add({ detector: DET, ctype: "pixel_gain", at: T1, value: C });
+      const started = performance.now();
+      const during = read();
+      expect([during.status, during.stderr]).toEqual([0, ""]);
+      expect(during.stdout).toContain("range 1474587520-end version 1 ");
+      expect(performance.now() - started).toBeLessThan(8_000); // well under the 10 s busy timeout: it never waited
+      db.exec("COMMIT");
+    } catch (err) {
+      db.exec("ROLLBACK");
+      throw err;
+    }
+    const after = read();
+    expect([after.status, after.stdout.includes("range 1474587520-end version 2 ")]).toEqual([0, true]);
+    holder.close();
+  });
+
   it("15: legacy run-numbered files: latest begin wins, bad names ignored, end-before-begin rejected with a warning", () => {
     const dir = tempDir("calib-legacy-");
     for (const name of ["1-end.data", "5-10.data", "abc-end.data", "1-2-3.data", "12-3.data", "HISTORY", "7-8.txt"]) writeFileSync(join(dir, name), "1 2\n");
@@ -277,6 +304,35 @@ describe("calibration store (spec §D.5)", () => {
     expect(findLegacyFile(files, 0)).toBeNull();
     const cli = damnit(["calib", "legacy-find", dir, "--run", "7"]);
     expect([cli.status, cli.stdout.trim()]).toEqual([0, join(dir, "5-10.data")]);
+  });
+});
+
+describe("damnit calib import-legacy", () => {
+  it("15 through the store: run-numbered .data files become time ranges from runs.sqlite; latest begin wins, bounds inclusive, bad names warned about", () => {
+    const dir = tempDir("calib-legacy-");
+    expect(damnit(["proposal", "1234", dir]).status).toBe(0);
+    const start = (run: number) => 1_700_000_000 + run * 3600;
+    execSql(dir, Array.from({ length: 13 }, (_, run) => `INSERT INTO run_info(proposal, run, start_time, added_at) VALUES (1234, ${run}, ${start(run)}, 0);`).join("\n"));
+    const leaf = join(dir, "legacy", "CsPad::CalibV1", "CxiDs1.0:Cspad.0", "pedestals");
+    mkdirSync(leaf, { recursive: true });
+    writeFileSync(join(leaf, "1-end.data"), "1 1 1\n");
+    writeFileSync(join(leaf, "5-10.data"), "5 10 5\n");
+    for (const bad of ["abc-end.data", "1-2-3.data", "12-3.data"]) writeFileSync(join(leaf, bad), "0\n");
+    writeFileSync(join(leaf, "HISTORY"), "file:1-end.data copy_of:x\n");
+    const imp = damnit(["calib", "import-legacy", "legacy"], { cwd: dir });
+    expect(imp.status, imp.stderr).toBe(0);
+    expect(imp.stdout).toContain("imported 2 legacy calibration files");
+    expect(imp.stderr.split("\n").filter((l) => l.includes("warning")).length).toBe(3);
+    const det = "cspad-CxiDs1.0-Cspad.0";
+    const at = (run: number) => damnit(["calib", "get", "-d", det, "-t", "pedestals", "--run", String(run), "-f", `r${run}.npy`], { cwd: dir });
+    for (const [run, range] of [[7, `${start(5)}-${start(10)}`], [10, `${start(5)}-${start(10)}`], [11, `${start(1)}-end`], [1, `${start(1)}-end`]] as const) {
+      const r = at(run);
+      expect([run, r.status, r.stdout.includes(`range ${range} version 1`)]).toEqual([run, 0, true]);
+    }
+    expect(expectOneLineError(at(0))).toMatch(/no pedestals constants for detector cspad-CxiDs1.0-Cspad.0/);
+    const s = CalibStore.open(join(dir, "calib"), { readonly: true });
+    expect(values(s.get({ detector: det, ctype: "pedestals", at: start(7) }).value)).toEqual([5, 10, 5]);
+    s.close();
   });
 });
 

@@ -4,32 +4,31 @@
  * start, under the store's write lock), and a record of every lookup (run, variable, detname, ctype, range,
  * version, level) for provenance. With `pins`, a lookup replays exactly the recorded range/version/level instead of
  * resolving again; a pinned version since deleted is a CALIB_NOT_FOUND error naming that range and version.
- * Not yet wired into the runner (src/extract/execute.ts): the runner makes one per variable and stores `lookups`.
+ * The context runner (src/extract/runner.ts) makes one per variable and installs it as the provider behind
+ * `calibration` of `damnit/context`; the variable's `lookups` go with its output into the run's HDF5 file and the
+ * database's usage record (usage.ts).
  */
 import { DamnitError } from "../core/errors.js";
-import type { CalibValue } from "./data.js";
-import { lookup, type CalibLevel, type LevelHit, type LevelRoot } from "./lookup.js";
+import type { CalibrationUse } from "../core/variable-output.js";
+import { asCalibValue, type CalibValue } from "./data.js";
+import { lookup, type LevelHit, type LevelRoot } from "./lookup.js";
 import { CalibStore, notFound } from "./store.js";
 
-export interface CalibLookupRecord {
+export interface CalibLookupRecord extends CalibrationUse {
   readonly run: number;
   readonly variable: string;
-  readonly detector: string;
-  readonly detname: string;
-  readonly ctype: string;
-  readonly range: string;
-  readonly version: number;
-  readonly level: CalibLevel;
 }
 
 export interface CalibContextOptions {
   readonly roots: readonly LevelRoot[];
   readonly run: number;
   readonly variable: string;
+  /** recorded as the `experiment` parameter of ranges this context adds */
+  readonly proposal?: number;
   /** The run's start time (s) from runs.sqlite; null when unknown (then `at` must be given). */
   readonly runStart: number | null;
   /** Recorded lookups to replay (`reprocess --pin-calibration`), keyed by `pinKey`. */
-  readonly pins?: ReadonlyMap<string, CalibLookupRecord>;
+  readonly pins?: ReadonlyMap<string, CalibrationUse>;
 }
 
 export const pinKey = (detector: string, ctype: string): string => `${detector}/${ctype}`;
@@ -65,12 +64,20 @@ export class CalibrationContext {
   }
 
   /** Add constants to the local store: an open range from `at` (default: the run start), version last+1. */
-  add(q: { detector: string; ctype: string; value: CalibValue; at?: number; message?: string }): { detname: string; range: string; version: number } {
+  add(q: { detector: string; ctype: string; value: CalibValue | ArrayLike<number> | ArrayBufferView; at?: number; message?: string }): { detname: string; range: string; version: number } {
     const local = this.opts.roots.find((r) => r.level === "local");
     if (!local) throw notFound(q.detector, q.ctype);
     const store = CalibStore.open(local.root);
     try {
-      return store.add({ detector: q.detector, ctype: q.ctype, at: this.time(q.at), value: q.value, run: this.opts.run, message: q.message ?? `from variable ${this.opts.variable}` });
+      return store.add({
+        detector: q.detector,
+        ctype: q.ctype,
+        at: this.time(q.at),
+        value: asCalibValue(q.value),
+        run: this.opts.run,
+        ...(this.opts.proposal !== undefined ? { experiment: `p${this.opts.proposal}` } : {}),
+        message: q.message ?? `from variable ${this.opts.variable} of run ${this.opts.run}`,
+      });
     } finally {
       store.close();
     }

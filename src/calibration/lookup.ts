@@ -3,7 +3,7 @@
  * repository (`calib_repository`); the first level with an answer wins and the answer says which level it was.
  * A level whose store does not exist is skipped; nothing anywhere is a typed CALIB_NOT_FOUND error.
  */
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { CalibStore, notFound, type CalibHit } from "./store.js";
 
 export type CalibLevel = "local" | "proposal" | "repository";
@@ -24,7 +24,15 @@ export function calibRoots(opts: { dbDir: string; proposalDir?: string; proposal
   const proposal = opts.proposalCalib || (opts.proposalDir ? join(opts.proposalDir, "usr", "Shared", "amore", "calib") : "");
   if (proposal) roots.push({ level: "proposal", root: proposal });
   if (opts.repository) roots.push({ level: "repository", root: opts.repository });
-  return roots;
+  // A database in the official place (<proposal>/usr/Shared/amore) has its local store where the proposal's is:
+  // searched once, as the first level that names it.
+  const seen = new Set<string>();
+  return roots.filter((r) => {
+    const key = resolve(r.root);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 export interface LookupQuery {

@@ -32,7 +32,18 @@ CREATE INDEX aliases_by_alias ON aliases(alias);
   },
 };
 
-const STEPS: readonly SchemaStep[] = [v1];
+/**
+ * v2: an index in exactly the order a get picks its range (latest begin; for equal begins closed before open,
+ * shorter before longer), so that the winning range is the first index entry scanned instead of a sort.
+ */
+const v2: SchemaStep = {
+  version: 2,
+  up(db) {
+    db.exec(`CREATE INDEX ranges_by_precedence ON ranges(detname, ctype, begin, ("end" IS NULL) DESC, "end" DESC)`);
+  },
+};
+
+const STEPS: readonly SchemaStep[] = [v1, v2];
 export const LATEST_CALIB_VERSION = STEPS[STEPS.length - 1]!.version;
 
 export function calibVersion(db: Database.Database): number {

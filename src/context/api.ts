@@ -12,7 +12,8 @@
  *
  * A variable's name is the name it is exported under (or the `name` option). Its first argument is the run's data
  * (`DataCollection` from `damnit/data`); its second holds its dependencies, declared in `deps` with DAMNIT's
- * annotation strings: `var#<name or glob>`, `meta#run_number|proposal|proposal_path`, `param#<name>`.
+ * annotation strings: `var#<name or glob>`, `meta#run_number|proposal|proposal_path`, `param#<name>`, and
+ * `cal#<detector>/<ctype>` (the calibration constants that apply at the run's start, as `calibration.get` gives).
  */
 import type { DataCollection } from "../exdf/data-collection.js";
 import { CONTEXT_REGISTRY, callSite, type CallSite } from "./registry.js";
@@ -154,3 +155,4 @@ export function labelled(
 }
 
 export { lookup, LookupResponse, LookupError, LookupNotRecordedError, type LookupQuery } from "./lookup.js";
+export { calibration, CalibrationError, CalibrationNotFoundError, type CalibrationQuery, type CalibrationConstants, type CalibrationAddition } from "./calibration.js";

@@ -189,7 +189,8 @@ async function callVariable(proc: PythonProcess, context: LoadedContext, name: s
   const args: Record<string, unknown> = {};
   for (const [arg, ref] of variable.args) {
     if (!(arg in deps)) continue;
-    if (ref.kind === "var" && !ref.glob && variable.dependencies.includes(ref.pattern) && deps[arg] !== ref.default) args[arg] = { var: ref.pattern };
+    if (ref.kind === "cal") args[arg] = { cal: calibrationForPython(deps[arg]) };
+    else if (ref.kind === "var" && !ref.glob && variable.dependencies.includes(ref.pattern) && deps[arg] !== ref.default) args[arg] = { var: ref.pattern };
     else if (ref.kind === "var" && ref.glob && typeof deps[arg] === "object" && deps[arg] !== null && deps[arg] !== ref.default) {
       args[arg] = { vars: Object.keys(deps[arg]) };
     } else if (ref.kind === "var" || (ref.kind === "param" && ref.hasDefault && deps[arg] === ref.default)) {
@@ -223,6 +224,18 @@ function pythonDied(name: string, reason: string): Promise<never> {
 }
 
 const KEPT_IN_PYTHON = Object.freeze({ keptInPython: true });
+
+ * A `cal#` dependency's constants for the Python runner (JSON): the array's raw little-endian bytes in base64
+ * with its dtype and shape (exact, NaN included), or the text; null for a dependency's default of null.
+ */
+function calibrationForPython(value: unknown): unknown {
+  if (value === null || typeof value !== "object" || !("data" in value)) return { value: value ?? null };
+  const c = value as { data: unknown; dtype: string; shape: readonly number[]; detname: string; ctype: string; range: string; version: number; tsprod: number; level: string };
+  const meta = { dtype: c.dtype, shape: c.shape, detname: c.detname, ctype: c.ctype, range: c.range, version: c.version, tsprod: c.tsprod, level: c.level };
+  if (typeof c.data === "string") return { ...meta, text: c.data };
+  const data = (c.data as { data: ArrayBufferView }).data;
+  return { ...meta, b64: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64") };
+}
 
 type Encoded = { t: string; [key: string]: unknown };
 

@@ -267,11 +267,17 @@ function parseDep(spec: unknown, definitionNames: Map<DefinitionLike, string>, r
     case "param":
       if (rest === "") break;
       return { kind: "param", name: rest, hasDefault, default: defaultValue };
+    case "cal": {
+      const slash = rest.lastIndexOf("/");
+      if (slash > 0 && slash < rest.length - 1) return { kind: "cal", detector: rest.slice(0, slash), ctype: rest.slice(slash + 1), hasDefault, default: defaultValue };
+      report(`'${from}': a calibration dependency is 'cal#<detector>/<ctype>', e.g. 'cal#jungfrau-0042/pedestals'`);
+      return undefined;
+    }
     case "mymdc":
       report(`'${from}': metadata-catalogue lookups (mymdc#) are not available here`);
       return undefined;
   }
-  report(`Unknown path '${from}' (use 'var#<name>', 'meta#<field>' or 'param#<name>')`);
+  report(`Unknown path '${from}' (use 'var#<name>', 'meta#<field>', 'param#<name>' or 'cal#<detector>/<ctype>')`);
   return undefined;
 }
 

@@ -4,7 +4,9 @@
 export type DepRef =
   | { readonly kind: "var"; readonly pattern: string; readonly glob: boolean; readonly hasDefault: boolean; readonly default?: unknown }
   | { readonly kind: "meta"; readonly field: "run_number" | "proposal" | "proposal_path" }
-  | { readonly kind: "param"; readonly name: string; readonly hasDefault: boolean; readonly default?: unknown };
+  | { readonly kind: "param"; readonly name: string; readonly hasDefault: boolean; readonly default?: unknown }
+  /** `cal#<detector>/<ctype>`: the calibration constants that apply at the run's start (calibration.get) */
+  | { readonly kind: "cal"; readonly detector: string; readonly ctype: string; readonly hasDefault: boolean; readonly default?: unknown };
 
 /** What the job and the database need to know of a variable (JSON-able; crosses process boundaries). */
 export interface VariableInfo {

@@ -48,7 +48,9 @@ export type DamnitErrorCode =
   // provenance records (src/provenance/)
   | "NO_PROVENANCE"
   | "PROVENANCE_DB"
-  | "SCRATCH_FAILED";
+  | "SCRATCH_FAILED"
+  | "CALIB_DETECTOR_EXISTS"
+  | "CALIB_BAD_FILE";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;

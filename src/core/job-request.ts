@@ -29,4 +29,6 @@ export interface JobRequest {
   readonly params?: readonly string[];
   /** the job's lookup recorder replays what was recorded and never asks an upstream (reprocess --replay-lookups) */
   readonly replayLookups?: boolean;
+  /** calibration.get replays the range and version each variable used last time (reprocess --pin-calibration) */
+  readonly pinCalibration?: boolean;
 }

@@ -83,4 +83,17 @@ export interface VariableOutput {
   readonly preview?: DataValue;
   readonly attrs: SummaryAttrs;
   readonly error?: VariableError;
+  /** the calibration constants the variable looked up (written as the `calibration` attribute of its HDF5 objects) */
+  readonly calibration?: readonly CalibrationUse[];
+}
+
+/** One calibration lookup a variable made (spec §D.6 provenance): what it asked for and exactly what answered. */
+export interface CalibrationUse {
+  /** the detector as asked (a name or an alias) */
+  readonly detector: string;
+  readonly detname: string;
+  readonly ctype: string;
+  readonly range: string;
+  readonly version: number;
+  readonly level: "local" | "proposal" | "repository";
 }

@@ -70,6 +70,20 @@ export const METAMETA_SETTINGS = settingsTable({
     meaning: 'external services context code may look things up in, JSON {"service": "https://…"} (recorded in <db dir>/lookups.sqlite)',
   },
   lookup_mode: { kind: "text", default: "record", stored: false, meaning: "jobs' lookup recorder: record, replay (never ask upstreams) or passthrough" },
+  calib_proposal_dir: {
+    kind: "text",
+    default: "",
+    defaultText: "<proposal dir>/usr/Shared/amore/calib",
+    stored: false,
+    meaning: "calibration-constant store of the proposal: the second lookup level of calibration.get, after <db dir>/calib",
+  },
+  calib_repository: {
+    kind: "text",
+    default: "",
+    defaultText: "none",
+    stored: false,
+    meaning: "facility calibration-constant store: the third lookup level of calibration.get",
+  },
   journal_mode: {
     kind: "text",
     default: "delete",

@@ -10,6 +10,7 @@ import { cellParts, dependencyValue } from "./normalise.js";
 import type { VariableError, VariableOutput } from "../core/variable-output.js";
 import { checkStorable } from "./store.js";
 import { summarise } from "../summary/summarise.js";
+import { calibration, CalibrationNotFoundError } from "../context/calibration.js";
 
 export interface RunMeta {
   readonly run_number: number;
@@ -77,6 +78,7 @@ export async function executeRun(input: ExecutionInput, events: ExecutionEvents)
     const started = performance.now();
     let result: unknown;
     try {
+      calibrationArguments(variable, args.values);
       result = await variable.fn(input.data, args.values);
     } catch (err) {
       const error = errorInfo(err);
@@ -107,6 +109,19 @@ export async function executeRun(input: ExecutionInput, events: ExecutionEvents)
   }
 }
 
+/** `cal#<detector>/<ctype>` dependencies: the constants at the run's start; with a default, the default when none apply. */
+function calibrationArguments(variable: ContextVariable, args: Record<string, unknown>): void {
+  for (const [arg, ref] of variable.args) {
+    if (ref.kind !== "cal") continue;
+    try {
+      args[arg] = calibration.get({ detector: ref.detector, ctype: ref.ctype });
+    } catch (err) {
+      if (!(ref.hasDefault && err instanceof CalibrationNotFoundError)) throw err;
+      args[arg] = ref.default;
+    }
+  }
+}
+
 function emitError(variable: ContextVariable, error: VariableError, events: ExecutionEvents): void {
   // Errors of transient variables are not stored (they still show in their dependents' trees).
   if (!variable.transient) events.output({ name: variable.name, attrs: {}, error });
@@ -127,7 +142,9 @@ function resolveArguments(
   const args: Record<string, unknown> = {};
   const missing: string[] = [];
   for (const [arg, ref] of variable.args) {
-    if (ref.kind === "meta") {
+    if (ref.kind === "cal") {
+      continue; // looked up once the variable has started (its lookups are recorded as its own): calibrationArguments
+    } else if (ref.kind === "meta") {
       args[arg] = input.meta[ref.field];
     } else if (ref.kind === "param") {
       if (input.params && ref.name in input.params) args[arg] = input.params[ref.name];

@@ -30,6 +30,8 @@ import { mergeFileProvenance, PROVENANCE_ATTRIBUTE } from "../provenance/h5-attr
 export const SPECIAL_GROUPS = [".reduced", ".preview", ".errors"] as const;
 /** Provenance of a new file when the caller gives none: DAMNIT's name for values computed from the context file. */
 export const DEFAULT_PROVENANCE = "context.py";
+/** Attribute naming the calibration constants a variable used (JSON). */
+export const CALIBRATION_ATTR = "calibration";
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -289,6 +291,20 @@ function writeOutput(w: H5Writer, output: VariableOutput, book: ScaleBook): void
     w.writeStringDataset(path, [message], []);
     w.writeStringAttribute(path, "type", cls);
   }
+  writeCalibrationUse(w, output);
+}
+
+/**
+ * The calibration constants a variable used (spec §D.6 provenance), as a JSON attribute `calibration` — a list of
+ * {detector, detname, ctype, range, version, level} — on each object written for it; DAMNIT's readers ignore it.
+ */
+function writeCalibrationUse(w: H5Writer, output: VariableOutput): void {
+  if (!output.calibration || output.calibration.length === 0) return;
+  const text = JSON.stringify(output.calibration);
+  const { name } = output;
+  if (output.data !== undefined) w.writeStringAttribute(`/${name}`, CALIBRATION_ATTR, text);
+  if (output.summary !== undefined) w.writeStringAttribute(`/.reduced/${name}`, CALIBRATION_ATTR, text);
+  if (output.error !== undefined) w.writeStringAttribute(`/.errors/${name}`, CALIBRATION_ATTR, text);
 }
 
 function writeSummaryAttrs(w: H5Writer, path: string, attrs: SummaryAttrs, where: string): void {

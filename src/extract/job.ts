@@ -22,6 +22,7 @@ import { commitRunResults } from "./store.js";
 import { refreshVariablesTable } from "./variables-table.js";
 import { startJobLookups, type JobLookupOptions } from "../lookups/job-recorder.js";
 import { AttemptProvenance } from "../provenance/attempt.js";
+import { calibrationConfig, recordCalibrationUse } from "./calibration-use.js";
 
 /**
  * A job request as one extraction sees it: its params parsed and its data root found. The processing id and the
@@ -173,6 +174,14 @@ async function extractRunAttempt(
     return failed((err as Error).message);
   }
   provenance.info.lookups = lookups;
+  let calibration: ReturnType<typeof calibrationConfig>;
+  try {
+    calibration = calibrationConfig(db, request);
+  } catch (err) {
+    await lookups?.close();
+    logger.error((err as Error).message);
+    return failed((err as Error).message);
+  }
   let runner;
   try {
     runner = await runners.acquire(stamp);
@@ -203,6 +212,7 @@ async function extractRunAttempt(
           resultLimitBytes,
           dataRoot: request.dataRoot,
           lookupEnv: lookups?.env,
+          calibration,
         },
         {
           selected: (message) => {
@@ -285,6 +295,7 @@ async function extractRunAttempt(
       { onWait: (seconds) => logger.warn(`Waiting for the database's write lock (another process holds it) for ${seconds} s`) },
     );
     const stored = [...rows.values()];
+    recordCalibrationUse(db.dir, request, stored, logger);
     request.events?.valuesStored?.(request.proposal, request.run, stored.map((o) => o.name));
     const errors = stored.filter((o) => o.error).map((o) => [o.name, o.error!] as const);
     const seconds = (performance.now() - started) / 1000;

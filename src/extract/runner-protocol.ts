@@ -5,6 +5,7 @@
 import type { ContextProblem, VariableInfo } from "../context/variables.js";
 import type { VariableError, VariableOutput } from "../core/variable-output.js";
 import type { DataKind } from "../core/data-kind.js";
+import type { CalibrationJobConfig } from "../calibration/run-hook.js";
 
 export interface RunJob {
   /** identifies the job's end markers in the runner's stdout/stderr */
@@ -25,6 +26,8 @@ export interface RunJob {
   readonly dataRoot?: string;
   /** the job's lookup recorder (DAMNIT_LOOKUP_* variables), when it has one */
   readonly lookupEnv?: Readonly<Record<string, string>>;
+  /** the database's calibration stores for `calibration` in context code (and the lookups to replay when pinning) */
+  readonly calibration?: CalibrationJobConfig;
 }
 
 /**

@@ -16,6 +16,7 @@ import type { VariableOutput } from "../core/variable-output.js";
 import { endMarker, type FromRunner, type RunJob, type StoreRequest, type ToRunner } from "./runner-protocol.js";
 import { openRunData } from "./run-data.js";
 import { loadH5wasm } from "../h5/h5wasm.js";
+import { runCalibration } from "../calibration/run-hook.js";
 
 /** The real exit; context code gets one that throws (below). */
 const exit = process.exit.bind(process);
@@ -143,32 +144,42 @@ async function run(job: RunJob): Promise<void> {
     const clusterFollowUp = !job.clusterJob && hasClusterFollowUp(context, selection);
     await send({ type: "selected", variables: describeVariables(context), names, total: context.variables.size, clusterFollowUp, incomplete: opened.problems });
     let pending: Array<Promise<void>> = [];
-    await executeRun(
-      {
-        context,
-        selected,
-        data: opened.data,
-        meta: { run_number: job.run, proposal: job.proposal, proposal_path: opened.proposalPath },
-        startTime: opened.startTime,
-        params: job.params,
-        prefailed: new Map(job.prefailed),
-        resultLimitBytes: job.resultLimitBytes,
-      },
-      {
-        // Everything before this variable is out, and the parent knows it started, before user code can block us:
-        // otherwise a hanging variable would hold back messages and its time-out be blamed on the one before.
-        start: async (name) => {
-          await Promise.all(pending);
-          pending = [];
-          await send({ type: "start", name });
+    const calibration = job.calibration
+      ? runCalibration(job.calibration, { proposal: job.proposal, run: job.run, proposalPath: opened.proposalPath, startTime: opened.startTime })
+      : undefined;
+    try {
+      await executeRun(
+        {
+          context,
+          selected,
+          data: opened.data,
+          meta: { run_number: job.run, proposal: job.proposal, proposal_path: opened.proposalPath },
+          startTime: opened.startTime,
+          params: job.params,
+          prefailed: new Map(job.prefailed),
+          resultLimitBytes: job.resultLimitBytes,
         },
-        output: (output) => {
-          held!.outputs.set(output.name, output);
-          pending.push(send({ type: "output", output: rowPart(output) }));
+        {
+          // Everything before this variable is out, and the parent knows it started, before user code can block us:
+          // otherwise a hanging variable would hold back messages and its time-out be blamed on the one before.
+          start: async (name) => {
+            await Promise.all(pending);
+            pending = [];
+            calibration?.begin(name);
+            await send({ type: "start", name });
+          },
+          output: (plain) => {
+            const uses = calibration?.usesOf(plain.name) ?? [];
+            const output = uses.length > 0 ? { ...plain, calibration: uses } : plain;
+            held!.outputs.set(output.name, output);
+            pending.push(send({ type: "output", output: rowPart(output) }));
+          },
+          log: (level, message) => pending.push(send({ type: "log", level, message })),
         },
-        log: (level, message) => pending.push(send({ type: "log", level, message })),
-      },
-    );
+      );
+    } finally {
+      calibration?.end();
+    }
     await Promise.all(pending);
   } finally {
     opened.close();

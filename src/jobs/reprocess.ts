@@ -87,6 +87,8 @@ export interface ReprocessSelection {
   readonly force?: boolean;
   /** external lookups replayed from lookups.sqlite, never asked again */
   readonly replayLookups?: boolean;
+  /** calibration.get replays each variable's recorded range and version */
+  readonly pinCalibration?: boolean;
 }
 
 /** One request per run, for all data; only the first refreshes the variables table (the others would repeat it). */
@@ -101,6 +103,7 @@ export function reprocessRequests(proposal: number, runs: readonly number[], opt
     mock: opts.mock,
     force: opts.force,
     replayLookups: opts.replayLookups,
+    pinCalibration: opts.pinCalibration,
     updateVars: i === 0,
     params: opts.params,
   }));
@@ -182,6 +185,7 @@ export async function reprocessHere(
         concurrency: opts.concurrency,
         lookups: opts.replayLookups ? { mode: "replay" } : undefined,
         processingIdFor: (run) => ids.get(run),
+        pinCalibration: opts.pinCalibration,
         eventsFor: (run) => {
           const processingId = newProcessingId();
           ids.set(run, processingId);

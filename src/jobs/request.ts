@@ -28,6 +28,7 @@ export function extractArguments(req: JobRequest): string[] {
   if (req.mock) args.push("--mock");
   if (req.force) args.push("--force");
   if (req.replayLookups) args.push("--replay-lookups");
+  if (req.pinCalibration) args.push("--pin-calibration");
   args.push(req.updateVars ?? true ? "--update-vars" : "--no-update-vars");
   if (req.sandboxArgs) args.push("--sandbox-args", req.sandboxArgs);
   for (const p of req.params ?? []) args.push("--param", p);

@@ -1,25 +1,29 @@
 /**
  * `damnit calib <action>`: the management CLI of the calibration-constant store, mirroring PSCalib's `dcs`
- * (print, get, add, delversion, delrange, delctype, set-default, alias, legacy-find). `--store DIR` picks the
- * store root; default `./calib` (the local level of the database in the current directory).
+ * (print, get, add, delversion, delrange, delctype, set-default, alias, legacy-find), HDF5 export/import in PSCalib's
+ * layout, and `used`: what each run's variables looked up. `--store DIR` picks the store root; default `./calib`
+ * (the local level of the database in the current directory).
  */
 import Database from "better-sqlite3";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../core/errors.js";
-import { ndarray, shapeText, type NdArray } from "../../core/ndarray.js";
-import { decodeNpy, encodeNpy, isNpy } from "../../db/npy.js";
-import { CTYPE_ELEMENT_TYPES, isCtype } from "../../calibration/ctypes.js";
+import { shapeText, type NdArray } from "../../core/ndarray.js";
+import { encodeNpy } from "../../db/npy.js";
 import { findLegacyFile, scanLegacyDir } from "../../calibration/legacy-finder.js";
 import { CalibStore, notFound, scopes, type CalibHit } from "../../calibration/store.js";
-import type { CalibValue } from "../../calibration/data.js";
+import { exportDetectorH5, readDetectorH5 } from "../../calibration/hdf5.js";
+import { CalibUsageStore } from "../../calibration/usage.js";
+import { readValueFile } from "../../calibration/value-file.js";
+import { legacyAdditions } from "../../calibration/legacy-import.js";
 
-const ACTIONS = ["print", "get", "add", "delversion", "delrange", "delctype", "set-default", "alias", "legacy-find"] as const;
+const ACTIONS = ["print", "get", "add", "delversion", "delrange", "delctype", "set-default", "alias", "legacy-find", "export", "import", "import-legacy", "used"] as const;
 
 interface Args {
   action: (typeof ACTIONS)[number];
   target?: string;
+  output?: string;
   store?: string;
   detector?: string;
   ctype?: string;
@@ -33,6 +37,8 @@ interface Args {
   predecessor?: string;
   successor?: string;
   alias?: string;
+  dir: string;
+  json: boolean;
 }
 
 /** Epoch seconds or an ISO-8601 date; anything else is a CALIB_BAD_TIME error naming it. */
@@ -56,21 +62,6 @@ export function runStartTime(dbDir: string, run: number): number {
   } finally {
     db.close();
   }
-}
-
-/** `.npy`, a text array (one row per line, numbers separated by spaces or commas), or text for geometry. */
-export function readValueFile(file: string, ctype: string): CalibValue {
-  const bytes = readFileSync(file);
-  if (isNpy(bytes)) return decodeNpy(bytes);
-  const text = bytes.toString("utf8");
-  if (isCtype(ctype) && CTYPE_ELEMENT_TYPES[ctype] === "text") return text;
-  const rows = text.split(/\r?\n/).map((l) => l.replace(/#.*/, "").trim()).filter((l) => l !== "");
-  const values = rows.map((l) => l.split(/[\s,]+/).map(Number));
-  const cols = values[0]?.length ?? 0;
-  if (rows.length === 0 || values.some((r) => r.length !== cols || r.some((v) => !Number.isFinite(v)))) {
-    throw new DamnitError("CALIB_BAD_DATA", `${file} is neither .npy nor a text array of equal-length rows of numbers`);
-  }
-  return ndarray("float64", rows.length === 1 ? [cols] : [rows.length, cols], values.flat());
 }
 
 function summary(hit: CalibHit): string {
@@ -115,12 +106,16 @@ function printStore(store: CalibStore, only?: string): void {
 }
 
 export const calibCommand: CommandModule<object, Args> = {
-  command: "calib <action> [target]",
+  command: "calib <action> [target] [output]",
   describe: "Calibration constants by detector, type, validity range and version (PSCalib's dcs)",
   builder: (y: Argv) =>
     y
       .positional("action", { choices: ACTIONS, describe: "what to do" })
-      .positional("target", { type: "string", describe: "legacy-find: the directory of <begin>-<end>.data files" })
+      .positional("target", {
+        type: "string",
+        describe: "legacy-find: the directory of <begin>-<end>.data files; export: the detector (or -d); import: the HDF5 file",
+      })
+      .positional("output", { type: "string", describe: "export: FILE.h5, or a directory for PSCalib's <dir>/<dettype>/<dettype>-<detid>.h5" })
       .option("store", { type: "string", describe: "store root (default ./calib)" })
       .option("detector", { alias: "d", type: "string", describe: "detector name <dettype>-<detid> or an alias" })
       .option("ctype", { alias: "t", type: "string", describe: "constant type, e.g. pedestals" })
@@ -133,9 +128,14 @@ export const calibCommand: CommandModule<object, Args> = {
       .option("message", { alias: "m", type: "string", describe: "comment for the history" })
       .option("predecessor", { alias: "p", type: "string" })
       .option("successor", { alias: "s", type: "string" })
-      .option("alias", { type: "string", describe: "alias: the alias name" }) as Argv<Args>,
-  handler: (argv: ArgumentsCamelCase<Args>) => {
+      .option("alias", { type: "string", describe: "alias: the alias name" })
+      .option("dir", { type: "string", default: ".", describe: "used, import-legacy: the database directory" })
+      .option("json", { type: "boolean", default: false, describe: "used: JSON output" }) as Argv<Args>,
+  handler: async (argv: ArgumentsCamelCase<Args>) => {
     const a = argv.action;
+    if (a === "used") return printUsed(argv);
+    if (a === "import-legacy") return importLegacy(resolve(argv.store ?? "calib"), need(argv.target, "the legacy calib directory", a), argv);
+    if (a === "import") return importFile(resolve(argv.store ?? "calib"), need(argv.target, "an HDF5 file", a));
     if (a === "legacy-find") {
       const { files, warnings } = scanLegacyDir(need(argv.target, "a directory", a));
       for (const w of warnings) process.stderr.write(`damnit: warning: ${w}\n`);
@@ -147,7 +147,7 @@ export const calibCommand: CommandModule<object, Args> = {
     }
     const root = resolve(argv.store ?? "calib");
     const time = (): number => (argv.at !== undefined ? parseTime(argv.at) : argv.run !== undefined ? runStartTime(".", argv.run) : need<number>(undefined, "--at or --run", a));
-    const writes = a !== "print" && a !== "get";
+    const writes = a !== "print" && a !== "get" && a !== "export";
     if (!writes && !CalibStore.exists(root)) {
       if (a === "get") throw notFound(argv.detector ?? "?", argv.ctype ?? "?", time());
       throw new DamnitError("NO_DATABASE", `no calibration store at ${root} (give --store DIR)`);
@@ -160,6 +160,20 @@ export const calibCommand: CommandModule<object, Args> = {
         case "print":
           printStore(store, argv.detector);
           break;
+        case "export": {
+          const detector = argv.detector ?? need(argv.target, "a detector", a);
+          const output = need(argv.detector !== undefined && argv.output === undefined ? argv.target : argv.output, "FILE.h5", a);
+          const dump = store.dumpDetector(detector);
+          if (!dump) throw new DamnitError("CALIB_UNKNOWN_DETECTOR", `no detector '${detector}' in ${store.path}`);
+          let file = output;
+          if (output.endsWith("/") || (existsSync(output) && statSync(output).isDirectory())) {
+            mkdirSync(join(output, dump.dettype), { recursive: true });
+            file = join(output, dump.dettype, `${dump.detname}.h5`);
+          }
+          await exportDetectorH5(dump, file);
+          console.log(`exported ${dump.detname} (${dump.ctypes.length} constant types) to ${file}`);
+          break;
+        }
         case "get": {
           const at = time();
           const hit = store.get({ detector: det(), ctype: ctype(), at, version: argv.vers, range: argv.range });
@@ -215,3 +229,61 @@ export const calibCommand: CommandModule<object, Args> = {
     }
   },
 };
+
+/** `import FILE.h5`: a whole detector from a PSCalib-layout file; a damaged file is refused whole, the store unchanged. */
+async function importFile(root: string, file: string): Promise<void> {
+  const dump = await readDetectorH5(file);
+  const store = CalibStore.open(root);
+  try {
+    store.restoreDetector(dump);
+  } finally {
+    store.close();
+  }
+  const versions = dump.ctypes.reduce((n, c) => n + c.ranges.reduce((m, r) => m + r.versions.length, 0), 0);
+  console.log(`imported ${dump.detname}: ${dump.ctypes.length} constant types, ${versions} versions`);
+}
+
+/** `used [--run N] [--json]`: the calibration constants each run's variables used, from calibration_usage.sqlite. */
+function printUsed(argv: ArgumentsCamelCase<Args>): void {
+  const usage = CalibUsageStore.open(argv.dir, { readonly: true });
+  const rows = usage ? usage.list(argv.run !== undefined ? { runs: [argv.run] } : {}) : [];
+  usage?.close();
+  if (argv.json) {
+    console.log(JSON.stringify(rows.map(({ recordedAt, ...r }) => ({ ...r, recordedAt: new Date(recordedAt * 1000).toISOString() }))));
+    return;
+  }
+  if (rows.length === 0) {
+    console.log("no calibration constants used (no run recorded any)");
+    return;
+  }
+  for (const r of rows) {
+    const alias = r.detector !== r.detname ? ` (as ${r.detector})` : "";
+    console.log(`p${r.proposal} r${r.run} ${r.variable}: ${r.detname}${alias} ${r.ctype} range ${r.range} version ${r.version} (${r.level})`);
+  }
+}
+
+/** `import-legacy DIR`: PSCalib's run-numbered `.data` files, their run ranges turned into times with runs.sqlite. */
+function importLegacy(root: string, dir: string, argv: ArgumentsCamelCase<Args>): void {
+  const starts = new Map<number, number | null>();
+  const runStart = (run: number): number | null => {
+    if (!starts.has(run)) {
+      try {
+        starts.set(run, runStartTime(argv.dir, run));
+      } catch (err) {
+        if (!(err instanceof DamnitError && err.code === "NO_RUN")) throw err;
+        starts.set(run, null);
+      }
+    }
+    return starts.get(run)!;
+  };
+  const { additions, warnings } = legacyAdditions(dir, runStart, { detector: argv.detector });
+  for (const w of warnings) process.stderr.write(`damnit: warning: ${w}\n`);
+  if (additions.length === 0) throw new DamnitError("CALIB_NOT_FOUND", `no importable <begin>-<end>.data files under ${dir}`);
+  const store = CalibStore.open(root);
+  try {
+    store.addMany(additions);
+  } finally {
+    store.close();
+  }
+  console.log(`imported ${additions.length} legacy calibration file${additions.length === 1 ? "" : "s"} into ${join(root, "calib.sqlite")}`);
+}

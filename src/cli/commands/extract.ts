@@ -28,6 +28,7 @@ interface Args {
   processingId?: string;
   sandboxArgs?: string;
   replayLookups: boolean;
+  pinCalibration: boolean;
 }
 
 /** What a processing job runs: extract one run's variables into the database in the current directory. */
@@ -53,6 +54,11 @@ export const extractCommand: CommandModule<object, Args> = {
       .option("param", { type: "string", array: true, describe: "NAME=VALUE for param# dependencies (VALUE as JSON, else a string)" })
       .option("processing-id", { type: "string", describe: "identifier of this processing request (for update messages)" })
       .option("replay-lookups", { type: "boolean", default: false, describe: "answer external lookups from lookups.sqlite only (never ask upstreams)" })
+      .option("pin-calibration", {
+        type: "boolean",
+        default: false,
+        describe: "calibration.get gives each variable the range and version it used last time (calibration_usage.sqlite)",
+      })
       .option("sandbox-args", { type: "string", describe: "wrap user code: <these words> <proposal> -- <command>" })
       .example("$0 extract 1234 5 raw", "process run 5 of proposal 1234 with the context file here") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
@@ -81,6 +87,7 @@ export const extractCommand: CommandModule<object, Args> = {
       sandboxArgs: argv.sandboxArgs,
       params: argv.param,
       replayLookups: argv.replayLookups,
+      pinCalibration: argv.pinCalibration,
     };
     const reporter = new ProcessingReporter(publisher, db.dbId, request);
     reporter.running();
@@ -99,6 +106,7 @@ export const extractCommand: CommandModule<object, Args> = {
         wrapper,
         events: reporter,
         lookups: { processingId: request.processingId, mode: request.replayLookups ? "replay" : undefined },
+        pinCalibration: request.pinCalibration,
         // Inside a Slurm job, the cluster variables go to a follow-up job that starts once this one succeeded.
         onClusterFollowUp: clusterFollowUpViaSlurm(db, request, reporter),
       });

@@ -59,6 +59,7 @@ interface Args {
   checkReproducible: boolean;
   scratch?: string;
   keepScratch: boolean;
+  pinCalibration: boolean;
 }
 
 export const reprocessCommand: CommandModule<object, Args> = {
@@ -95,6 +96,11 @@ export const reprocessCommand: CommandModule<object, Args> = {
       .option("scratch", { type: "string", describe: "with --check-reproducible: make the scratch copy in this directory (default: the system's temporary one)" })
       .option("keep-scratch", { type: "boolean", default: false, describe: "with --check-reproducible: keep the scratch copy (and its process_logs) afterwards" })
       .conflicts("check-reproducible", "slurm")
+      .option("pin-calibration", {
+        type: "boolean",
+        default: false,
+        describe: "calibration.get gives each variable exactly the range and version it used last time; one since deleted fails the variable",
+      })
       .example("$0 reprocess all", "recompute every run in the database")
       .example("$0 reprocess 1-5 --check-reproducible", "would runs 1 to 5 give the same values again?")
       .example("$0 reprocess 10-20 --match xgm", "recompute the XGM variables of runs 10 to 20") as unknown as Argv<Args>,
@@ -108,7 +114,7 @@ export const reprocessCommand: CommandModule<object, Args> = {
       const proposal = argv.proposal ?? db.proposal;
       if (proposal === undefined) throw new DamnitError("BAD_ARGUMENT", `no proposal set in ${db.path}; give --proposal or set it with 'damnit proposal N'`);
       const runs = runsToReprocess(db, proposal, wanted, { mock: argv.mock });
-      const selection = { match: argv.match, variables: argv.var, mock: argv.mock, force: argv.force, replayLookups: argv.replayLookups };
+      const selection = { match: argv.match, variables: argv.var, mock: argv.mock, force: argv.force, replayLookups: argv.replayLookups, pinCalibration: argv.pinCalibration };
       if (argv.checkReproducible) {
         await reproduce(db, proposal, runs, argv);
         return;
