@@ -225,6 +225,7 @@ function pythonDied(name: string, reason: string): Promise<never> {
 
 const KEPT_IN_PYTHON = Object.freeze({ keptInPython: true });
 
+/**
  * A `cal#` dependency's constants for the Python runner (JSON): the array's raw little-endian bytes in base64
  * with its dtype and shape (exact, NaN included), or the text; null for a dependency's default of null.
  */
