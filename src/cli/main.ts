@@ -64,6 +64,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${damnitVersion()}\n`);
     return 0;
   }
+  // A processing job's context runner starts now, while yargs, the job's modules and the database load.
+  if (commandWord(argv) === "extract") (await import("../extract/runner-prestart.js")).prestartForExtract(argv);
   const [{ default: yargs }, { configureLogger }, { EXIT_USAGE, reportError }] = await Promise.all([
     import("yargs"),
     import("../log.js"),

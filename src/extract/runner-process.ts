@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ContextProblem, VariableInfo } from "../context/variables.js";
 import type { VariableError, VariableOutput } from "../core/variable-output.js";
-import { endMarker, type FromRunner, type RunJob, type StoreRequest, type ToRunner } from "./runner-protocol.js";
+import { endMarker, type FromRunner, type RunJob, type RunnerTimings, type StoreRequest, type ToRunner } from "./runner-protocol.js";
 
 const RUNNER_SCRIPT = fileURLToPath(new URL("./runner.js", import.meta.url));
 
@@ -32,7 +32,7 @@ export interface JobHandlers {
 }
 
 export type JobResult =
-  | { readonly kind: "done" }
+  | { readonly kind: "done"; readonly timings?: RunnerTimings }
   | { readonly kind: "failed"; readonly message: string; readonly problems?: ContextProblem[] }
   /** the runner was stopped (time or memory limit) or died; `variable` was running then */
   | { readonly kind: "interrupted"; readonly variable?: string; readonly error: VariableError };
@@ -63,8 +63,22 @@ export class RunnerProcess {
 
   private constructor(
     private readonly child: ChildProcess,
-    private readonly limits: RunnerLimits,
+    private limits: RunnerLimits,
   ) {}
+
+  /**
+   * Whether this runner keeps the parent's event loop alive (its process, IPC channel and output pipes). An unused
+   * prestarted runner must not keep a job process from exiting.
+   */
+  holdParent(hold: boolean): void {
+    const handles = [this.child, this.child.channel, this.child.stdout, this.child.stderr] as Array<{ ref?(): void; unref?(): void } | null | undefined>;
+    for (const handle of handles) (hold ? handle?.ref : handle?.unref)?.call(handle);
+  }
+
+  /** Take over `limits` (of the same memory limit, interpreter and wrapper: see runner-prestart.ts). */
+  adoptLimits(limits: RunnerLimits): void {
+    this.limits = limits;
+  }
 
   /** Start a runner in `cwd` (context files are evaluated with cwd = the database directory). */
   static start(cwd: string, limits: RunnerLimits): Promise<RunnerProcess> {
@@ -338,7 +352,7 @@ export class RunnerProcess {
         job.current = undefined;
         clearTimeout(job.timer);
         job.done = true;
-        job.finish({ kind: "done" });
+        job.finish({ kind: "done", timings: message.timings });
         break;
     }
   }
