@@ -31,6 +31,14 @@ export function compileCacheDir(dbDir: string): string {
   return join(dbDir, ".damnit-cache", `compiled-${process.getuid?.() ?? "user"}`);
 }
 
+/**
+ * Where compiled entries rewritten for direct import live (direct-import.ts), for the running user: beside the
+ * compiled ones, as they depend on the installation too.
+ */
+export function directCacheDir(dbDir: string): string {
+  return join(dbDir, ".damnit-cache", `direct-${process.getuid?.() ?? "user"}`);
+}
+
 export function cacheKey(parts: readonly string[]): string {
   const hash = createHash("sha256");
   for (const part of parts) hash.update(part).update("\0");

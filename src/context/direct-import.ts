@@ -6,14 +6,15 @@
  * The first job compiles the context through the hooks, which keep the output in the compile cache. Later jobs
  * find it there (same key: compiler version, loader, path and text), and when every import of the compiled code is
  * `damnit`/`damnit/…` or a Node built-in, write a copy whose `damnit…` specifiers name this installation's files
- * (a cache entry of its own, keyed by the compiled entry and the installation) and import that. Anything else (a
+ * (in `.damnit-cache/direct-<uid>/`, private like the compiled entries, keyed by the compiled text and the
+ * installation) and import that. Anything else (a
  * relative helper module, a package, a dynamic `import()`, `import.meta`) goes through the hooks as before, so
  * resolution and `import.meta.url` stay what the context file expects. Line numbers are kept (only specifiers
  * change), and the inline source map still names the .ts file, so stack traces point into it.
  */
 import { builtinModules } from "node:module";
 import { dirname, join, resolve } from "node:path";
-import { cacheKey, compileCacheDir, compilerVersion, readCached, writeCached } from "./compile-cache.js";
+import { cacheKey, compileCacheDir, compilerVersion, directCacheDir, readCached, writeCached } from "./compile-cache.js";
 
 const BUILTINS = new Set(builtinModules);
 /** This installation, part of the direct entry's key (the rewritten specifiers are its files). */
@@ -29,13 +30,15 @@ export function directModuleFile(file: string, source: string): string | undefin
   const version = compilerVersion();
   if (!loader || !version) return undefined;
   const path = resolve(file);
-  const dir = compileCacheDir(dirname(path));
   const key = cacheKey(["esbuild", version, loader, path, source]);
-  const directKey = cacheKey(["direct", key, INSTALLATION]);
+  const compiled = readCached(compileCacheDir(dirname(path)), key);
+  if (compiled === undefined) return undefined;
+  const dir = directCacheDir(dirname(path));
+  // Keyed by the compiled text itself, so the copy always matches the entry the hooks would have used.
+  const directKey = cacheKey(["direct", INSTALLATION, compiled]);
   const directFile = join(dir, `${directKey}.mjs`);
   if (readCached(dir, directKey) !== undefined) return directFile;
-  const compiled = readCached(dir, key);
-  const rewritten = compiled === undefined ? undefined : withOwnSpecifiers(compiled);
+  const rewritten = withOwnSpecifiers(compiled);
   if (rewritten === undefined) return undefined;
   writeCached(dir, directKey, rewritten);
   return readCached(dir, directKey) === rewritten ? directFile : undefined;

@@ -10,6 +10,7 @@
  * esbuild is loaded only when something must be compiled: an unchanged context costs no compiler start.
  */
 import { stat, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { cacheKey, compilerVersion as installedVersion, readCached, writeCached } from "./compile-cache.js";
 
@@ -57,7 +58,7 @@ export async function load(url: string, context: { format?: string }, next: Load
   if (!url.startsWith("file:")) return next(url, context);
   const path = fileURLToPath(url.replace(/[?#].*$/, ""));
   // Compiled modules imported from the cache (direct-import.ts) are compiled already.
-  if (cacheDir && path.startsWith(`${cacheDir}/`)) return next(url, context);
+  if (cacheDir && path.startsWith(`${dirname(cacheDir)}/`)) return next(url, context);
   if (/\.m?ts$/.test(path)) {
     return { format: "module", source: await compile(path, "ts"), shortCircuit: true };
   }

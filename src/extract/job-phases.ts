@@ -4,7 +4,7 @@
  * `DAMNIT_TIMINGS_FILE` set it also appends them as one JSON line to that file, which is how bench/extract reads
  * them from `damnit extract` processes.
  */
-import { appendFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import type { RunnerTimings } from "./runner-protocol.js";
 
 export interface JobPhases extends RunnerTimings {
@@ -26,11 +26,24 @@ export function phasesText(p: JobPhases): string {
   );
 }
 
-/** Append the phases to `$DAMNIT_TIMINGS_FILE`, if set (best effort: timings are never worth failing a job). */
-export function recordPhases(proposal: number, run: number, phases: JobPhases, file = process.env.DAMNIT_TIMINGS_FILE): void {
+/** This process's peak resident memory so far (VmHWM), MiB. */
+function ownPeakMb(): number {
+  try {
+    return Number(/VmHWM:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Append the phases to `$DAMNIT_TIMINGS_FILE`, if set, with the peak memory of this process and of the job's
+ * context runner (best effort: timings are never worth failing a job).
+ */
+export function recordPhases(proposal: number, run: number, phases: JobPhases, runnerPeakMb: () => number | undefined, file = process.env.DAMNIT_TIMINGS_FILE): void {
   if (!file) return;
   try {
-    appendFileSync(file, `${JSON.stringify({ proposal, run, ...phases })}\n`, { mode: 0o600 });
+    const memory = { jobPeakMb: ownPeakMb(), runnerPeakMb: runnerPeakMb() ?? 0 };
+    appendFileSync(file, `${JSON.stringify({ proposal, run, ...phases, ...memory })}\n`, { mode: 0o600 });
   } catch {
     // an unwritable timings file only loses the timings
   }

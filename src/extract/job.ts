@@ -275,7 +275,7 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
       total: seconds,
     };
     logger.debug({ phases }, `Where the time went: ${phasesText(phases)}`);
-    recordPhases(request.proposal, request.run, phases);
+    recordPhases(request.proposal, request.run, phases, () => finalRunner.peakRssMb());
     logger.info(
       `Stored ${stored.length} results for r${request.run} (p${request.proposal}) in ${seconds.toFixed(2)} s ` +
         `(storing ${((performance.now() - computed) / 1000).toFixed(2)} s); ${errors.length} with errors`,
