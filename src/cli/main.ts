@@ -94,6 +94,7 @@ export async function main(argv: string[]): Promise<number> {
       if (err) throw err;
       usageError = msg;
     });
+  skipHelpCache(parser);
   try {
     await parser.parseAsync();
   } catch (err) {
@@ -105,6 +106,17 @@ export async function main(argv: string[]): Promise<number> {
   }
   // Commands that finish their work but report a failure (a job that could not run) set process.exitCode.
   return typeof process.exitCode === "number" ? process.exitCode : 0;
+}
+
+/**
+ * yargs lays out the whole help text of a command when it starts the command's handler, in case the handler asks
+ * for it; no handler here does (usage errors print their own line), and the layout costs every job tens of
+ * milliseconds. Without the internal method (another yargs), the help is cached as before.
+ */
+function skipHelpCache(parser: object): void {
+  type Internals = { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: () => void } } };
+  const usage = (parser as Internals).getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === "function") usage.cacheHelpMessage = () => {};
 }
 
 export async function run(): Promise<void> {

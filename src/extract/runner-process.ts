@@ -269,6 +269,8 @@ export class RunnerProcess {
     if (this.exited) return;
     if (this.active) return this.kill();
     this.child.disconnect();
+    // It exits by itself now (on the disconnect, or its watchdog): the parent need not wait for that to exit.
+    this.holdParent(false);
     setTimeout(() => this.kill(), graceMs).unref();
   }
 
