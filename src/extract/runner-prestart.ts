@@ -2,8 +2,8 @@
  * A context runner started at the very beginning of `damnit extract` (issue 13), before the command line is parsed
  * and the database opened: a runner's start (Node, its modules, compiling the HDF5 library) then overlaps the job
  * process's own, instead of following it. It is started with the limits of a database that leaves them at their
- * defaults and no sandbox; the job's runner pool takes it when its limits turn out to be the same (same memory
- * limit, Python interpreter and wrapper), and otherwise stops it and starts its own.
+ * defaults and no sandbox; the job's runner pool takes it when its limits turn out to make the same process (same
+ * memory limit and wrapper; the database's `context_python` is handed on), and otherwise stops it and starts its own.
  */
 import { resolve } from "node:path";
 import { METAMETA_DEFAULTS } from "../db/defaults.js";
@@ -37,9 +37,12 @@ export function prestartForExtract(argv: readonly string[]): void {
   prestarted = { cwd, limits, runner };
 }
 
-/** Limits that make the same runner process (the time limit is the parent's to enforce). */
+/**
+ * Limits that make the same runner process: the time limit is the parent's to enforce, and the Python interpreter
+ * is only used once a job starts (adoptLimits passes it on).
+ */
 function sameProcess(a: RunnerLimits, b: RunnerLimits): boolean {
-  return a.memoryLimitMb === b.memoryLimitMb && (a.contextPython ?? "") === (b.contextPython ?? "") && (a.wrapper ?? []).join("\0") === (b.wrapper ?? []).join("\0");
+  return a.memoryLimitMb === b.memoryLimitMb && (a.wrapper ?? []).join("\0") === (b.wrapper ?? []).join("\0");
 }
 
 /**

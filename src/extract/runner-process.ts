@@ -75,8 +75,14 @@ export class RunnerProcess {
     for (const handle of handles) (hold ? handle?.ref : handle?.unref)?.call(handle);
   }
 
-  /** Take over `limits` (of the same memory limit, interpreter and wrapper: see runner-prestart.ts). */
+  /**
+   * Take over `limits` of the same memory limit and wrapper (see runner-prestart.ts); a Python interpreter for
+   * context.py is passed on to the runner, which starts Python only for a job.
+   */
   adoptLimits(limits: RunnerLimits): void {
+    if ((limits.contextPython ?? "") !== (this.limits.contextPython ?? "")) {
+      this.send({ type: "env", env: { DAMNIT_CONTEXT_PYTHON: limits.contextPython ?? "" } });
+    }
     this.limits = limits;
   }
 

@@ -44,7 +44,9 @@ export interface StoreRequest {
 export type ToRunner =
   | { readonly type: "describe"; readonly contextFile: string }
   | { readonly type: "run"; readonly job: RunJob }
-  | { readonly type: "store"; readonly request: StoreRequest };
+  | { readonly type: "store"; readonly request: StoreRequest }
+  /** environment for the jobs to come, before the first (a prestarted runner learning the database's context_python) */
+  | { readonly type: "env"; readonly env: Readonly<Record<string, string>> };
 
 export type FromRunner =
   | { readonly type: "ready" }

@@ -183,6 +183,10 @@ async function run(job: RunJob): Promise<RunnerTimings | undefined> {
 async function handle(message: ToRunner): Promise<void> {
   if (message.type === "describe") return describe(message.contextFile);
   if (message.type === "store") return store(message.request);
+  if (message.type === "env") {
+    Object.assign(process.env, message.env);
+    return;
+  }
   const { job } = message;
   let timings: RunnerTimings | undefined;
   try {
