@@ -143,6 +143,28 @@ print(json.dumps({n: [f[n + "/data"].dtype.str, f[".reduced/" + n].dtype.str] fo
   }, 120_000);
 });
 
+describe("the runner started before the job's options are parsed", () => {
+  it("runs the job with the database's limits, in a runner started with them when they are not the defaults", () => {
+    const context = `import { Variable } from "damnit/context";\nexport const heap = Variable(() => process.execArgv.find((a) => a.startsWith("--max-old-space-size=")) ?? "none");\n`;
+    const dir = database(context);
+    expect(extract(dir).status).toBe(0);
+    const heapOf = () => runVariableRows(dir, { proposal: PROPOSAL, run: 1 }).filter((r) => r.name === "heap").at(-1)!.value;
+    const defaultHeap = heapOf();
+    expect(defaultHeap).toMatch(/^--max-old-space-size=\d+$/);
+    expect(damnit(["db-config", "runner_memory_limit_mb", "777"], { cwd: dir }).status).toBe(0);
+    expect(extract(dir).status).toBe(0);
+    expect(heapOf()).toBe("--max-old-space-size=777");
+  }, 120_000);
+
+  it("does not keep a job that fails early from exiting", () => {
+    const empty = join(root, `empty${++counter}`);
+    const started = Date.now();
+    const r = damnit(["extract", String(PROPOSAL), "1", "raw", "--dir", empty]);
+    expect(r.status).toBe(1);
+    expect(Date.now() - started).toBeLessThan(30_000);
+  }, 60_000);
+});
+
 describe("phase timings", () => {
   it("records where a job's time went, and the peak memory of the job and its runner", () => {
     const dir = database(`import { Variable } from "damnit/context";\nexport const s = Variable((run) => run.key("SPB_XTD9_XGM/DOOCS/MAIN", "pulseEnergy.photonFlux").perTrain());\n`);
