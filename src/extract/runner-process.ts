@@ -9,7 +9,7 @@ import type { ContextProblem, VariableInfo } from "../context/variables.js";
 import type { VariableError, VariableOutput } from "../core/variable-output.js";
 import { endMarker, type FromRunner, type RunJob, type RunnerTimings, type StoreRequest, type ToRunner } from "./runner-protocol.js";
 
-const RUNNER_SCRIPT = fileURLToPath(new URL("./runner.js", import.meta.url));
+const RUNNER_SCRIPT = fileURLToPath(new URL("./runner-main.js", import.meta.url));
 
 export interface RunnerLimits {
   /** seconds one variable (or loading the context and opening the run) may take */

@@ -224,7 +224,7 @@ process.on("SIGINT", () => {});
 process.exit = ((code?: number | string | null) => {
   throw new Error(`process.exit(${code ?? ""}) was called by context code; a variable should return or throw instead`);
 }) as typeof process.exit;
-// Compiling the HDF5 library takes a while; start now, while the parent prepares the job.
+// Compiling the HDF5 library takes a while; started by runner-main.ts, this only makes sure it is under way.
 void loadH5wasm().catch(() => {});
 let queue = Promise.resolve();
 process.on("message", (message: ToRunner) => {
