@@ -53,12 +53,15 @@ describe("importing compiled contexts directly", () => {
     expect(lines[0]).toMatch(/^import \{ Variable \} from "file:\/\/\/.*\/dist\/src\/context\/api\.js";$/);
     expect(lines[1]).toMatch(/^import \{ np \} from "file:\/\/\/.*\/dist\/src\/array\/index\.js";$/);
     expect(lines.slice(2)).toEqual(code.split("\n").slice(2));
+    // A re-export printed over several lines is rewritten on its last line.
+    expect(withOwnSpecifiers('export {\n  Skip\n} from "damnit/context";\n')).toMatch(/^export \{\n {2}Skip\n\} from "file:\/\/\/.*\/context\/api\.js";\n$/);
     for (const other of [
       'import { helper } from "./helpers.ts";',
       'import lodash from "lodash";',
       'const m = await import("damnit/context");',
       "const here = import.meta.url;",
       'import {\n  Variable\n} from "damnit/context";',
+      'export {\n  helper\n} from "./helpers.ts";',
     ]) {
       expect(withOwnSpecifiers(`${other}\nexport const v = 1;\n`), other).toBeUndefined();
     }

@@ -23,6 +23,8 @@ const INSTALLATION = new URL("../../../", import.meta.url).href;
 /** An import or re-export on one line, as esbuild prints them: `import { a } from "x";`, `export * from "x";`, `import "x";`. */
 const FROM = /^(?:import|export)\b[^"'`]*?\bfrom\s*"([^"]+)";?\s*$/;
 const BARE = /^import\s*"([^"]+)";?\s*$/;
+/** The last line of an import or re-export esbuild printed over several lines: `} from "x";`. */
+const CLOSING = /^\}\s*from\s*"([^"]+)";?\s*$/;
 
 /** The compiled module of `file` to import directly, or undefined to import it through the hooks. */
 export function directModuleFile(file: string, source: string): string | undefined {
@@ -50,8 +52,9 @@ export function withOwnSpecifiers(code: string): string | undefined {
   const lines = code.split("\n");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
-    if (!/^(?:import|export)\b/.test(line)) continue;
-    const specifier = FROM.exec(line)?.[1] ?? BARE.exec(line)?.[1];
+    const closing = CLOSING.exec(line)?.[1];
+    if (closing === undefined && !/^(?:import|export)\b/.test(line)) continue;
+    const specifier = closing ?? FROM.exec(line)?.[1] ?? BARE.exec(line)?.[1];
     if (specifier === undefined) {
       // `export const …` and the like are not imports; anything else starting with `import` we do not understand.
       if (line.startsWith("import")) return undefined;
