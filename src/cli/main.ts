@@ -66,14 +66,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   // A processing job's context runner starts now, while yargs, the job's modules and the database load.
   if (commandWord(argv) === "extract") (await import("../extract/runner-prestart.js")).prestartForExtract(argv);
-  const [{ default: yargs }, { configureLogger }, { EXIT_USAGE, reportError }] = await Promise.all([
+  // The parser and the command's modules load together: their files are read at the same time.
+  const [{ default: yargs }, { configureLogger }, { EXIT_USAGE, reportError }, commands] = await Promise.all([
     import("yargs"),
     import("../log.js"),
     import("./errors.js"),
+    commandsFor(argv),
   ]);
   const debug = argv.includes("--debug");
   let usageError: string | undefined;
-  const commands = await commandsFor(argv);
   const parser = yargs(argv)
     .scriptName("damnit")
     .usage("$0 <command> [options]\n\nAutomatic processing of experiment runs into a table of runs × variables.")
