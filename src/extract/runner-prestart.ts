@@ -10,7 +10,9 @@ import { METAMETA_DEFAULTS } from "../db/defaults.js";
 import { runnerLimits } from "./job.js";
 import { RunnerProcess, type RunnerLimits } from "./runner-process.js";
 
-let prestarted: { readonly cwd: string; readonly limits: RunnerLimits; readonly runner: Promise<RunnerProcess | undefined> } | undefined;
+let prestarted:
+  | { readonly cwd: string; readonly limits: RunnerLimits; readonly process: RunnerProcess; readonly ready: Promise<RunnerProcess | undefined> }
+  | undefined;
 
 /** The value of `--name` in `argv` (`--name V` or `--name=V`). */
 function optionValue(argv: readonly string[], name: string): string | undefined {
@@ -26,15 +28,10 @@ export function prestartForExtract(argv: readonly string[]): void {
   if (prestarted || argv.some((a) => a === "--sandbox-args" || a.startsWith("--sandbox-args=") || a === "--help" || a === "-h")) return;
   const cwd = resolve(optionValue(argv, "--dir") ?? ".");
   const limits = runnerLimits(METAMETA_DEFAULTS);
-  const runner = RunnerProcess.start(cwd, limits).then(
-    (started) => {
-      // Until a pool takes it, the runner must not keep the job process alive (a job failing early just exits).
-      if (prestarted?.runner === runner) started.holdParent(false);
-      return started;
-    },
-    () => undefined,
-  );
-  prestarted = { cwd, limits, runner };
+  const { runner, ready } = RunnerProcess.launch(cwd, limits);
+  // Until a pool takes it, the runner must not keep the job process alive (a job failing early just exits).
+  runner.holdParent(false);
+  prestarted = { cwd, limits, process: runner, ready: ready.catch(() => undefined) };
 }
 
 /**
@@ -53,13 +50,17 @@ export async function takePrestarted(cwd: string, limits: RunnerLimits): Promise
   const taken = prestarted;
   if (!taken) return undefined;
   prestarted = undefined;
-  const runner = await taken.runner;
-  if (!runner) return undefined;
-  if (taken.cwd !== resolve(cwd) || !sameProcess(taken.limits, limits) || !runner.alive) {
-    runner.kill();
+  if (taken.cwd !== resolve(cwd) || !sameProcess(taken.limits, limits)) {
+    taken.process.kill();
     return undefined;
   }
-  runner.holdParent(true);
+  // From now on the job waits for it, and so must the process.
+  taken.process.holdParent(true);
+  const runner = await taken.ready;
+  if (!runner?.alive) {
+    taken.process.kill();
+    return undefined;
+  }
   runner.adoptLimits(limits);
   return runner;
 }

@@ -88,6 +88,11 @@ export class RunnerProcess {
 
   /** Start a runner in `cwd` (context files are evaluated with cwd = the database directory). */
   static start(cwd: string, limits: RunnerLimits): Promise<RunnerProcess> {
+    return RunnerProcess.launch(cwd, limits).ready;
+  }
+
+  /** Start a runner: the handle at once, and `ready` once it can take jobs (rejected if it does not start). */
+  static launch(cwd: string, limits: RunnerLimits): { runner: RunnerProcess; ready: Promise<RunnerProcess> } {
     const heapMb = Math.max(512, Math.min(limits.memoryLimitMb, 16_384));
     // DAMNIT_RUNNER_NODE_ARGS: extra Node options for runners, e.g. "--cpu-prof" or "--inspect" to look into context code.
     const execArgv = [`--max-old-space-size=${heapMb}`, ...(process.env.DAMNIT_RUNNER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
@@ -108,7 +113,7 @@ export class RunnerProcess {
         ? spawn(wrapper[0]!, [...wrapper.slice(1), process.execPath, ...execArgv, RUNNER_SCRIPT], { ...options, stdio: ["ignore", "pipe", "pipe", "ipc"] })
         : fork(RUNNER_SCRIPT, [], { ...options, stdio: ["ignore", "pipe", "pipe", "ipc"], execArgv });
     const runner = new RunnerProcess(child, limits);
-    return new Promise((resolve, reject) => {
+    const ready = new Promise<RunnerProcess>((resolve, reject) => {
       const onExit = (code: number | null, signal: string | null) => reject(new Error(`the context runner exited at start (${signal ?? `code ${code}`}): ${runner.stderrTail.trim()}`));
       child.once("exit", onExit);
       child.once("error", reject);
@@ -118,6 +123,7 @@ export class RunnerProcess {
         resolve(runner);
       });
     });
+    return { runner, ready };
   }
 
   /** Running and reachable (a runner whose channel broke is as good as gone). */
