@@ -7,9 +7,9 @@
  * find it there (same key: compiler version, loader, path and text), and when every import of the compiled code is
  * `damnit`/`damnit/…` or a Node built-in, write a copy whose `damnit…` specifiers name this installation's files
  * (in `.damnit-cache/direct-<uid>/`, private like the compiled entries, keyed by the compiled text and the
- * installation) and import that. Anything else (a
- * relative helper module, a package, a dynamic `import()`, `import.meta`) goes through the hooks as before, so
- * resolution and `import.meta.url` stay what the context file expects. Line numbers are kept (only specifiers
+ * installation) and import that. Anything else (a relative helper module, a package, a dynamic `import()`,
+ * `import.meta`) goes through the hooks as before, so resolution and `import.meta.url` stay what the context file
+ * expects. Line numbers are kept (only specifiers
  * change), and the inline source map still names the .ts file, so stack traces point into it.
  */
 import { builtinModules } from "node:module";
