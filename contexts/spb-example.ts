@@ -5,7 +5,7 @@
  * Each exported `Variable` is a column of the run table. Its function gets the run's data (`run`, see
  * `damnit/data`) and the values of what it declares in `deps`.
  */
-import { Cell, labelled, Skip, Variable } from "damnit/context";
+import { Cell, integer, labelled, Skip, Variable } from "damnit/context";
 
 const XGM = "SPB_XTD9_XGM/DOOCS/MAIN";
 const XGM_OUTPUT = "SPB_XTD9_XGM/DOOCS/MAIN:output";
@@ -29,8 +29,8 @@ function mean(values: ArrayLike<number>): number {
   return n === 0 ? NaN : sum / n;
 }
 
-/** Number of trains recorded in the run */
-export const n_trains = Variable({ title: "Trains", tags: ["run"] }, (run) => run.trainIds.length);
+/** Number of trains recorded in the run (a count: stored as an integer, as a plain number would be float64) */
+export const n_trains = Variable({ title: "Trains", tags: ["run"] }, (run) => integer(run.trainIds.length));
 
 /** Pulse energy of every pulse of every train (used by the XGM variables, not stored) */
 export const xgm_pulses = Variable({ transient: true }, (run) => run.key(XGM_OUTPUT, "data.intensityTD").perTrain());

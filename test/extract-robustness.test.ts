@@ -163,7 +163,8 @@ import { Cell } from "damnit/context";
     expect(rows.get("kept")!.value).toBe(1);
     expect(rows.get("other")!.value).toBe(11);
     const h5 = await readRunOutput(h5File(dir));
-    expect(h5.get("kept")!.summary).toMatchObject({ dtype: "int64", data: BigInt64Array.of(1n) });
+    // A JS number is a double, whole or not (README: "Numbers from context files").
+    expect(h5.get("kept")!.summary).toMatchObject({ dtype: "float64", data: Float64Array.of(1) });
 
     // A broken context fails the job, names the problem, and stores nothing.
     const before = sha(h5File(dir));

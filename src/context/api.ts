@@ -17,6 +17,7 @@
  */
 import type { DataCollection } from "../exdf/data-collection.js";
 import { CONTEXT_REGISTRY, callSite, type CallSite } from "./registry.js";
+import { Scalar } from "../array/scalar.js";
 
 /** A dependency: an annotation string, another variable, or either with a default used when it has no value. */
 export type DepSpec = string | VariableDefinition | { readonly from: string | VariableDefinition; readonly default: unknown };
@@ -86,6 +87,21 @@ export interface CellOptions {
   /** "#rrggbb" or [r, g, b] with 0–255 */
   readonly background?: string | readonly number[];
   readonly units?: string;
+}
+
+/**
+ * A whole number stored as an integer: int64 in the HDF5 file, INTEGER in the run table, as DAMNIT stores a Python
+ * int. A plain JS number is always stored as float64 (whole or not, so a column keeps its type from run to run);
+ * return `integer(n)` (or a bigint) for counts. Dependents receive it as a `Scalar`, which acts as a number
+ * (`n + 1`, `n > 10`; compare with `Number(n) === 10`).
+ */
+export function integer(value: number | bigint): Scalar {
+  if (typeof value === "number" && !Number.isSafeInteger(value)) {
+    throw new RangeError(`integer(${value}): not a whole number within ±2^53 (pass a bigint for larger ones)`);
+  }
+  const big = BigInt(value);
+  if (big < -(2n ** 63n) || big >= 2n ** 63n) throw new RangeError(`integer(${value}) does not fit in 64 bits`);
+  return new Scalar("int64", BigInt64Array.of(big));
 }
 
 /** A result with display options for its table cell (DAMNIT's `Cell`). */

@@ -16,9 +16,27 @@ import { sharedDirectory } from "../core/safe-open.js";
 
 const { O_RDONLY, O_NOFOLLOW, O_WRONLY, O_CREAT, O_EXCL } = constants;
 
+/** The esbuild version installed (read from its package.json, without loading esbuild), or undefined. */
+export function compilerVersion(): string | undefined {
+  try {
+    const pkg = new URL("../../../node_modules/esbuild/package.json", import.meta.url);
+    return (JSON.parse(readFileSync(pkg, "utf8")) as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The cache directory for database directory `dbDir`, for the running user. */
 export function compileCacheDir(dbDir: string): string {
   return join(dbDir, ".damnit-cache", `compiled-${process.getuid?.() ?? "user"}`);
+}
+
+/**
+ * Where compiled entries rewritten for direct import live (direct-import.ts), for the running user: beside the
+ * compiled ones, as they depend on the installation too.
+ */
+export function directCacheDir(dbDir: string): string {
+  return join(dbDir, ".damnit-cache", `direct-${process.getuid?.() ?? "user"}`);
 }
 
 export function cacheKey(parts: readonly string[]): string {

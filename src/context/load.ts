@@ -10,6 +10,7 @@ import { pathToFileURL } from "node:url";
 import { DamnitError } from "../core/errors.js";
 import { isNodeError } from "../core/node-errors.js";
 import { compileCacheDir } from "./compile-cache.js";
+import { directModuleFile } from "./direct-import.js";
 import { isGuiPointer } from "./gui-pointer.js";
 import { loadPythonContext } from "./python-context.js";
 import { CONTEXT_REGISTRY, errorLocation } from "./registry.js";
@@ -53,17 +54,20 @@ let loadCount = 0;
 /** Evaluate `file` afresh (module state does not carry over between loads) and check its variables. */
 export async function loadContext(file: string): Promise<{ context?: LoadedContext; problems: ContextProblem[] }> {
   if (file.endsWith(".py")) return loadPythonContext(file);
-  registerHooks(file);
   let source = "";
   try {
     source = readFileSync(file, "utf8");
   } catch (err) {
     return { problems: [{ file, message: `cannot read the context file: ${(err as Error).message}` }] };
   }
+  // Compiled before and importing only damnit: straight from the compile cache, without the loader thread.
+  const direct = directModuleFile(file, source);
+  if (direct) process.setSourceMapsEnabled(true);
+  else registerHooks(file);
   const before = CONTEXT_REGISTRY.definitions.length;
   let namespace: Record<string, unknown>;
   try {
-    namespace = (await import(`${pathToFileURL(file).href}?load=${++loadCount}`)) as Record<string, unknown>;
+    namespace = (await import(`${pathToFileURL(direct ?? file).href}?load=${++loadCount}`)) as Record<string, unknown>;
   } catch (err) {
     return { problems: [importProblem(err, file, source)] };
   }

@@ -10,8 +10,9 @@
  * esbuild is loaded only when something must be compiled: an unchanged context costs no compiler start.
  */
 import { stat, readFile } from "node:fs/promises";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cacheKey, readCached, writeCached } from "./compile-cache.js";
+import { cacheKey, compilerVersion as installedVersion, readCached, writeCached } from "./compile-cache.js";
 
 type Resolve = (specifier: string, context: { parentURL?: string; conditions?: string[] }) => Promise<{ url: string; format?: string }>;
 type Load = (url: string, context: { format?: string }) => Promise<{ format: string; source?: string | ArrayBuffer | Uint8Array }>;
@@ -47,21 +48,17 @@ async function esbuild() {
   return module;
 }
 
-/** The esbuild version installed, without loading esbuild (its package.json). */
+/** The esbuild version installed, without loading esbuild (its package.json) unless that cannot be read. */
 async function installedCompilerVersion(): Promise<string> {
-  if (compilerVersion) return compilerVersion;
-  const pkg = new URL("../../../node_modules/esbuild/package.json", import.meta.url);
-  try {
-    compilerVersion = (JSON.parse(await readFile(pkg, "utf8")) as { version: string }).version;
-  } catch {
-    compilerVersion = (await esbuild()).version;
-  }
+  compilerVersion ??= installedVersion() ?? (await esbuild()).version;
   return compilerVersion;
 }
 
 export async function load(url: string, context: { format?: string }, next: Load) {
   if (!url.startsWith("file:")) return next(url, context);
   const path = fileURLToPath(url.replace(/[?#].*$/, ""));
+  // Compiled modules imported from the cache (direct-import.ts) are compiled already.
+  if (cacheDir && path.startsWith(`${dirname(cacheDir)}/`)) return next(url, context);
   if (/\.m?ts$/.test(path)) {
     return { format: "module", source: await compile(path, "ts"), shortCircuit: true };
   }

@@ -19,6 +19,7 @@ import {
 import { readChunkedRows } from "./chunked-read.js";
 import { releaseScratch, takeScratch } from "./scratch-pool.js";
 import type { RunFile } from "./run-file.js";
+import { timedRead } from "./read-clock.js";
 
 /** Contiguous rows of one file that hold consecutive selected entries of a key. */
 interface Segment {
@@ -171,9 +172,11 @@ export class KeyData {
     try {
       for (const piece of this.pieces(plan, entryBytes, opts.maxReadBytes ?? DEFAULT_READ_BYTES)) {
         const target = out.subarray(piece.entryStart * entryBytes, (piece.entryStart + piece.rows) * entryBytes);
-        if (!this.readDirect(piece, opts.roi, target, heap)) {
-          target.set(readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap));
-        }
+        timedRead(() => {
+          if (!this.readDirect(piece, opts.roi, target, heap)) {
+            target.set(readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap));
+          }
+        });
       }
     } finally {
       heap.release();
@@ -206,9 +209,9 @@ export class KeyData {
           } else {
             bytes = new Uint8Array(size);
           }
-          this.readDirect(piece, opts.roi, bytes, heap);
+          timedRead(() => this.readDirect(piece, opts.roi, bytes, heap));
         } else {
-          const fromHeap = readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap);
+          const fromHeap = timedRead(() => readRowsToHeap(this.lib, piece.info, piece.rowStart, piece.rows, opts.roi, heap));
           bytes = opts.borrow ? fromHeap : fromHeap.slice();
         }
         yield {
@@ -279,7 +282,7 @@ export class KeyData {
     }
     const out: unknown[] = [];
     for (const segment of plan.segments) {
-      for (const v of readRowValues(this.lib, segment.info, segment.rowStart, segment.rows)) out.push(v);
+      for (const v of timedRead(() => readRowValues(this.lib, segment.info, segment.rowStart, segment.rows))) out.push(v);
     }
     return out;
   }

@@ -19,8 +19,10 @@ import type { JobRequest } from "../core/job-request.js";
 import type { RunnerPool } from "./runner-pool.js";
 import type { RunLog } from "./run-log.js";
 import { commitRunResults } from "./store.js";
+import { phasesText, recordPhases } from "./job-phases.js";
+import type { RunnerTimings } from "./runner-protocol.js";
 import { refreshVariablesTable } from "./variables-table.js";
-import { startJobLookups, type JobLookupOptions } from "../lookups/job-recorder.js";
+import type { JobLookupOptions, JobLookups } from "../lookups/job-recorder.js";
 import { AttemptProvenance } from "../provenance/attempt.js";
 import { calibrationConfig, recordCalibrationUse } from "./calibration-use.js";
 
@@ -166,9 +168,12 @@ async function extractRunAttempt(
   // Each pass runs the job in a runner; a pass ends early when a variable is stopped, and the next pass skips it.
   const stamp = contextStamp(db.dir);
   // A bad lookups setting or database fails the job cleanly, before any variable runs.
-  let lookups: Awaited<ReturnType<typeof startJobLookups>>;
+  let lookups: JobLookups | undefined;
   try {
-    lookups = await startJobLookups(db, request, request.lookups, logger);
+    // The recorder (an HTTP server) is loaded only for a database that sets lookup_upstreams: most jobs never need it.
+    if (db.settings.get("lookup_upstreams").trim() !== "") {
+      lookups = await (await import("../lookups/job-recorder.js")).startJobLookups(db, request, request.lookups, logger);
+    }
   } catch (err) {
     logger.error((err as Error).message);
     return failed((err as Error).message);
@@ -183,8 +188,16 @@ async function extractRunAttempt(
     return failed((err as Error).message);
   }
   let runner;
+  let runnerSeconds = 0;
+  const acquire = async () => {
+    const asked = performance.now();
+    const got = await runners.acquire(stamp);
+    runnerSeconds += (performance.now() - asked) / 1000;
+    return got;
+  };
+  let timings: RunnerTimings | undefined;
   try {
-    runner = await runners.acquire(stamp);
+    runner = await acquire();
   } catch (err) {
     await provenance.endSections();
     await lookups?.close();
@@ -235,7 +248,10 @@ async function extractRunAttempt(
         logger.error(details ? `${result.message}:\n${details}` : result.message);
         return failed(details ? `${result.message}:\n${details}` : result.message);
       }
-      if (result.kind === "done") break;
+      if (result.kind === "done") {
+        timings = result.timings;
+        break;
+      }
       // Interrupted: the runner is gone; the next pass starts a new one. A runner that had served earlier runs
       // gets the benefit of the doubt once (it may have died between jobs, or carried their memory): the same
       // pass is tried again in a fresh runner. Otherwise the variable that was running is recorded as failed.
@@ -253,7 +269,7 @@ async function extractRunAttempt(
       }
       if (attempt > (infos?.length ?? 0) + 1) return failed("the context runner kept failing; giving up");
       runners.release(runner);
-      runner = await runners.acquire(stamp);
+      runner = await acquire();
     }
 
     if ((request.updateVars ?? true) && infos) {
@@ -299,6 +315,18 @@ async function extractRunAttempt(
     request.events?.valuesStored?.(request.proposal, request.run, stored.map((o) => o.name));
     const errors = stored.filter((o) => o.error).map((o) => [o.name, o.error!] as const);
     const seconds = (performance.now() - started) / 1000;
+    const phases = {
+      sinceProcessStart: started / 1000,
+      runner: runnerSeconds,
+      context: timings?.context ?? 0,
+      open: timings?.open ?? 0,
+      read: timings?.read ?? 0,
+      variables: timings?.variables ?? 0,
+      store: (performance.now() - computed) / 1000,
+      total: seconds,
+    };
+    logger.debug({ phases }, `Where the time went: ${phasesText(phases)}`);
+    recordPhases(request.proposal, request.run, phases, () => finalRunner.peakRssMb());
     logger.info(
       `Stored ${stored.length} results for r${request.run} (p${request.proposal}) in ${seconds.toFixed(2)} s ` +
         `(storing ${((performance.now() - computed) / 1000).toFixed(2)} s); ${errors.length} with errors`,

@@ -103,9 +103,9 @@ export function toDataValue(value: unknown, what: string): DataValue | undefined
       if (!Number.isFinite(value)) {
         throw new TypeError(`${what} is ${value}; return null to store nothing, or a finite number`);
       }
-      return Number.isSafeInteger(value)
-        ? ndarray("int64", [], BigInt64Array.of(BigInt(value)))
-        : ndarray("float64", [], Float64Array.of(value));
+      // A JS number is a double, whole or not: always float64, so a column never changes type between runs
+      // because a value happened to be whole. Integers are bigints, integer(n) or integer arrays.
+      return ndarray("float64", [], Float64Array.of(value));
     case "bigint":
       if (value >= INT64_MIN && value <= INT64_MAX) return ndarray("int64", [], BigInt64Array.of(value));
       if (value >= 0n && value <= UINT64_MAX) return ndarray("uint64", [], BigUint64Array.of(value));
@@ -238,7 +238,7 @@ function typedArray(view: ArrayBufferView, shape: number[], what: string): NdArr
 
 /**
  * Nested JS arrays → a rectangular array: booleans → bool, bigints → int64, numbers → float64 (what a JS number
- * is; a whole-number scalar, by contrast, is stored as int64 since that is what a count means).
+ * is, as for a single number).
  */
 function nestedArray(value: unknown[], what: string): NdArray {
   const shape: number[] = [];

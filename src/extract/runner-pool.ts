@@ -3,6 +3,7 @@
  * (about half a second here), more than extracting a typical run. A runner that died or was stopped is dropped.
  */
 import { RunnerProcess, type RunnerLimits } from "./runner-process.js";
+import { takePrestarted } from "./runner-prestart.js";
 
 /** A job asked for a runner after its pool was closed: it is being abandoned, not failed. */
 export class RunnerPoolClosedError extends Error {
@@ -36,7 +37,7 @@ export class RunnerPool {
       runner.close();
       this.all.delete(runner);
     }
-    const runner = await RunnerProcess.start(this.cwd, this.limits);
+    const runner = (await takePrestarted(this.cwd, this.limits)) ?? (await RunnerProcess.start(this.cwd, this.limits));
     this.all.add(runner);
     this.stamps.set(runner, stamp);
     return runner;

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { ContextProblem, VariableInfo } from "../context/variables.js";
 import type { VariableError, VariableOutput } from "../core/variable-output.js";
-import { endMarker, PYTHON_STOPPED_MARK, type FromRunner, type RunJob, type StoreRequest, type ToRunner } from "./runner-protocol.js";
+import { endMarker, PYTHON_STOPPED_MARK, type FromRunner, type RunJob, type RunnerTimings, type StoreRequest, type ToRunner } from "./runner-protocol.js";
 
 /** The crash a runner reported for its Python process (python-context.ts) just before it exited, if any. */
 function pythonStopped(stderrTail: string): VariableError | undefined {
@@ -16,7 +16,7 @@ function pythonStopped(stderrTail: string): VariableError | undefined {
   return m ? { cls: m[1]!, message: m[2]! } : undefined;
 }
 
-const RUNNER_SCRIPT = fileURLToPath(new URL("./runner.js", import.meta.url));
+const RUNNER_SCRIPT = fileURLToPath(new URL("./runner-main.js", import.meta.url));
 
 export interface RunnerLimits {
   /** seconds one variable (or loading the context and opening the run) may take */
@@ -39,7 +39,7 @@ export interface JobHandlers {
 }
 
 export type JobResult =
-  | { readonly kind: "done" }
+  | { readonly kind: "done"; readonly timings?: RunnerTimings }
   | { readonly kind: "failed"; readonly message: string; readonly problems?: ContextProblem[] }
   /** the runner was stopped (time or memory limit) or died; `variable` was running then */
   | { readonly kind: "interrupted"; readonly variable?: string; readonly error: VariableError };
@@ -70,11 +70,36 @@ export class RunnerProcess {
 
   private constructor(
     private readonly child: ChildProcess,
-    private readonly limits: RunnerLimits,
+    private limits: RunnerLimits,
   ) {}
+
+  /**
+   * Whether this runner keeps the parent's event loop alive (its process, IPC channel and output pipes). An unused
+   * prestarted runner must not keep a job process from exiting.
+   */
+  holdParent(hold: boolean): void {
+    const handles = [this.child, this.child.channel, this.child.stdout, this.child.stderr] as Array<{ ref?(): void; unref?(): void } | null | undefined>;
+    for (const handle of handles) (hold ? handle?.ref : handle?.unref)?.call(handle);
+  }
+
+  /**
+   * Take over `limits` of the same memory limit and wrapper (see runner-prestart.ts); a Python interpreter for
+   * context.py is passed on to the runner, which starts Python only for a job.
+   */
+  adoptLimits(limits: RunnerLimits): void {
+    if ((limits.contextPython ?? "") !== (this.limits.contextPython ?? "")) {
+      this.send({ type: "env", env: { DAMNIT_CONTEXT_PYTHON: limits.contextPython ?? "" } });
+    }
+    this.limits = limits;
+  }
 
   /** Start a runner in `cwd` (context files are evaluated with cwd = the database directory). */
   static start(cwd: string, limits: RunnerLimits): Promise<RunnerProcess> {
+    return RunnerProcess.launch(cwd, limits).ready;
+  }
+
+  /** Start a runner: the handle at once, and `ready` once it can take jobs (rejected if it does not start). */
+  static launch(cwd: string, limits: RunnerLimits): { runner: RunnerProcess; ready: Promise<RunnerProcess> } {
     const heapMb = Math.max(512, Math.min(limits.memoryLimitMb, 16_384));
     // DAMNIT_RUNNER_NODE_ARGS: extra Node options for runners, e.g. "--cpu-prof" or "--inspect" to look into context code.
     const execArgv = [`--max-old-space-size=${heapMb}`, ...(process.env.DAMNIT_RUNNER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [])];
@@ -95,7 +120,7 @@ export class RunnerProcess {
         ? spawn(wrapper[0]!, [...wrapper.slice(1), process.execPath, ...execArgv, RUNNER_SCRIPT], { ...options, stdio: ["ignore", "pipe", "pipe", "ipc"] })
         : fork(RUNNER_SCRIPT, [], { ...options, stdio: ["ignore", "pipe", "pipe", "ipc"], execArgv });
     const runner = new RunnerProcess(child, limits);
-    return new Promise((resolve, reject) => {
+    const ready = new Promise<RunnerProcess>((resolve, reject) => {
       const onExit = (code: number | null, signal: string | null) => reject(new Error(`the context runner exited at start (${signal ?? `code ${code}`}): ${runner.stderrTail.trim()}`));
       child.once("exit", onExit);
       child.once("error", reject);
@@ -105,6 +130,7 @@ export class RunnerProcess {
         resolve(runner);
       });
     });
+    return { runner, ready };
   }
 
   /** Running and reachable (a runner whose channel broke is as good as gone). */
@@ -263,6 +289,8 @@ export class RunnerProcess {
     if (this.exited) return;
     if (this.active) return this.kill();
     this.child.disconnect();
+    // It exits by itself now (on the disconnect, or its watchdog): the parent need not wait for that to exit.
+    this.holdParent(false);
     setTimeout(() => this.kill(), graceMs).unref();
   }
 
@@ -346,7 +374,7 @@ export class RunnerProcess {
         job.current = undefined;
         clearTimeout(job.timer);
         job.done = true;
-        job.finish({ kind: "done" });
+        job.finish({ kind: "done", timings: message.timings });
         break;
     }
   }

@@ -49,7 +49,9 @@ export interface StoreRequest {
 export type ToRunner =
   | { readonly type: "describe"; readonly contextFile: string }
   | { readonly type: "run"; readonly job: RunJob }
-  | { readonly type: "store"; readonly request: StoreRequest };
+  | { readonly type: "store"; readonly request: StoreRequest }
+  /** environment for the jobs to come, before the first (a prestarted runner learning the database's context_python) */
+  | { readonly type: "env"; readonly env: Readonly<Record<string, string>> };
 
 export type FromRunner =
   | { readonly type: "ready" }
@@ -68,11 +70,23 @@ export type FromRunner =
   /** a variable's result as the database stores it: summary, attributes or error (its data stays in the runner) */
   | { readonly type: "output"; readonly output: VariableOutput }
   | { readonly type: "log"; readonly level: "info" | "warn" | "error"; readonly message: string }
-  | { readonly type: "done"; readonly jobId: string }
+  | { readonly type: "done"; readonly jobId: string; readonly timings?: RunnerTimings }
   /** the merged run file is written as `tempFile`; the parent renames it into place */
   | { readonly type: "stored"; readonly jobId: string; readonly tempFile?: string; readonly error?: string }
   /** the job could not run at all: the context has problems, or the run cannot be opened */
   | { readonly type: "failed"; readonly jobId: string; readonly problems?: ContextProblem[]; readonly message: string };
+
+/** Where a job's time went in the runner, seconds (the job's phase timings). */
+export interface RunnerTimings {
+  /** loading (evaluating) the context file; near 0 when the runner had it loaded already */
+  readonly context: number;
+  /** opening the run's files */
+  readonly open: number;
+  /** reading data, inside the variables */
+  readonly read: number;
+  /** the variables, without their reads */
+  readonly variables: number;
+}
 
 /** Written to the runner's stdout and stderr at the end of each job, so late output is not attributed to the next. */
 export function endMarker(jobId: string): string {

@@ -13,7 +13,8 @@ import { openPythonRun, pythonContextAlive } from "../context/python-context.js"
 import { executeRun } from "./execute.js";
 import { prepareRunOutput } from "./h5-output.js";
 import type { VariableOutput } from "../core/variable-output.js";
-import { endMarker, type FromRunner, type RunJob, type StoreRequest, type ToRunner } from "./runner-protocol.js";
+import { endMarker, type FromRunner, type RunJob, type RunnerTimings, type StoreRequest, type ToRunner } from "./runner-protocol.js";
+import { readClock } from "../exdf/read-clock.js";
 import { openRunData } from "./run-data.js";
 import { loadH5wasm } from "../h5/h5wasm.js";
 import { runCalibration } from "../calibration/run-hook.js";
@@ -104,7 +105,7 @@ function setLookupEnv(env: Readonly<Record<string, string>> | undefined): void {
   Object.assign(process.env, env ?? {});
 }
 
-async function run(job: RunJob): Promise<void> {
+async function run(job: RunJob): Promise<RunnerTimings | undefined> {
   held = { jobId: job.jobId, outputs: new Map() };
   setLookupEnv(job.lookupEnv);
   const loadStarted = performance.now();
@@ -112,7 +113,7 @@ async function run(job: RunJob): Promise<void> {
   const loadSeconds = (performance.now() - loadStarted) / 1000;
   if (!context) {
     await send({ type: "failed", jobId: job.jobId, problems, message: "Error loading context file" });
-    return;
+    return undefined;
   }
   const selection: Selection = { kind: job.kind, cluster: job.clusterJob, match: job.match, variables: job.variables };
   let selected = selectVariables(context, selection);
@@ -123,7 +124,7 @@ async function run(job: RunJob): Promise<void> {
     opened = await openRunData(job.proposal, job.run, job.kind, { mock: job.mock, wantsProc, root: job.dataRoot });
   } catch (err) {
     await send({ type: "failed", jobId: job.jobId, message: `Cannot open the run's data: ${(err as Error).message}` });
-    return;
+    return undefined;
   }
   if (job.contextFile.endsWith(".py")) {
     try {
@@ -131,7 +132,7 @@ async function run(job: RunJob): Promise<void> {
     } catch (err) {
       opened.close();
       await send({ type: "failed", jobId: job.jobId, message: `The Python context runner failed: ${(err as Error).message}` });
-      return;
+      return undefined;
     }
   }
   const files = "files" in opened.data ? opened.data.files.length : 0;
@@ -144,6 +145,8 @@ async function run(job: RunJob): Promise<void> {
     const clusterFollowUp = !job.clusterJob && hasClusterFollowUp(context, selection);
     await send({ type: "selected", variables: describeVariables(context), names, total: context.variables.size, clusterFollowUp, incomplete: opened.problems });
     let pending: Array<Promise<void>> = [];
+    const readBefore = readClock.seconds;
+    const variablesStarted = performance.now();
     const calibration = job.calibration
       ? runCalibration(job.calibration, { proposal: job.proposal, run: job.run, proposalPath: opened.proposalPath, startTime: opened.startTime })
       : undefined;
@@ -181,6 +184,8 @@ async function run(job: RunJob): Promise<void> {
       calibration?.end();
     }
     await Promise.all(pending);
+    const read = readClock.seconds - readBefore;
+    return { context: loadSeconds, open: openSeconds, read, variables: (performance.now() - variablesStarted) / 1000 - read };
   } finally {
     opened.close();
   }
@@ -189,9 +194,14 @@ async function run(job: RunJob): Promise<void> {
 async function handle(message: ToRunner): Promise<void> {
   if (message.type === "describe") return describe(message.contextFile);
   if (message.type === "store") return store(message.request);
+  if (message.type === "env") {
+    Object.assign(process.env, message.env);
+    return;
+  }
   const { job } = message;
+  let timings: RunnerTimings | undefined;
   try {
-    await run(job);
+    timings = await run(job);
   } catch (err) {
     // A user's mistake (e.g. --var naming no variable) is one line; anything else is our bug and gets its stack.
     const message = err instanceof DamnitError ? err.message : `The context runner failed: ${(err as Error).stack ?? String(err)}`;
@@ -200,7 +210,7 @@ async function handle(message: ToRunner): Promise<void> {
   // Everything this job printed is before these markers; the parent waits for them before closing the job's log.
   await new Promise<void>((resolve) => process.stdout.write(endMarker(job.jobId), () => resolve()));
   await new Promise<void>((resolve) => process.stderr.write(endMarker(job.jobId), () => resolve()));
-  await send({ type: "done", jobId: job.jobId });
+  await send({ type: "done", jobId: job.jobId, timings });
 }
 
 // Files user code creates are shared with the whole team (DAMNIT runs context code with umask 0).
@@ -225,7 +235,7 @@ process.on("SIGINT", () => {});
 process.exit = ((code?: number | string | null) => {
   throw new Error(`process.exit(${code ?? ""}) was called by context code; a variable should return or throw instead`);
 }) as typeof process.exit;
-// Compiling the HDF5 library takes a while; start now, while the parent prepares the job.
+// Compiling the HDF5 library takes a while; started by runner-main.ts, this only makes sure it is under way.
 void loadH5wasm().catch(() => {});
 let queue = Promise.resolve();
 process.on("message", (message: ToRunner) => {

@@ -17,7 +17,7 @@
  */
 
 import { interpolateViridis } from "d3-scale-chromatic";
-import { encode } from "fast-png";
+import { encodeRgbPng } from "./png-encode.js";
 
 import { DTYPES, type NdArray, shapeText, sizeOf } from "../core/ndarray.js";
 import { selectInPlace } from "./select.js";
@@ -319,5 +319,5 @@ export function thumbnailPng(array: NdArray, options: ThumbnailOptions = {}): Ui
   const image = toRgb(array);
   const [width, height] = outputSize(image.width, image.height, maxSize);
   const data = resample(image, width, height);
-  return encode({ width, height, data, channels: 3, depth: 8 });
+  return encodeRgbPng(width, height, data);
 }
