@@ -30,6 +30,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<AnyCommand>]> = [
   ["calib", async () => (await import("./commands/calib.js")).calibCommand],
   ["run-task", async () => (await import("./commands/run-task.js")).runTaskCommand],
   ["run-logged", async () => (await import("./commands/run-logged.js")).runLoggedCommand],
+  ["replay", async () => (await import("./commands/replay.js")).replayCommand],
 ];
 
 /** Global options that take a value (so that their value is not taken for the command's name). */

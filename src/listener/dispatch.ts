@@ -124,7 +124,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   const submitter = opts.submitter ?? SLURM_SUBMITTER;
   const { proposal: P, run: R, kind } = ready;
   const audit = opts.audit ?? true;
-  const context = (processingId: string): RequestContext => ({
+  const context = (): RequestContext => ({
     origin: ready.source.startsWith("kafka ") ? "kafka" : "watch",
     kafka: kafkaPositionOf(ready.source),
     idempotencyKey: idempotencyKey(P, R, kind, contextHash(dbDir)),
@@ -135,7 +135,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   // Audit-only (an outage, maintenance): the request is recorded for a replay, and nothing else is done.
   if (opts.auditOnly || store.settings.get("audit_only")) {
     const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId() };
-    auditRequest(request, context(request.processingId));
+    auditRequest(request, context());
     auditOutcome(dbDir, request.processingId, "audit-only");
     logger.info(`Audit-only: recorded p${P} r${R} (${kind}) for ${dbDir} (${request.processingId}); not submitted`);
     return { dbDir, action: "audit-only", detail: request.processingId };
@@ -173,7 +173,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   }
 
   const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: store.settings.get("sandbox_args") };
-  const requestContext = context(request.processingId);
+  const requestContext = context();
   const key = requestContext.idempotencyKey;
   if (audit) auditRequest(request, requestContext);
   const base = { processingId: request.processingId, dbDir, proposal: P, run: R, data: kind, source: ready.source, receivedAt: ready.addedAt, idempotencyKey: key };
