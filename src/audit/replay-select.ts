@@ -3,7 +3,9 @@
  * and outcome) or from `.err` files (`--err`), de-duplicated so that each request is submitted once, the newest
  * kept. Two requests are the same when their database, proposal, run, data kind and selection are: the
  * idempotency key they would have now (the context's hash is the database's current one for all of them) plus the
- * selection. Bad lines are skipped and named by file and line number; nothing here submits anything.
+ * selection. A request replayed before (a later request names it `replay_of` and was submitted) is left out, and
+ * so is that successful replay itself, so running the same replay twice submits nothing the second time (unless
+ * `again`). Bad lines are skipped and named by file and line number; nothing here submits anything.
  */
 import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -30,6 +32,8 @@ export interface ReplaySelection {
   readonly problems: AuditProblem[];
   /** requests left out as older copies of one kept */
   readonly duplicates: number;
+  /** requests left out as replayed before (and the successful replays themselves) */
+  readonly replayed?: number;
 }
 
 export interface AuditFilter {
@@ -40,6 +44,8 @@ export interface AuditFilter {
   readonly proposal?: number;
   /** only requests whose last outcome is `failed` */
   readonly failedOnly?: boolean;
+  /** also requests replayed before */
+  readonly again?: boolean;
 }
 
 /** A time given on the command line (`YYYYmmdd-HHMMSS`, `YYYYmmdd`, or an ISO 8601 date/time) as an audit time. */
@@ -102,10 +108,17 @@ export function selectFromAudit(files: readonly string[], filter: AuditFilter, o
       requests.push({ dbDir: databaseOf(file, r, opts.dir), record: r, time: entry.time, from: `${file}:${entry.line}` });
     }
   }
-  const withOutcomes = requests
-    .map((c) => ({ ...c, outcome: outcomes.get(c.record.processing_id) }))
-    .filter((c) => !filter.failedOnly || c.outcome?.submit_result === "failed");
-  return { ...keep(withOutcomes), problems };
+  const succeeded = (c: ReplayCandidate) => c.outcome?.submit_result === "submitted" || c.outcome?.submit_result === "local";
+  let withOutcomes: ReplayCandidate[] = requests.map((c) => ({ ...c, outcome: outcomes.get(c.record.processing_id) }));
+  let replayed = 0;
+  if (!filter.again) {
+    const replayedIds = new Set(withOutcomes.filter((c) => c.record.replay_of && succeeded(c)).map((c) => c.record.replay_of!));
+    const before = withOutcomes.length;
+    withOutcomes = withOutcomes.filter((c) => !replayedIds.has(c.record.processing_id) && !(c.record.origin === "replay" && succeeded(c)));
+    replayed = before - withOutcomes.length;
+  }
+  withOutcomes = withOutcomes.filter((c) => !filter.failedOnly || c.outcome?.submit_result === "failed");
+  return { ...keep(withOutcomes), problems, replayed };
 }
 
 /** Requests from the `.err` files of these databases (unresolved ones only), filtered by proposal. */

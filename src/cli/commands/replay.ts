@@ -19,6 +19,7 @@ interface Args {
   run?: number;
   proposal?: number;
   failedOnly: boolean;
+  again: boolean;
   dryRun: boolean;
   local?: boolean;
   slurm?: boolean;
@@ -36,13 +37,13 @@ export const replayCommand: CommandModule<object, Args> = {
     y
       .option("audit", { type: "string", array: true, describe: "audit trail file(s): <db>/audit/requests.log and its rotated requests.log.<YYYYmmdd>" })
       .option("err", { type: "boolean", default: false, describe: "the unresolved process_logs/*.err files of the database(s) (--dir)" })
-      .conflicts("audit", "err")
       .option("dir", { type: "string", array: true, describe: "database directory (--err: default .; --audit: default the trail's own database)" })
       .option("since", { type: "string", describe: "--audit: requests at or after this time (20261202-153000, 20261202, 2026-12-02T15:30; local time)" })
       .option("until", { type: "string", describe: "--audit: requests at or before this time" })
       .option("run", { type: "number", describe: "only this run" })
       .option("proposal", { type: "number", describe: "only this proposal" })
       .option("failed-only", { type: "boolean", default: false, describe: "--audit: only requests whose submission failed" })
+      .option("again", { type: "boolean", default: false, describe: "--audit: also requests replayed before (by default a request replayed successfully is not replayed again)" })
       .option("dry-run", { type: "boolean", default: false, describe: "list what would be submitted; submit nothing" })
       .option("local", { type: "boolean", describe: "process here (default when Slurm is not installed)" })
       .option("slurm", { type: "boolean", describe: "submit Slurm array jobs (default when sbatch is installed)" })
@@ -57,6 +58,7 @@ export const replayCommand: CommandModule<object, Args> = {
       throw new DamnitError("BAD_ARGUMENT", `--concurrency must be a whole number ≥ 1, not ${argv.concurrency}`);
     }
     let selection: ReplaySelection;
+    if (argv.err && argv.audit) throw new DamnitError("BAD_ARGUMENT", "--audit and --err are two ways of choosing what to replay: give one");
     if (argv.err) {
       for (const name of ["since", "until", "failed-only"] as const) {
         if (argv[name === "failed-only" ? "failedOnly" : name]) throw new DamnitError("BAD_ARGUMENT", `--${name} is for --audit; .err files are all failed requests`);
@@ -72,6 +74,7 @@ export const replayCommand: CommandModule<object, Args> = {
           run: argv.run,
           proposal: argv.proposal,
           failedOnly: argv.failedOnly,
+          again: argv.again,
         },
         { dir: argv.dir?.[0] },
       );
@@ -82,7 +85,10 @@ export const replayCommand: CommandModule<object, Args> = {
 
     for (const p of selection.problems) log().warn(`Skipping ${p.file} line ${p.line}: ${p.reason}`);
     const { candidates, duplicates } = selection;
-    const dupText = duplicates > 0 ? ` (${duplicates} older cop${duplicates === 1 ? "y" : "ies"} of the same requests left out)` : "";
+    const replayed = selection.replayed ?? 0;
+    const dupText =
+      (duplicates > 0 ? ` (${duplicates} older cop${duplicates === 1 ? "y" : "ies"} of the same requests left out)` : "") +
+      (replayed > 0 ? ` (${replayed} replayed before left out; --again to replay them anyway)` : "");
     if (candidates.length === 0) {
       console.log(`Nothing to replay${dupText}`);
       return;
