@@ -3,9 +3,8 @@
  * and outcome) or from `.err` files (`--err`), de-duplicated so that each request is submitted once, the newest
  * kept. Two requests are the same when their database, proposal, run, data kind and selection are: the
  * idempotency key they would have now (the context's hash is the database's current one for all of them) plus the
- * selection. A request replayed before (a later request names it `replay_of` and was submitted) is left out, and
- * so is that successful replay itself, so running the same replay twice submits nothing the second time (unless
- * `again`). Bad lines are skipped and named by file and line number; nothing here submits anything.
+ * selection. A request replayed before (a successful replay of the same selection came after it) is left out, and
+ * so is that replay itself, so running the same replay twice submits nothing the second time (unless `again`). Bad lines are skipped and named by file and line number; nothing here submits anything.
  */
 import { existsSync, readdirSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
@@ -112,9 +111,19 @@ export function selectFromAudit(files: readonly string[], filter: AuditFilter, o
   let withOutcomes: ReplayCandidate[] = requests.map((c) => ({ ...c, outcome: outcomes.get(c.record.processing_id) }));
   let replayed = 0;
   if (!filter.again) {
-    const replayedIds = new Set(withOutcomes.filter((c) => c.record.replay_of && succeeded(c)).map((c) => c.record.replay_of!));
+    // A successful replay covers every request of the same selection up to it, itself included.
+    const covered = new Map<string, string>();
+    for (const c of withOutcomes) {
+      if (c.record.origin !== "replay" || !succeeded(c)) continue;
+      const key = `${c.dbDir}\n${selectionKey(c.record)}`;
+      const held = covered.get(key);
+      if (held === undefined || held < c.time) covered.set(key, c.time);
+    }
     const before = withOutcomes.length;
-    withOutcomes = withOutcomes.filter((c) => !replayedIds.has(c.record.processing_id) && !(c.record.origin === "replay" && succeeded(c)));
+    withOutcomes = withOutcomes.filter((c) => {
+      const until = covered.get(`${c.dbDir}\n${selectionKey(c.record)}`);
+      return until === undefined || c.time > until;
+    });
     replayed = before - withOutcomes.length;
   }
   withOutcomes = withOutcomes.filter((c) => !filter.failedOnly || c.outcome?.submit_result === "failed");
