@@ -15,6 +15,9 @@ import { parseTimeOption, selectFromAudit, selectFromErrFiles } from "../src/aud
 import { auditOutcome, auditRequest, requestTrailPath } from "../src/audit/trail.js";
 import { AuditFile } from "../src/audit/writer.js";
 import type { JobRequest } from "../src/core/job-request.js";
+import { extractArguments, requestFromArguments } from "../src/jobs/request.js";
+import { runIntoLog } from "../src/jobs/run-into-log.js";
+import { processLogFile } from "../src/process-logs.js";
 import { damnit } from "./helpers/cli.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -136,6 +139,24 @@ describe(".err files", () => {
     expect(writeErrFile(request(3), contextFor(db), "failed")).toBe(true);
     expect(readFileSync(target, "utf8")).toBe("keep");
     expect(lstatSync(errFilePath(db, 1234, 3)).isFile()).toBe(true);
+  });
+});
+
+describe(".err files of jobs that die without a word", () => {
+  it("the job's wrapper names a job killed by a signal; a job that succeeds leaves none", async () => {
+    const db = tempDir();
+    const r = request(5, { variables: ["xgm", "motor"] });
+    expect(requestFromArguments(["node", "damnit.js", ...extractArguments(r)])).toEqual({ ...r, cluster: false });
+    const log = processLogFile(db, 1234, 5);
+    // `sh -c SCRIPT extract 1234 5 raw …`: the job's command line, the script in place of the job killing itself
+    const argv = ["/bin/sh", "-c", "kill -9 $$", ...extractArguments(r)];
+    expect(await runIntoLog(["/bin/sh", "-c", "exit 0", ...extractArguments(r)], log)).toBe(0);
+    expect(existsSync(errFilePath(db, 1234, 5))).toBe(false);
+    expect(await runIntoLog(argv, log)).toBe(137);
+    expect(readErrFile(errFilePath(db, 1234, 5))).toMatchObject({
+      ok: true,
+      record: { processing_id: r.processingId, run: 5, variables: ["xgm", "motor"], origin: "job", error: expect.stringMatching(/killed by signal 9/) },
+    });
   });
 });
 
