@@ -280,7 +280,7 @@ async function main(): Promise<void> {
       } finally {
         await listener.stop();
         const trail = join(dir, "audit", "notifications.log");
-        if (extra.audit !== "0") auditLines.push(existsSync(trail) ? readFileSync(trail, "utf8").split("\n").length - 1 : 0);
+        if (name.startsWith("listener-drain-") && extra.audit !== "0") auditLines.push(existsSync(trail) ? readFileSync(trail, "utf8").split("\n").length - 1 : 0);
       }
     };
 
