@@ -1,7 +1,7 @@
 /**
  * The listener's own trail, `<listener dir>/audit/notifications.log`: the notifications that led to no request in
- * any database, with the reason (no database registered for the proposal, sent before the listener first listened,
- * handled before, malformed, already queued or running). Same line format as the request trails; written only by
+ * any database, with the reason (no database registered for the proposal, handled before (delivered again),
+ * malformed, already queued or running). Same line format as the request trails; written only by
  * the listener, so the file stays open; owner-only like the listener's other files (private-files.ts).
  */
 import { mkdirSync } from "node:fs";

@@ -148,13 +148,11 @@ export function kafkaMessageHandler(opts: {
   const { profile, since, dispatch } = opts;
   const { store, logger } = dispatch;
   return async (message) => {
-    const where = `${message.topic}[${message.partition}]@${message.offset}`;
-    // A new group reads its topics from the start; what was sent before this listener first listened is skipped.
-    if (message.timestamp < since) {
-      dispatch.trail?.skipped({ reason: "sent before the listener first listened (kafka_since)", source: `kafka ${where} ${message.timestamp}` });
-      return false;
-    }
+    // A new group reads its topics from the start; what was sent before this listener first listened is skipped
+    // (and not audited: on a first start that is the topic's whole history, none of it this listener's business).
+    if (message.timestamp < since) return false;
     const parsed = parseNotification(message.topic, message.value, profile);
+    const where = `${message.topic}[${message.partition}]@${message.offset}`;
     if (!parsed.ok) {
       if (parsed.ignorable) {
         logger.debug(`${where}: ${parsed.reason}`);
