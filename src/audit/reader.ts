@@ -28,13 +28,13 @@ export interface AuditFileContents {
   readonly problems: AuditProblem[];
 }
 
-/** The text of `file`, refusing a symlink or a non-regular file (NO_DIRECTORY when missing). */
+/** The text of `file`, refusing a symlink or a non-regular file (BAD_ARGUMENT when missing). */
 export function readAuditText(file: string): string {
   let fd: number;
   try {
     fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
-    if (isNodeError(err, "ENOENT")) throw new DamnitError("NO_DIRECTORY", `${file} does not exist`);
+    if (isNodeError(err, "ENOENT")) throw new DamnitError("BAD_ARGUMENT", `${file} does not exist`);
     if (isNodeError(err, "ELOOP")) throw new DamnitError("UNSAFE_FILE", `refusing to read ${file}: it is a symbolic link`);
     throw new DamnitError("BAD_ARGUMENT", `cannot read ${file}: ${(err as Error).message}`);
   }
