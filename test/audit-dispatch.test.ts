@@ -55,7 +55,7 @@ async function setup(opts: { audit?: boolean } = {}) {
   open.push(trail);
   const slurm = new StandInSlurm();
   const dispatch: DispatchOptions = { store, submitter: slurm, local, publisher, logger, dataRoot: join(tmp, "exp"), jobEnv: {}, localWithoutSlurm: false, trail, audit: opts.audit };
-  return { store, dbDir, slurm, dispatch, trailFile: trail.path, requestsLog: join(dbDir, "audit", "requests.log") };
+  return { store, dbDir, slurm, dispatch, trail, trailFile: trail.path, requestsLog: join(dbDir, "audit", "requests.log") };
 }
 
 const ready = (run: number, offset: number): ReadyRun => ({ proposal: 1234, run, kind: "raw", addedAt: 1_700_000_000 + run, source: `kafka test.r2d2[0]@${offset} 1700000000000` });
@@ -107,11 +107,14 @@ describe("the listener's auditing", () => {
     s.slurm.failWith = undefined;
     await dispatchRun(ready(4, 2), s.dispatch);
     expect((await dispatchRun(ready(4, 3), s.dispatch))[0]!.action).toBe("duplicate");
+    // the listener's trail is written a batch at a time, once the batch's handling is done
+    await new Promise((r) => setImmediate(r));
     expect(lines(s.trailFile)).toEqual([
       expect.objectContaining({ skipped: expect.stringMatching(/^already queued or running \(Slurm job 100\)/), proposal: 1234, run: 4, kafka_offset: "3", db_dir: s.dbDir }),
     ]);
     // a proposal without a database
     await dispatchRun({ ...ready(9, 4), proposal: 4321 }, s.dispatch);
+    s.trail.flush();
     expect(lines(s.trailFile).at(-1)).toMatchObject({ skipped: "no database registered for this proposal", proposal: 4321, run: 9 });
   });
 
@@ -121,6 +124,7 @@ describe("the listener's auditing", () => {
     await dispatchRun(ready(4, 2), s.dispatch);
     await dispatchRun({ ...ready(9, 4), proposal: 4321 }, s.dispatch);
     expect(s.slurm.submitted).toHaveLength(1);
+    s.trail.flush();
     expect(existsSync(s.requestsLog)).toBe(false);
     expect(existsSync(s.trailFile)).toBe(false);
   });

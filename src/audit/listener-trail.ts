@@ -2,12 +2,16 @@
  * The listener's own trail, `<listener dir>/audit/notifications.log`: the notifications that led to no request in
  * any database, with the reason (no database registered for the proposal, handled before (delivered again),
  * malformed, already queued or running). Same line format as the request trails; written only by
- * the listener, so the file stays open; owner-only like the listener's other files (private-files.ts).
+ * the listener, so the file stays open; owner-only like the listener's other files (private-files.ts). A facility's
+ * notifications are mostly other proposals' (thousands a second while a backlog drains): the lines of one batch
+ * are written together, once the batch's handling is done (setImmediate), which is before its offsets can be
+ * committed; `close` writes what is left.
  */
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import { privateFileMode } from "../core/private-files.js";
+import { formatAuditLine } from "./line.js";
 import { kafkaPositionOf, type SkippedRecord } from "./records.js";
 import { AuditFile } from "./writer.js";
 import { AUDIT_DIR } from "./trail.js";
@@ -27,6 +31,8 @@ export interface SkippedNotification {
 export class ListenerTrail {
   private file: AuditFile | undefined;
   private warned = false;
+  private pending: string[] = [];
+  private flushing: NodeJS.Immediate | undefined;
 
   /** `enabled: false` (the listener's `audit` setting): nothing is written */
   constructor(
@@ -54,9 +60,20 @@ export class ListenerTrail {
       db_dir: n.dbDir ?? null,
       timestamp: (now?.getTime() ?? Date.now()) / 1000,
     };
+    this.pending.push(`${formatAuditLine(record, now)}\n`);
+    this.flushing ??= setImmediate(() => this.flush());
+  }
+
+  /** Write the lines not written yet. */
+  flush(): void {
+    if (this.flushing) clearImmediate(this.flushing);
+    this.flushing = undefined;
+    if (this.pending.length === 0) return;
+    const text = this.pending.join("");
+    this.pending = [];
     try {
       this.file ??= this.openFile();
-      this.file.append(record, now);
+      this.file.appendLines(text);
     } catch (err) {
       this.file?.close();
       this.file = undefined;
@@ -67,6 +84,7 @@ export class ListenerTrail {
   }
 
   close(): void {
+    this.flush();
     this.file?.close();
     this.file = undefined;
   }

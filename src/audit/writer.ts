@@ -31,7 +31,12 @@ export class AuditFile {
 
   /** Append one line (`[now] {record}` and a newline); throws when the file cannot be written. */
   append(record: AuditRecord, now: Date = new Date()): void {
-    const line = `${formatAuditLine(record, now)}\n`;
+    this.appendLines(`${formatAuditLine(record, now)}\n`, now);
+  }
+
+  /** Append lines formatted already (each newline-terminated), in one write; `now` decides the day's file. */
+  appendLines(text: string, now: Date = new Date()): void {
+    const line = text;
     const today = auditDay(now);
     if (this.fd !== undefined && this.fdDay !== today) this.closeFd();
     const fd = this.fd ?? this.open(today, now);
