@@ -12,7 +12,9 @@
  *      the topic from its beginning like the baseline), timed from its `Listening to Kafka` log line (logged on
  *      GROUP_JOIN) to the sentinel's `Added p… r… (raw data)` line (pino's `time` of each line).
  *    Each side runs `--repeats` times (one fresh topic per repeat, read by both); the median counts. Target: the
- *    listener's rate ≥ 80 % of the bare consumer's.
+ *    listener's rate ≥ 80 % of the bare consumer's. The listener runs twice per topic: auditing on (the default:
+ *    every skipped notification is a line in its audit/notifications.log, counted after the run) and off (`audit`
+ *    0). Target: auditing on ≥ 90 % of off.
  * 2. Notification → values-visible latency with local processing (no sbatch on PATH, allow_local_processing 1,
  *    context runners kept alive): for each of `--runs` runs of a `damnit demo` database, produce its
  *    migration_complete and poll runs.sqlite (read-only, every 10 ms) until the run has rows in run_variables;
@@ -21,12 +23,14 @@
  *    run (what a Slurm job runs: Node start, context runner start, extraction), timed from spawn to exit.
  */
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import type { Consumer, Producer } from "kafkajs";
+import { pino } from "pino";
+import { ListenerTrail } from "../src/audit/listener-trail.js";
 import { updateTopic } from "../src/messaging/messages.js";
 import { kafkaClient, startKafka, uniqueTopic, type TestKafka } from "../test/helpers/kafka-broker.js";
 import { ListenerProcess } from "../test/helpers/listener.js";
@@ -167,6 +171,28 @@ function listenerDir(parent: string, name: string, dbDir: string, settings: Reco
   return dir;
 }
 
+/**
+ * What one line of the listener's trail costs, measured directly (µs): `count` skipped notifications written by a
+ * ListenerTrail in `dir`, in batches of 100 (a Kafka fetch's worth; the listener writes a batch at a time), after a
+ * warm-up. Noise from other load only adds to it.
+ */
+function trailLineMicroseconds(dir: string, count: number): number {
+  const trail = new ListenerTrail(dir, true, pino({ level: "silent" }));
+  const line = (i: number) => ({ reason: "no database registered for this proposal", source: `kafka bench[0]@${i} 1796227064916`, proposal: 3000 + (i % 1000), run: 1, kind: "raw" });
+  try {
+    for (let i = 0; i < 2000; i++) trail.skipped(line(i));
+    const started = performance.now();
+    for (let i = 0; i < count; i++) {
+      trail.skipped(line(i));
+      if (i % 100 === 99) trail.flush(); // as the listener writes them: a batch at a time
+    }
+    trail.flush();
+    return ((performance.now() - started) * 1000) / count;
+  } finally {
+    trail.close();
+  }
+}
+
 // --- statistics and printing -----------------------------------------------------------------------------------
 
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
@@ -262,11 +288,14 @@ async function main(): Promise<void> {
     const bare: Drain[] = [];
     const bareFresh: Drain[] = [];
     const listen: Drain[] = [];
+    const listenNoAudit: Drain[] = [];
+    /** lines in the auditing listener's notifications.log, per run */
+    const auditLines: number[] = [];
     const produceSeconds: number[] = [];
 
     /** One listener on `topic` (its group committed at 0 before the topic was written): join → sentinel handled. */
-    const listenerDrain = async (name: string, topic: string, groupId: string): Promise<Drain> => {
-      const dir = listenerDir(root, name, drainDb, { kafka_raw_topic: topic, kafka_proc_topic: procTopic, kafka_group_id: groupId, kafka_since: "0" });
+    const listenerDrain = async (name: string, topic: string, groupId: string, extra: Record<string, string> = {}): Promise<Drain> => {
+      const dir = listenerDir(root, name, drainDb, { kafka_raw_topic: topic, kafka_proc_topic: procTopic, kafka_group_id: groupId, kafka_since: "0", ...extra });
       const listener = new ListenerProcess(dir, listenerEnv);
       try {
         const joined = await listener.waitFor(/^Listening to Kafka/, 60_000);
@@ -274,12 +303,16 @@ async function main(): Promise<void> {
         return { ms: added.time - joined.time };
       } finally {
         await listener.stop();
+        const trail = join(dir, "audit", "notifications.log");
+        if (name.startsWith("listener-drain-") && extra.audit !== "0") auditLines.push(existsSync(trail) ? readFileSync(trail, "utf8").split("\n").length - 1 : 0);
       }
     };
 
     for (const [i, topic] of drainTopics.entries()) {
       const groupId = uniqueTopic("damnit-bench-listener");
+      const groupIdNoAudit = uniqueTopic("damnit-bench-listener");
       await commitStart(brokers, groupId, topic);
+      await commitStart(brokers, groupIdNoAudit, topic);
       produceSeconds.push(await publish(producer, topic, stream));
       progress(`drain ${i + 1}/${repeats}: published ${stream.length} messages to ${topic} in ${produceSeconds.at(-1)!.toFixed(2)} s`);
       // Alternate which side reads first, so neither always gets the broker's warmer state.
@@ -287,9 +320,13 @@ async function main(): Promise<void> {
         async () => bare.push(await drainBare(brokers, topic, stream.length)),
         async () => bareFresh.push(drainBareFresh(brokers, topic, stream.length)),
         async () => listen.push(await listenerDrain(`listener-drain-${i}`, topic, groupId)),
+        async () => listenNoAudit.push(await listenerDrain(`listener-drain-noaudit-${i}`, topic, groupIdNoAudit, { audit: "0" })),
       ];
       for (const side of i % 2 ? sides.reverse() : sides) await side();
-      progress(`  bare ${s3(bare.at(-1)!.ms)} s, bare (fresh process) ${s3(bareFresh.at(-1)!.ms)} s, listener ${s3(listen.at(-1)!.ms)} s`);
+      progress(
+        `  bare ${s3(bare.at(-1)!.ms)} s, bare (fresh process) ${s3(bareFresh.at(-1)!.ms)} s, listener ${s3(listen.at(-1)!.ms)} s, ` +
+          `listener without auditing ${s3(listenNoAudit.at(-1)!.ms)} s`,
+      );
     }
 
     // Fixed cost in each figure: a stream of the sentinel only.
@@ -398,12 +435,24 @@ async function main(): Promise<void> {
           drainRow("bare kafkajs, fresh process (eachMessage + JSON.parse)", bareFresh, bareFreshFixed),
           drainRow("bare kafkajs, in this warmed-up process", bare, bareFixed),
           drainRow("damnit listen (static mode, 1 registered proposal)", listen, listenFixed),
+          drainRow("damnit listen, auditing off (audit 0)", listenNoAudit, listenFixed),
         ],
       ),
     );
     const ratio = rate(listen) / rate(bareFresh);
     out(`\nlistener ÷ bare (both fresh processes): ${(ratio * 100).toFixed(0)} % (target ≥ 80 %) ${ratio >= 0.8 ? "✓" : "✗"}`);
     out(`; against the warmed-up in-process consumer: ${((rate(listen) / rate(bare)) * 100).toFixed(0)} %\n`);
+    const auditRatio = rate(listen) / rate(listenNoAudit);
+    const best = (d: Drain[]) => Math.min(...d.map((x) => x.ms));
+    const bestRatio = best(listenNoAudit) / best(listen);
+    const lineUs = trailLineMicroseconds(join(root, "trail-cost"), messages);
+    const perMessageUs = (best(listen) * 1000) / stream.length;
+    out(
+      `auditing on ÷ off: medians ${(auditRatio * 100).toFixed(0)} %, best of ${repeats} ${(bestRatio * 100).toFixed(0)} % (target ≥ 90 %) ` +
+        `${bestRatio >= 0.9 ? "✓" : "✗"}; one trail line costs ${lineUs.toFixed(1)} µs (measured here), ` +
+        `${((lineUs / perMessageUs) * 100).toFixed(1)} % of the auditing listener's best ${perMessageUs.toFixed(0)} µs per message\n`,
+    );
+    out(`lines in the listener's audit/notifications.log per run: ${auditLines.join(" / ")} (expected ${messages}: one per skipped notification)\n`);
     out("The listener starts a new process for each figure, so its like-for-like baseline is a bare consumer that does too.\n");
     out(
       "The listener's figure ends at its `Added` log line for the last message: that message is registered, so it\n" +

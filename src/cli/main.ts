@@ -31,6 +31,7 @@ const COMMANDS: ReadonlyArray<readonly [string, () => Promise<AnyCommand>]> = [
   ["run-task", async () => (await import("./commands/run-task.js")).runTaskCommand],
   ["run-logged", async () => (await import("./commands/run-logged.js")).runLoggedCommand],
   ["provenance", async () => (await import("./commands/provenance.js")).provenanceCommand],
+  ["replay", async () => (await import("./commands/replay.js")).replayCommand],
 ];
 
 /** Global options that take a value (so that their value is not taken for the command's name). */

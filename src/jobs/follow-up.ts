@@ -1,11 +1,13 @@
 /**
  * The follow-up job for a run's `cluster` variables (spec §2.6): inside a Slurm job, the job submits another one
  * that computes them, starting once this one succeeded when both run on the same Slurm cluster. When the
- * submission fails they are computed in this job instead.
+ * submission fails they are computed in this job instead. The submission is audited like any other request.
  */
+import { audited } from "../audit/trail.js";
 import type { RunDatabase } from "../db/run-database.js";
 import type { RunLog } from "../extract/run-log.js";
 import { pendingState, type ProcessingState } from "../messaging/messages.js";
+import { contextHash, idempotencyKey } from "./idempotency.js";
 import { newProcessingId, type JobRequest } from "./request.js";
 import { submitJob, type SubmitOptions } from "./sbatch.js";
 import { slurmSettings, type SlurmSettings } from "./slurm-settings.js";
@@ -54,7 +56,9 @@ export function clusterFollowUpViaSlurm(
   return async (_run, runLog) => {
     try {
       const followUp = clusterFollowUp(request, slurmSettings(db), slurmJobId);
-      const job = await submitJob(db.dir, followUp.request, followUp.options);
+      const { proposal, run, data } = followUp.request;
+      const context = { origin: "job" as const, dbDir: db.dir, idempotencyKey: idempotencyKey(proposal, run, data, contextHash(db.dir)) };
+      const job = await audited(followUp.request, context, () => submitJob(db.dir, followUp.request, followUp.options));
       runLog.logger.info(`Submitted Slurm job ${job.jobId} for the cluster variables${followUp.afterThisJob ? " (after this job succeeds)" : ""}`);
       announce.pendingJob(pendingState(followUp.request, job));
       return true;

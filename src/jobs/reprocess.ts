@@ -1,9 +1,15 @@
 /**
  * Reprocessing runs (`damnit reprocess`, `damnit demo`): which runs (numbers and ranges, or `all`: the runs in the
  * database whose raw data exist), whether they go to Slurm or are processed here, and doing either: Slurm array
- * jobs announced as PENDING, or processing here with every variable of each run's raw and proc data.
+ * jobs announced as PENDING, or processing here with every variable of each run's raw and proc data. Every request
+ * is audited (a line before, its outcome after, in `<db dir>/audit/requests.log`) and a failed one leaves its `.err`
+ * file; `damnit replay` submits through the same two functions.
  */
 import { existsSync } from "node:fs";
+import { recordJobEnd } from "../audit/err-files.js";
+import type { AuditOrigin, RequestContext } from "../audit/records.js";
+import { auditOutcome, auditRequest } from "../audit/trail.js";
+import type { DataKind } from "../core/data-kind.js";
 import { DamnitError } from "../core/errors.js";
 import type { RunDatabase } from "../db/run-database.js";
 import { dataRoot as defaultDataRoot, findProposalDirectory, runDirectory } from "../exdf/open-run.js";
@@ -14,6 +20,7 @@ import { updateBrokers } from "../messaging/brokers.js";
 import { pendingState, processingStateSet, updateTopic } from "../messaging/messages.js";
 import { ProcessingReporter } from "../messaging/processing-reporter.js";
 import { createPublisher } from "../messaging/publisher.js";
+import { contextHash, idempotencyKey } from "./idempotency.js";
 import { newProcessingId, type JobRequest } from "./request.js";
 import { sbatchInstalled, submitArray, type SubmittedJob } from "./sbatch.js";
 import { slurmSettings } from "./slurm-settings.js";
@@ -118,6 +125,32 @@ export interface SubmittedReprocessing {
   readonly limit: number;
 }
 
+/** Who asked, for the audit trail: the origin, and for a replay the processing id each request replays. */
+export interface AuditAs {
+  readonly origin: AuditOrigin;
+  /** new processing id → the one replayed */
+  readonly replayOf?: ReadonlyMap<string, string>;
+  /** processing id → when its run was notified (s since 1970) */
+  readonly notifiedAt?: ReadonlyMap<string, number>;
+}
+
+/** The audit context of each request of one database (its idempotency key with the context's current hash). */
+function auditContexts(dbDir: string, requests: readonly JobRequest[], as: AuditAs): Map<string, RequestContext> {
+  const hash = contextHash(dbDir);
+  return new Map(
+    requests.map((r) => [
+      r.processingId,
+      {
+        origin: as.origin,
+        dbDir,
+        idempotencyKey: idempotencyKey(r.proposal, r.run, r.data, hash),
+        replayOf: as.replayOf?.get(r.processingId),
+        notifiedAt: as.notifiedAt?.get(r.processingId),
+      },
+    ]),
+  );
+}
+
 /**
  * The runs as Slurm array jobs, `concurrency` (default: the database's concurrent_jobs) at a time, each announced
  * as PENDING. A failed submission throws SBATCH_NOT_INSTALLED or SUBMIT_FAILED, its message ending with `hint`.
@@ -128,12 +161,42 @@ export async function submitReprocessing(
   runs: readonly number[],
   opts: ReprocessSelection & { params?: readonly string[]; concurrency?: number; hint?: string },
 ): Promise<SubmittedReprocessing> {
-  const requests = reprocessRequests(proposal, runs, opts);
+  return submitRequests(db, reprocessRequests(proposal, runs, opts), { ...opts, audit: { origin: "cli" } });
+}
+
+/**
+ * These requests as Slurm array jobs (one array per kind of job: cluster or not), audited: each request's line
+ * before sbatch, its outcome after (the job's id, or the failure, which also leaves the run's `.err` file).
+ */
+export async function submitRequests(
+  db: RunDatabase,
+  requests: readonly JobRequest[],
+  opts: { concurrency?: number; hint?: string; audit: AuditAs },
+): Promise<SubmittedReprocessing> {
   const settings = slurmSettings(db);
   const limit = opts.concurrency ?? settings.concurrentJobs;
-  const jobs = await submitArray(db.dir, requests, { settings, limit, hint: opts.hint });
-  await announcePending(db, requests, jobs);
-  return { requests, jobs, arrays: [...new Set(jobs.map((j) => j.jobId.split("_")[0]!))], limit };
+  const contexts = auditContexts(db.dir, requests, opts.audit);
+  for (const r of requests) auditRequest(r, contexts.get(r.processingId)!);
+  const jobs = new Map<string, SubmittedJob>();
+  const groups = [requests.filter((r) => !r.cluster), requests.filter((r) => r.cluster)].filter((g) => g.length > 0);
+  for (const group of groups) {
+    let submitted: SubmittedJob[];
+    try {
+      submitted = await submitArray(db.dir, group, { settings, limit, hint: opts.hint });
+    } catch (err) {
+      const error = (err as Error).message;
+      for (const r of requests.filter((r) => !jobs.has(r.processingId))) {
+        auditOutcome(db.dir, r.processingId, "failed", { error });
+        recordJobEnd(r, contexts.get(r.processingId)!, { ok: false, message: `submission failed: ${error}` });
+      }
+      throw err;
+    }
+    group.forEach((r, i) => jobs.set(r.processingId, submitted[i]!));
+  }
+  for (const r of requests) auditOutcome(db.dir, r.processingId, "submitted", { slurmJob: jobs.get(r.processingId)!.jobId });
+  const ordered = requests.map((r) => jobs.get(r.processingId)!);
+  await announcePending(db, requests, ordered);
+  return { requests, jobs: ordered, arrays: [...new Set(ordered.map((j) => j.jobId.split("_")[0]!))], limit };
 }
 
 /** PENDING state for each submitted run, as DAMNIT's GUI sends after an array submission. */
@@ -163,9 +226,27 @@ export async function reprocessHere(
   db: RunDatabase,
   proposal: number,
   runs: readonly number[],
-  opts: ReprocessSelection & { params?: Readonly<Record<string, unknown>>; concurrency?: number; onRun?: (run: RunToProcess, result: ExtractResult) => void } = {},
+  opts: ReprocessSelection & {
+    params?: Readonly<Record<string, unknown>>;
+    concurrency?: number;
+    onRun?: (run: RunToProcess, result: ExtractResult) => void;
+    /** default all */
+    data?: DataKind;
+    cluster?: boolean;
+    /** default: origin cli */
+    audit?: AuditAs;
+    /** run → processing id (default: new ones) */
+    processingIds?: ReadonlyMap<number, string>;
+  } = {},
 ): Promise<ProcessedHere> {
   const started = performance.now();
+  const data = opts.data ?? "all";
+  // Each run's request, audited before it is processed; its outcome (and .err) after.
+  const requests = new Map<number, JobRequest>(
+    runs.map((run) => [run, { proposal, run, data, processingId: opts.processingIds?.get(run) ?? newProcessingId(), match: opts.match, variables: opts.variables, cluster: opts.cluster }]),
+  );
+  const contexts = auditContexts(db.dir, [...requests.values()], opts.audit ?? { origin: "cli" });
+  for (const r of requests.values()) auditRequest(r, contexts.get(r.processingId)!);
   const publisher = createPublisher(updateBrokers(), log());
   const reporters = new Map<RunToProcess, ProcessingReporter>();
   /** each run's processing id: its update messages', lookups' and provenance record's */
@@ -176,9 +257,10 @@ export async function reprocessHere(
       db,
       runs.map((run) => ({ proposal, run })),
       {
-        data: "all",
+        data,
         match: opts.match,
         variables: opts.variables,
+        cluster: opts.cluster,
         mock: opts.mock,
         force: opts.force,
         params: opts.params,
@@ -187,9 +269,9 @@ export async function reprocessHere(
         processingIdFor: (run) => ids.get(run),
         pinCalibration: opts.pinCalibration,
         eventsFor: (run) => {
-          const processingId = newProcessingId();
+          const processingId = requests.get(run.run)!.processingId;
           ids.set(run, processingId);
-          const reporter = new ProcessingReporter(publisher, db.dbId, { processingId, proposal: run.proposal, run: run.run, data: "all" }, { cluster: null, jobId: "" });
+          const reporter = new ProcessingReporter(publisher, db.dbId, { processingId, proposal: run.proposal, run: run.run, data }, { cluster: null, jobId: "" });
           reporters.set(run, reporter);
           reporter.running();
           return reporter;
@@ -198,6 +280,9 @@ export async function reprocessHere(
           const reporter = reporters.get(run);
           if (reporter) finishing.push(reporter.finished());
           reporters.delete(run);
+          const request = requests.get(run.run)!;
+          auditOutcome(db.dir, request.processingId, result.ok ? "local" : "failed", { error: result.ok ? undefined : (result.message ?? "failed") });
+          recordJobEnd(request, contexts.get(request.processingId)!, result);
           opts.onRun?.(run, result);
         },
       },

@@ -38,3 +38,31 @@ export function extractArguments(req: JobRequest): string[] {
 export function jobName(req: Pick<JobRequest, "proposal" | "run">): string {
   return req.run === -1 ? `p${req.proposal}-damnit` : `r${req.run}-p${req.proposal}-damnit`;
 }
+
+/**
+ * The request in a job's command line (`… extract <P> <R> <data> --processing-id <id> …`, as extractArguments
+ * writes it), for the job's wrapper to name it when the job dies without saying why; undefined when it is none.
+ */
+export function requestFromArguments(argv: readonly string[]): JobRequest | undefined {
+  const at = argv.indexOf("extract");
+  if (at < 0) return undefined;
+  const [p, r, data] = argv.slice(at + 1, at + 4);
+  const proposal = Number(p);
+  const run = Number(r);
+  if (!Number.isSafeInteger(proposal) || !Number.isSafeInteger(run) || (data !== "raw" && data !== "proc" && data !== "all")) return undefined;
+  const rest = argv.slice(at + 4);
+  const values = (flag: string) => rest.flatMap((a, i) => (a === flag && i + 1 < rest.length ? [rest[i + 1]!] : []));
+  const processingId = values("--processing-id")[0];
+  if (!processingId) return undefined;
+  const variables = values("--var");
+  const match = values("--match");
+  return {
+    proposal,
+    run,
+    data,
+    processingId,
+    cluster: rest.includes("--cluster-job"),
+    ...(variables.length > 0 ? { variables } : {}),
+    ...(match.length > 0 ? { match } : {}),
+  };
+}

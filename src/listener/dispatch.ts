@@ -2,12 +2,18 @@
  * From a run that is ready to a job (spec §1.4 step 5): for each database registered for the proposal, record the
  * run, skip it when a job for the same run and data is still queued or running, else submit a Slurm job, falling
  * back to processing here when that fails and local processing is allowed. One database's failure (read-only,
- * corrupt, from the future) is logged and the others are still processed.
+ * corrupt, from the future) is logged and the others are still processed. Every request is audited in its
+ * database's trail (a line before the submission, its outcome after; src/audit/), a failed submission leaves the
+ * run's `.err` file, and in audit-only mode the request is only audited (replayed later with `damnit replay`).
  */
 import type { RunDataDirectory } from "../core/data-kind.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { writeErrFile } from "../audit/err-files.js";
+import type { ListenerTrail } from "../audit/listener-trail.js";
+import { kafkaPositionOf, type RequestContext } from "../audit/records.js";
+import { auditOutcome, auditRequest } from "../audit/trail.js";
 import { DamnitError, isDamnitError } from "../core/errors.js";
 import { RunDatabase } from "../db/run-database.js";
 import { findProposalDirectory } from "../exdf/open-run.js";
@@ -58,11 +64,17 @@ export interface DispatchOptions {
   readonly jobEnv: Record<string, string | undefined>;
   /** process here when sbatch is missing altogether, even with allow_local_processing = 0 (embedded mode) */
   readonly localWithoutSlurm: boolean;
+  /** the listener's trail of notifications that made no request (none: not written) */
+  readonly trail?: ListenerTrail;
+  /** write the databases' request trails (the listener's `audit` setting; default true) */
+  readonly audit?: boolean;
+  /** `damnit listen --audit-only`: requests are audited, not submitted (also the `audit_only` setting) */
+  readonly auditOnly?: boolean;
 }
 
 export interface DispatchOutcome {
   readonly dbDir: string;
-  readonly action: "slurm" | "local" | "duplicate" | "adopted" | "failed";
+  readonly action: "slurm" | "local" | "duplicate" | "adopted" | "failed" | "audit-only";
   readonly detail: string;
 }
 
@@ -92,6 +104,7 @@ export async function dispatchRun(ready: ReadyRun, opts: DispatchOptions): Promi
   const databases = store.databases.list(P);
   if (databases.length === 0) {
     logger.debug(`p${P} r${R}: no database registered for this proposal`);
+    opts.trail?.skipped({ reason: "no database registered for this proposal", source: ready.source, proposal: P, run: R, kind: ready.kind });
     return [];
   }
   const outcomes: DispatchOutcome[] = [];
@@ -110,6 +123,24 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   const { store, logger } = opts;
   const submitter = opts.submitter ?? SLURM_SUBMITTER;
   const { proposal: P, run: R, kind } = ready;
+  const audit = opts.audit ?? true;
+  const context = (): RequestContext => ({
+    origin: ready.source.startsWith("kafka ") ? "kafka" : "watch",
+    kafka: kafkaPositionOf(ready.source),
+    idempotencyKey: idempotencyKey(P, R, kind, contextHash(dbDir)),
+    notifiedAt: ready.addedAt,
+    dbDir,
+  });
+
+  // Audit-only (an outage, maintenance): the request is recorded for a replay, and nothing else is done.
+  if (opts.auditOnly || store.settings.get("audit_only")) {
+    const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId() };
+    auditRequest(request, context());
+    auditOutcome(dbDir, request.processingId, "audit-only");
+    logger.info(`Audit-only: recorded p${P} r${R} (${kind}) for ${dbDir} (${request.processingId}); not submitted`);
+    return { dbDir, action: "audit-only", detail: request.processingId };
+  }
+
   const db = await RunDatabase.open(dbDir);
   let settings: SlurmSettings;
   let dbId: string;
@@ -137,11 +168,14 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   if (duplicate) {
     const detail = duplicate.via === "slurm" ? `Slurm job ${duplicate.slurmJobId}` : "processing here";
     logger.info(`p${P} r${R} (${kind}) for ${dbDir} is already queued or running (${detail}); not starting another job`);
+    opts.trail?.skipped({ reason: `already queued or running (${detail})`, source: ready.source, proposal: P, run: R, kind, dbDir });
     return { dbDir, action: "duplicate", detail };
   }
 
   const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: store.settings.get("sandbox_args") };
-  const key = idempotencyKey(P, R, kind, contextHash(dbDir));
+  const requestContext = context();
+  const key = requestContext.idempotencyKey;
+  if (audit) auditRequest(request, requestContext);
   const base = { processingId: request.processingId, dbDir, proposal: P, run: R, data: kind, source: ready.source, receivedAt: ready.addedAt, idempotencyKey: key };
   // Recorded before sbatch runs, with the id that goes into the job's comment: a listener killed during sbatch
   // leaves this row for its successor, which then finds the job instead of submitting another.
@@ -160,14 +194,18 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     if (store.settings.get("allow_local_processing") || (noSlurm && opts.localWithoutSlurm)) {
       if (!noSlurm) logger.error(`Slurm job submission failed, starting process locally. (${message})`);
       store.requests.update(request.processingId, "queued", { via: "local" });
-      opts.local.enqueue({ dbDir, request });
+      if (audit) auditOutcome(dbDir, request.processingId, "local", noSlurm ? {} : { error: message });
+      opts.local.enqueue({ dbDir, request, context: requestContext });
       return { dbDir, action: "local", detail: request.processingId };
     }
     store.requests.update(request.processingId, "failed", { message });
+    if (audit) auditOutcome(dbDir, request.processingId, "failed", { error: message });
+    writeErrFile(request, requestContext, `submission failed: ${message}`);
     throw err;
   }
   // Submitted: from here on an error must not lead to a second (local) job.
   store.requests.update(request.processingId, "submitted", { slurmJobId: job.jobId, slurmCluster: job.cluster });
+  if (audit) auditOutcome(dbDir, request.processingId, "submitted", { slurmJob: job.jobId });
   logger.info(`Submitted Slurm job ${job.jobId} for p${P} r${R} (${kind}); output in process_logs/r${R}-p${P}.out`);
   void opts.publisher.send(updateTopic(dbId), [
     processingStateSet(pendingState(request, job)),
@@ -205,10 +243,13 @@ async function adoptEarlier(ready: ReadyRun, dbDir: string, slurmCluster: string
     if (found === null) throw new DamnitError("SUBMIT_FAILED", `Slurm cannot say whether ${what} (${row.processingId}) was submitted before the last stop; not submitting another`);
     if (found) {
       store.requests.update(row.processingId, "submitted", { slurmJobId: found, slurmCluster });
+      // The earlier listener wrote this request's line and was killed before its outcome: the outcome, now.
+      if (opts.audit ?? true) auditOutcome(dbDir, row.processingId, "submitted", { slurmJob: found });
       logger.info(`Adopted Slurm job ${found} for ${what}, submitted before the last stop (${row.processingId})`);
       return { dbDir, action: "adopted", detail: `Slurm job ${found}` };
     }
     store.requests.update(row.processingId, "failed", { message: "the listener stopped during sbatch and Slurm has no job for it" });
+    if (opts.audit ?? true) auditOutcome(dbDir, row.processingId, "failed", { error: "the listener stopped during sbatch and Slurm has no job for it" });
     logger.info(`${what}: the listener stopped during sbatch and no job was submitted (${row.processingId}); submitting now`);
   }
   return undefined;

@@ -4,6 +4,7 @@
  * dispatchRun. Bad messages are logged and skipped; SIGTERM/SIGINT stop it cleanly (exit 0); an error it cannot
  * recover from rejects, so the process exits non-zero and its supervisor restarts it.
  */
+import { ListenerTrail } from "../audit/listener-trail.js";
 import { DamnitError, isDamnitError } from "../core/errors.js";
 import { isSqliteError } from "../core/sqlite-errors.js";
 import { hostname } from "node:os";
@@ -26,6 +27,8 @@ export interface ListenerOptions {
   readonly logger: Logger;
   /** stops the listener when aborted */
   readonly signal?: AbortSignal;
+  /** `--audit-only`: audit notifications' requests, submit nothing (as the `audit_only` setting) */
+  readonly auditOnly?: boolean;
 }
 
 /** Brokers of the notifications: env DAMNIT_KAFKA_BROKERS, else the `kafka_brokers` setting; null: watch directories. */
@@ -46,6 +49,11 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
   const dataRoot = store.settings.get("data_root") || undefined;
   const local = new LocalQueue(store, publisher, logger, concurrency, dataRoot);
   const slurm = await sbatchInstalled();
+  const audit = store.settings.get("audit");
+  const trail = new ListenerTrail(store.dir, audit, logger);
+  if (opts.auditOnly || store.settings.get("audit_only")) {
+    logger.warn(`Audit-only mode${opts.auditOnly ? " (--audit-only)" : " (setting audit_only)"}: notifications are recorded in each database's audit/requests.log, nothing is submitted`);
+  }
   logger.info(
     `Mode: ${store.settings.get("static_mode") ? "static (registered databases only)" : "dynamic (official databases join when they exist)"}; ` +
       `jobs: ${slurm ? "Slurm" : "here (no Slurm installed)"}${store.settings.get("allow_local_processing") ? ", here when Slurm submission fails" : ""}; ` +
@@ -60,6 +68,9 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
     // Jobs publish where the listener does, and find runs where it does (unless their database says otherwise).
     jobEnv: { DAMNIT_KAFKA_BROKERS: messageBrokers ? messageBrokers.join(",") : "none", ...(dataRoot ? { EXTRA_DATA_DATA_ROOT: dataRoot } : {}) },
     localWithoutSlurm: !slurm,
+    trail,
+    audit,
+    auditOnly: opts.auditOnly ?? false,
   };
 
   // Local jobs that were queued or running when the listener last stopped.
@@ -93,6 +104,7 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
     logger.info("Stopping");
   } finally {
     local.close();
+    trail.close();
     await publisher.close();
     store.close();
   }
@@ -107,6 +119,7 @@ export async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): P
   const { store } = dispatch;
   if (!store.databases.mayConcern(ready.proposal)) {
     dispatch.logger.debug(`p${ready.proposal} r${ready.run}: no database registered for this proposal`);
+    dispatch.trail?.skipped({ reason: "no database registered for this proposal", source: ready.source, proposal: ready.proposal, run: ready.run, kind: ready.kind });
     store.inbox.handled(ready.source); // an inbox entry of a proposal unregistered since
     return;
   }
@@ -135,7 +148,8 @@ export function kafkaMessageHandler(opts: {
   const { profile, since, dispatch } = opts;
   const { store, logger } = dispatch;
   return async (message) => {
-    // A new group reads its topics from the start; what was sent before this listener first listened is skipped.
+    // A new group reads its topics from the start; what was sent before this listener first listened is skipped
+    // (and not audited: on a first start that is the topic's whole history, none of it this listener's business).
     if (message.timestamp < since) return false;
     const parsed = parseNotification(message.topic, message.value, profile);
     const where = `${message.topic}[${message.partition}]@${message.offset}`;
@@ -146,19 +160,22 @@ export function kafkaMessageHandler(opts: {
       }
       // Kept aside with its reason (see 'damnit listener quarantine'), and consumption goes on.
       logger.warn(`Skipping message ${where}: ${parsed.reason}`);
+      dispatch.trail?.skipped({ reason: `malformed (quarantined): ${parsed.reason}`, source: `kafka ${where} ${message.timestamp}` });
       return { reject: parsed.reason };
     }
     const { proposal, run, kind } = parsed.notification;
     // The common case at a facility: another proposal's run. Skipped before anything else is built for it.
-    if (!store.databases.mayConcern(proposal)) {
-      if (logger.isLevelEnabled("debug")) logger.debug(`${where}: p${proposal} r${run}: no database registered for this proposal`);
-      return false;
-    }
     // With the record's time: offsets start again at 0 if a topic is ever recreated.
     const source = `kafka ${where} ${message.timestamp}`;
+    if (!store.databases.mayConcern(proposal)) {
+      if (logger.isLevelEnabled("debug")) logger.debug(`${where}: p${proposal} r${run}: no database registered for this proposal`);
+      dispatch.trail?.skipped({ reason: "no database registered for this proposal", source, proposal, run, kind });
+      return false;
+    }
     // Delivered again (its offset was not committed before a stop): its jobs were submitted then.
     if (store.inbox.wasHandled(source)) {
       logger.info(`p${proposal} r${run} (${kind}) from ${where} was handled before; not again`);
+      dispatch.trail?.skipped({ reason: "handled before (delivered again)", source, proposal, run, kind });
       return true;
     }
     // A failure here is this message's: KafkaSource tries again, then quarantines it.

@@ -6,6 +6,9 @@
  * so those queued or running when the listener stops are processed after it restarts.
  */
 import type { Logger } from "pino";
+import { recordJobEnd } from "../audit/err-files.js";
+import type { RequestContext } from "../audit/records.js";
+import { contextHash, idempotencyKey } from "../jobs/idempotency.js";
 import { RunDatabase } from "../db/run-database.js";
 import { processRunsLocally, dataRootOf } from "../extract/local.js";
 import { runnerLimits } from "../extract/job.js";
@@ -19,6 +22,14 @@ import type { ListenerStore } from "./store/index.js";
 export interface LocalJob {
   readonly dbDir: string;
   readonly request: JobRequest;
+  /** the request as audited (for its `.err` file); default: a job's own view of it */
+  readonly context?: RequestContext;
+}
+
+/** The request as audited; a job resumed after a restart gets a job's own view of it. */
+function auditContext(job: LocalJob): RequestContext {
+  const { proposal, run, data } = job.request;
+  return job.context ?? { origin: "job", dbDir: job.dbDir, idempotencyKey: idempotencyKey(proposal, run, data, contextHash(job.dbDir)) };
 }
 
 /** Runners idle this long are stopped (each holds a few hundred MiB). */
@@ -99,6 +110,7 @@ export class LocalQueue {
       // Stopped meanwhile: the run was abandoned, not failed; it stays "running" and is processed after a restart.
       if (this.stopped) return;
       const result = [...results.values()][0];
+      recordJobEnd(request, auditContext(job), result ?? { ok: false, message: "no result" });
       if (result?.ok) {
         this.store.requests.update(request.processingId, "finished", { message: `${result.stored.length} results, ${result.errors.length} errors, ${result.seconds.toFixed(2)} s` });
         this.logger.info(`Processed ${what}: ${result.stored.length} results (${result.errors.length} errors) in ${result.seconds.toFixed(2)} s`);
@@ -109,6 +121,7 @@ export class LocalQueue {
     } catch (err) {
       if (this.stopped) return;
       this.logger.error(`Local extraction of p${request.proposal}, r${request.run} for ${dbDir} failed: ${(err as Error).message}`);
+      recordJobEnd(request, auditContext(job), { ok: false, message: (err as Error).message });
       try {
         this.store.requests.update(request.processingId, "failed", { message: (err as Error).message });
       } catch (e) {

@@ -74,6 +74,18 @@ export const LISTENER_SETTINGS = settingsTable({
     meaning: "Kafka: a consumer not in its group (or not fetching) for this long is replaced by a new one",
   },
   watch_interval_seconds: { kind: "positive", default: 2, stored: false, meaning: "embedded mode: how often run directories are scanned" },
+  audit: {
+    kind: "flag",
+    default: true,
+    stored: false,
+    meaning: "1: write the audit trails (each database's audit/requests.log, and audit/notifications.log here for notifications that made no request)",
+  },
+  audit_only: {
+    kind: "flag",
+    default: false,
+    stored: false,
+    meaning: "1: notifications are audited and acknowledged but nothing is submitted (an outage); 'damnit replay --audit … --since …' submits them afterwards",
+  },
   watch_settle_seconds: { kind: "non-negative", default: 2, stored: false, meaning: "embedded mode: a run is complete when its files are unchanged for this long" },
 });
 

@@ -24,8 +24,10 @@ export class ListenerProcess {
   constructor(
     readonly dir: string,
     env: Record<string, string | undefined> = {},
+    /** more arguments of `damnit listen` (e.g. --audit-only) */
+    args: readonly string[] = [],
   ) {
-    this.child = spawn(process.execPath, [DAMNIT_BIN, "listen", dir], {
+    this.child = spawn(process.execPath, [DAMNIT_BIN, "listen", dir, ...args], {
       env: { ...process.env, DAMNIT_LOG_FORMAT: "json", ...env },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true, // its own process group: kill9() takes its context runners too

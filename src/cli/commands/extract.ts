@@ -1,9 +1,11 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
+import { recordJobEnd } from "../../audit/err-files.js";
 import { DATA_KINDS, type DataKind } from "../../core/data-kind.js";
 import { DamnitError } from "../../core/errors.js";
 import type { JobRequest } from "../../core/job-request.js";
 import { processRunsLocally } from "../../extract/local.js";
 import { clusterFollowUpViaSlurm } from "../../jobs/follow-up.js";
+import { contextHash, idempotencyKey } from "../../jobs/idempotency.js";
 import { newProcessingId } from "../../jobs/request.js";
 import { sandboxWrapper } from "../../jobs/shell-words.js";
 import { log } from "../../log.js";
@@ -111,6 +113,9 @@ export const extractCommand: CommandModule<object, Args> = {
         onClusterFollowUp: clusterFollowUpViaSlurm(db, request, reporter),
       });
       const result = results.get(runs[0]!)!;
+      // The run's .err file when this job failed (for `damnit replay --err`); resolved when it succeeded.
+      const key = idempotencyKey(request.proposal, request.run, request.data, contextHash(db.dir));
+      recordJobEnd(request, { origin: "job", dbDir: db.dir, idempotencyKey: key }, result);
       if (!result.ok) process.exitCode = 1;
     } finally {
       await reporter.finished();

@@ -12,6 +12,7 @@ import { startListenerDaemon } from "../../supervisor/control.js";
 interface Args {
   dir: string;
   daemonize: boolean;
+  auditOnly: boolean;
 }
 
 export const listenCommand: CommandModule<object, Args> = {
@@ -21,6 +22,11 @@ export const listenCommand: CommandModule<object, Args> = {
     y
       .positional("dir", { type: "string", default: ".", describe: "listener directory (listener.sqlite, damnit.log)" })
       .option("daemonize", { type: "boolean", default: false, describe: "run under supervisord (started if needed), in the background" })
+      .option("audit-only", {
+        type: "boolean",
+        default: false,
+        describe: "record notifications in the audit trails and acknowledge them, submit nothing (an outage; 'damnit replay' afterwards)",
+      })
       .example("$0 listener add 1234 && $0 listen", "process proposal 1234's runs here, in the foreground")
       .example("$0 listen --daemonize", "the same as a service; 'damnit listener status' tells how it is") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
@@ -30,7 +36,7 @@ export const listenCommand: CommandModule<object, Args> = {
       const damnit = fileURLToPath(new URL("../../../../bin/damnit.js", import.meta.url));
       // The absolute directory (DAMNIT's is "."): it names the Kafka consumer group, which must differ between
       // listeners on the same brokers, or they would share out the notifications between them.
-      const result = await startListenerDaemon(dir, { command: [process.execPath, damnit, "listen", dir], environment });
+      const result = await startListenerDaemon(dir, { command: [process.execPath, damnit, "listen", dir, ...(argv.auditOnly ? ["--audit-only"] : [])], environment });
       const what = { daemon: "Started supervisord and the listener", program: "Started the listener", "already-running": "The listener is already running" }[result.started];
       console.log(`${what} (pid ${result.pid}) under supervisord at ${result.serverUrl}; log: ${join(dir, "damnit.log")}`);
       console.log(`Check it with: damnit listener status -C ${shellQuote(argv.dir)}`);
@@ -54,7 +60,7 @@ export const listenCommand: CommandModule<object, Args> = {
     // Once the listener is done, the process ends even if a client library still holds a socket or timer.
     const exitSoon = () => setTimeout(() => process.exit(), 3000).unref();
     try {
-      await runListener({ dir: argv.dir, logger, signal: abort.signal });
+      await runListener({ dir: argv.dir, logger, signal: abort.signal, auditOnly: argv.auditOnly });
       exitSoon();
     } catch (err) {
       if (isDamnitError(err, "LISTENER_FAULT")) {
