@@ -154,3 +154,4 @@ export function labelled(
 }
 
 export { lookup, LookupResponse, LookupError, LookupNotRecordedError, type LookupQuery } from "./lookup.js";
+export { dataConsistency, type DataConsistencyOptions } from "./consistency.js";

@@ -44,7 +44,11 @@ export type DamnitErrorCode =
   | "CALIB_UNKNOWN_DETECTOR"
   | "CALIB_VERSION_EXISTS"
   | "CALIB_BAD_TIME"
-  | "CALIB_BAD_DATA";
+  | "CALIB_BAD_DATA"
+  // run bookkeeping (src/bookkeeping/) and the listener's control API
+  | "DB_CLOSED"
+  | "BAD_COUNTER"
+  | "LISTENER_PAUSED";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;

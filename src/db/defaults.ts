@@ -70,6 +70,12 @@ export const METAMETA_SETTINGS = settingsTable({
     meaning: 'external services context code may look things up in, JSON {"service": "https://…"} (recorded in <db dir>/lookups.sqlite)',
   },
   lookup_mode: { kind: "text", default: "record", stored: false, meaning: "jobs' lookup recorder: record, replay (never ask upstreams) or passthrough" },
+  closed: {
+    kind: "flag",
+    default: false,
+    stored: false,
+    meaning: "1: the database is frozen, as with run_info/CLOSED: the listener skips its runs, reprocess, extract and web edits are refused",
+  },
   journal_mode: {
     kind: "text",
     default: "delete",

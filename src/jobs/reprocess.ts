@@ -4,6 +4,8 @@
  * jobs announced as PENDING, or processing here with every variable of each run's raw and proc data.
  */
 import { existsSync } from "node:fs";
+import { noteAttemptSafely } from "../bookkeeping/attempts.js";
+import { assertOpenForWriting } from "../bookkeeping/closed.js";
 import { DamnitError } from "../core/errors.js";
 import type { RunDatabase } from "../db/run-database.js";
 import { dataRoot as defaultDataRoot, findProposalDirectory, runDirectory } from "../exdf/open-run.js";
@@ -61,6 +63,7 @@ export function selectRuns(db: RunDatabase, proposal: number, wanted: WantedRuns
 
 /** `selectRuns`, saying what was skipped; throws NO_RUN when nothing is left to process. */
 export function runsToReprocess(db: RunDatabase, proposal: number, wanted: WantedRuns, opts: { mock?: boolean } = {}): readonly number[] {
+  assertOpenForWriting(db, "reprocess runs");
   const { runs, skipped } = selectRuns(db, proposal, wanted, opts);
   if (!opts.mock) {
     if (wanted === "all") log().info(`Reprocessing ${runs.length} runs already recorded, skipping ${skipped.length}...`);
@@ -125,10 +128,15 @@ export async function submitReprocessing(
   runs: readonly number[],
   opts: ReprocessSelection & { params?: readonly string[]; concurrency?: number; hint?: string },
 ): Promise<SubmittedReprocessing> {
+  assertOpenForWriting(db, "reprocess runs");
   const requests = reprocessRequests(proposal, runs, opts);
   const settings = slurmSettings(db);
   const limit = opts.concurrency ?? settings.concurrentJobs;
+  // TODO(audit): audit these requests (the line before submission, issue 17 item 1)
   const jobs = await submitArray(db.dir, requests, { settings, limit, hint: opts.hint });
+  for (const [i, r] of requests.entries()) {
+    await noteAttemptSafely(db, { proposal, run: r.run, processingId: r.processingId, data: r.data, origin: "cli", outcome: "submitted", slurmJob: jobs[i]?.jobId ?? null }, log());
+  }
   await announcePending(db, requests, jobs);
   return { requests, jobs, arrays: [...new Set(jobs.map((j) => j.jobId.split("_")[0]!))], limit };
 }
@@ -162,6 +170,7 @@ export async function reprocessHere(
   runs: readonly number[],
   opts: ReprocessSelection & { params?: Readonly<Record<string, unknown>>; concurrency?: number; onRun?: (run: RunToProcess, result: ExtractResult) => void } = {},
 ): Promise<ProcessedHere> {
+  assertOpenForWriting(db, "reprocess runs");
   const started = performance.now();
   const publisher = createPublisher(updateBrokers(), log());
   const reporters = new Map<RunToProcess, ProcessingReporter>();

@@ -8,6 +8,8 @@ import type { RunDataDirectory } from "../core/data-kind.js";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { noteAttemptIn } from "../bookkeeping/attempts.js";
+import { closedReason } from "../bookkeeping/closed.js";
 import { DamnitError, isDamnitError } from "../core/errors.js";
 import { RunDatabase } from "../db/run-database.js";
 import { findProposalDirectory } from "../exdf/open-run.js";
@@ -29,6 +31,9 @@ export interface ReadyRun {
   readonly addedAt: number;
   /** e.g. `kafka test.r2d2[0]@17` or `watch` */
   readonly source: string;
+  /** only these variables (names, or parts of names/titles): a control API reprocess's selection */
+  readonly variables?: readonly string[];
+  readonly match?: readonly string[];
 }
 
 /** What dispatch asks of Slurm: submitting a job, and which jobs are still queued or running. */
@@ -58,11 +63,18 @@ export interface DispatchOptions {
   readonly jobEnv: Record<string, string | undefined>;
   /** process here when sbatch is missing altogether, even with allow_local_processing = 0 (embedded mode) */
   readonly localWithoutSlurm: boolean;
+  /** told of each outcome and submission (the control API's statistics and metrics) */
+  readonly stats?: DispatchStats;
+}
+
+/** What dispatch reports to the listener's statistics (src/listener/control-api/stats.ts). */
+export interface DispatchStats {
+  outcome(ready: ReadyRun, outcome: DispatchOutcome): void;
 }
 
 export interface DispatchOutcome {
   readonly dbDir: string;
-  readonly action: "slurm" | "local" | "duplicate" | "adopted" | "failed";
+  readonly action: "slurm" | "local" | "duplicate" | "adopted" | "failed" | "skipped";
   readonly detail: string;
 }
 
@@ -96,12 +108,15 @@ export async function dispatchRun(ready: ReadyRun, opts: DispatchOptions): Promi
   }
   const outcomes: DispatchOutcome[] = [];
   for (const { dbDir } of databases) {
+    let outcome: DispatchOutcome;
     try {
-      outcomes.push(await dispatchToDatabase(ready, dbDir, opts));
+      outcome = await dispatchToDatabase(ready, dbDir, opts);
     } catch (err) {
       logger.error(`Processing p${P}, r${R} for ${dbDir} failed: ${(err as Error).message}`);
-      outcomes.push({ dbDir, action: "failed", detail: (err as Error).message });
+      outcome = { dbDir, action: "failed", detail: (err as Error).message };
     }
+    outcomes.push(outcome);
+    opts.stats?.outcome(ready, outcome);
   }
   return outcomes;
 }
@@ -116,6 +131,13 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   try {
     // Fail fast if read-only (spec §1.4 b): a job could not write its results either.
     if (db.readonly) throw new Error(`${db.path} is read-only here; its runs cannot be processed`);
+    // A closed database is frozen: its runs are neither added nor processed.
+    const closed = closedReason(db);
+    if (closed !== undefined) {
+      logger.info(`p${P} r${R} (${kind}) for ${dbDir}: skipped: closed (${closed})`);
+      // TODO(audit): audit this notification as `skipped: closed` (the listener-wide trail of issue 17 item 1)
+      return { dbDir, action: "skipped", detail: "closed" };
+    }
     // Through the write lock's asynchronous wait: a job storing results in this process may hold the lock, and a
     // synchronous busy wait here would stop that job from ever finishing.
     await db.withWriteLock(() => db.ensureRun(P, R, { addedAt: ready.addedAt }), {
@@ -140,12 +162,24 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     return { dbDir, action: "duplicate", detail };
   }
 
-  const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: store.settings.get("sandbox_args") };
+  const request: JobRequest = {
+    proposal: P,
+    run: R,
+    data: kind,
+    processingId: newProcessingId(),
+    updateVars: true,
+    sandboxArgs: store.settings.get("sandbox_args"),
+    ...(ready.variables?.length ? { variables: ready.variables } : {}),
+    ...(ready.match?.length ? { match: ready.match } : {}),
+  };
   const key = idempotencyKey(P, R, kind, contextHash(dbDir));
   const base = { processingId: request.processingId, dbDir, proposal: P, run: R, data: kind, source: ready.source, receivedAt: ready.addedAt, idempotencyKey: key };
   // Recorded before sbatch runs, with the id that goes into the job's comment: a listener killed during sbatch
   // leaves this row for its successor, which then finds the job instead of submitting another.
   store.requests.record({ ...base, via: "slurm", slurmJobId: null, slurmCluster: null, state: "submitting" });
+  // TODO(audit): audit this request (the line before submission, issue 17 item 1)
+  const attempt = { proposal: P, run: R, processingId: request.processingId, data: kind };
+  await noteAttemptIn(dbDir, { ...attempt, outcome: "submitting", origin: originOf(ready.source), notification: notificationRecord(ready) }, logger);
   let job: SubmittedJob;
   try {
     job = await submitter.submit(dbDir, request, {
@@ -160,19 +194,38 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     if (store.settings.get("allow_local_processing") || (noSlurm && opts.localWithoutSlurm)) {
       if (!noSlurm) logger.error(`Slurm job submission failed, starting process locally. (${message})`);
       store.requests.update(request.processingId, "queued", { via: "local" });
+      await noteAttemptIn(dbDir, { ...attempt, outcome: "queued" }, logger);
       opts.local.enqueue({ dbDir, request });
       return { dbDir, action: "local", detail: request.processingId };
     }
     store.requests.update(request.processingId, "failed", { message });
+    await noteAttemptIn(dbDir, { ...attempt, outcome: "submit-failed", error: message }, logger);
     throw err;
   }
   // Submitted: from here on an error must not lead to a second (local) job.
   store.requests.update(request.processingId, "submitted", { slurmJobId: job.jobId, slurmCluster: job.cluster });
+  await noteAttemptIn(dbDir, { ...attempt, outcome: "submitted", slurmJob: job.jobId }, logger);
   logger.info(`Submitted Slurm job ${job.jobId} for p${P} r${R} (${kind}); output in process_logs/r${R}-p${P}.out`);
   void opts.publisher.send(updateTopic(dbId), [
     processingStateSet(pendingState(request, job)),
   ]);
   return { dbDir, action: "slurm", detail: job.jobId };
+}
+
+/** Who made a request, from its notification's source (`kafka …`, `watch …`, `api …`, `replay …`). */
+function originOf(source: string): string {
+  return /^(kafka|watch|api|replay|gui)\b/.exec(source)?.[1] ?? "listener";
+}
+
+/** The notification as the run's bookkeeping file keeps it: its source (Kafka topic, partition, offset) and time. */
+function notificationRecord(ready: ReadyRun): Record<string, unknown> {
+  const kafka = /^kafka (.+)\[(\d+)\]@(\d+)/.exec(ready.source);
+  return {
+    source: ready.source,
+    added_at: ready.addedAt,
+    run_data: ready.kind,
+    ...(kafka ? { topic: kafka[1], partition: Number(kafka[2]), offset: kafka[3] } : {}),
+  };
 }
 
 /**

@@ -87,6 +87,7 @@ export class LocalQueue {
       kept = this.poolFor(db, request);
       const results = await processRunsLocally(db, [{ proposal: request.proposal, run: request.run }], {
         data: request.data,
+        processingId: request.processingId,
         match: request.match,
         variables: request.variables,
         mock: request.mock,

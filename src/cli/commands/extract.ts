@@ -1,5 +1,6 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { DATA_KINDS, type DataKind } from "../../core/data-kind.js";
+import { assertOpenForWriting } from "../../bookkeeping/closed.js";
 import { DamnitError } from "../../core/errors.js";
 import type { JobRequest } from "../../core/job-request.js";
 import { processRunsLocally } from "../../extract/local.js";
@@ -66,6 +67,12 @@ export const extractCommand: CommandModule<object, Args> = {
       throw new DamnitError("BAD_ARGUMENT", `--sandbox-args: ${(err as Error).message}`);
     }
     const db = await openForCommand(argv.dir);
+    try {
+      assertOpenForWriting(db, `process p${argv.proposal} r${argv.run}`);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
     const publisher = createPublisher(updateBrokers(), log());
     const request: JobRequest = {
       proposal: argv.proposal,
@@ -88,6 +95,7 @@ export const extractCommand: CommandModule<object, Args> = {
       const runs = [{ proposal: request.proposal, run: request.run }];
       const results = await processRunsLocally(db, runs, {
         data: request.data,
+        processingId: request.processingId,
         match: request.match,
         variables: request.variables,
         cluster: request.cluster,

@@ -1,0 +1,44 @@
+/**
+ * Files replaced whole and atomically: written to a fresh temporary file beside the target (never following a
+ * symlink), flushed, then renamed over it, so a reader sees the old content or the new, never half of either.
+ * JSON is written as sf_daq_broker writes its bookkeeping: sorted keys, 4-space indent.
+ */
+import { closeSync, fsyncSync, mkdirSync, renameSync, rmSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { dirname } from "node:path";
+import { createFresh } from "../core/safe-open.js";
+
+export function writeFileAtomically(path: string, text: string, mode = 0o644): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const fd = createFresh(tmp, mode);
+  try {
+    try {
+      writeSync(fd, text);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** JSON with every object's keys sorted, 4-space indent, a final newline. */
+export function sortedJson(value: unknown): string {
+  return `${JSON.stringify(sortKeys(value), null, 4)}\n`;
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
