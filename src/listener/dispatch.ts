@@ -20,6 +20,8 @@ import { submitJob, type SubmitOptions, type SubmittedJob } from "../jobs/sbatch
 import { slurmSettings, type SlurmSettings } from "../jobs/slurm-settings.js";
 import { pendingState, processingStateSet, updateTopic } from "../messaging/messages.js";
 import type { Publisher } from "../messaging/publisher.js";
+import type { ListenerStats } from "./control-api/stats.js";
+import type { ListenerControl } from "./control.js";
 import type { LocalQueue } from "./local-queue.js";
 import type { ListenerStore, ProcessingRequestRow } from "./store/index.js";
 
@@ -63,13 +65,10 @@ export interface DispatchOptions {
   readonly jobEnv: Record<string, string | undefined>;
   /** process here when sbatch is missing altogether, even with allow_local_processing = 0 (embedded mode) */
   readonly localWithoutSlurm: boolean;
-  /** told of each outcome and submission (the control API's statistics and metrics) */
-  readonly stats?: DispatchStats;
-}
-
-/** What dispatch reports to the listener's statistics (src/listener/control-api/stats.ts). */
-export interface DispatchStats {
-  outcome(ready: ReadyRun, outcome: DispatchOutcome): void;
+  /** told of each outcome (the control API's statistics and metrics) */
+  readonly stats?: ListenerStats;
+  /** paused or not, and the notifications being handled (the control API's) */
+  readonly control?: ListenerControl;
 }
 
 export interface DispatchOutcome {

@@ -13,7 +13,10 @@ import { updateBrokers, parseBrokers } from "../messaging/brokers.js";
 import { currentUser } from "../messaging/processing-reporter.js";
 import { createPublisher, type Publisher } from "../messaging/publisher.js";
 import { sbatchInstalled } from "../jobs/sbatch.js";
-import { dispatchRun, type DispatchOptions, type ReadyRun } from "./dispatch.js";
+import { startControlApi, type ControlApi } from "./control-api/server.js";
+import { ListenerStats } from "./control-api/stats.js";
+import { ListenerControl } from "./control.js";
+import { dispatchRun, type DispatchOptions, type DispatchOutcome, type ReadyRun } from "./dispatch.js";
 import { KafkaSource, defaultGroupId, type ConsumerHealth, type SourceMessage } from "./kafka-source.js";
 import { LocalQueue } from "./local-queue.js";
 import { parseNotification, profileFromSettings, type KafkaProfile } from "./notification.js";
@@ -46,6 +49,10 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
   const dataRoot = store.settings.get("data_root") || undefined;
   const local = new LocalQueue(store, publisher, logger, concurrency, dataRoot);
   const slurm = await sbatchInstalled();
+  const control = new ListenerControl();
+  // TODO(audit): control.auditOnly from --audit-only / the audit_only setting (issue 17 item 4)
+  const stats = new ListenerStats(control.startedAt, () => store.inbox.pending().length + local.waitingCount);
+  local.onJobDone = (seconds, ok) => stats.jobDone(seconds, ok);
   logger.info(
     `Mode: ${store.settings.get("static_mode") ? "static (registered databases only)" : "dynamic (official databases join when they exist)"}; ` +
       `jobs: ${slurm ? "Slurm" : "here (no Slurm installed)"}${store.settings.get("allow_local_processing") ? ", here when Slurm submission fails" : ""}; ` +
@@ -60,6 +67,8 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
     // Jobs publish where the listener does, and find runs where it does (unless their database says otherwise).
     jobEnv: { DAMNIT_KAFKA_BROKERS: messageBrokers ? messageBrokers.join(",") : "none", ...(dataRoot ? { EXTRA_DATA_DATA_ROOT: dataRoot } : {}) },
     localWithoutSlurm: !slurm,
+    control,
+    stats,
   };
 
   // Local jobs that were queued or running when the listener last stopped.
@@ -87,11 +96,24 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
     if (opts.signal?.aborted) resolve();
     opts.signal?.addEventListener("abort", () => resolve(), { once: true });
   });
+  let api: ControlApi | undefined;
   try {
+    api = await startControlApi({
+      dir: opts.dir,
+      port: store.settings.get("api_port"),
+      store,
+      stats,
+      control,
+      logger,
+      dataRoot,
+      submit: (ready) => handleReady(ready, dispatch),
+      drainInbox: () => drainInbox(dispatch),
+    });
     if (brokers) await listenToKafka(opts, store, brokers, dispatch, stopped);
     else await watchDirectories(store, dispatch, dataRoot, stopped);
     logger.info("Stopping");
   } finally {
+    await api?.close().catch((err: Error) => logger.warn(`Closing the control API: ${err.message}`));
     local.close();
     await publisher.close();
     store.close();
@@ -103,16 +125,48 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
  * submitted, so a listener killed in between handles it after restarting (then finding any job it did submit still
  * queued). Notifications for proposals with no database here are not recorded (static mode has nothing to do).
  */
-export async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<void> {
-  const { store } = dispatch;
+export async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<DispatchOutcome[]> {
+  const { store, control } = dispatch;
   if (!store.databases.mayConcern(ready.proposal)) {
     dispatch.logger.debug(`p${ready.proposal} r${ready.run}: no database registered for this proposal`);
     store.inbox.handled(ready.source); // an inbox entry of a proposal unregistered since
-    return;
+    return [];
   }
   store.inbox.receive(ready);
-  await dispatchRun(ready, dispatch);
-  store.inbox.handled(ready.source);
+  // Paused: kept in the inbox, handled on resume (or by the next listener).
+  if (control?.paused) {
+    dispatch.logger.info(`Paused: p${ready.proposal} r${ready.run} (${ready.kind}) from ${ready.source} kept in the inbox until resumed`);
+    dispatch.stats?.notificationSkipped("paused");
+    return [];
+  }
+  control?.inFlight.add(ready.source);
+  try {
+    const outcomes = await dispatchRun(ready, dispatch);
+    store.inbox.handled(ready.source);
+    return outcomes;
+  } finally {
+    control?.inFlight.delete(ready.source);
+  }
+}
+
+/**
+ * After a resume: the notifications the inbox kept while paused (not those being handled now), oldest first; one
+ * drain at a time. Resolves with how many were handed on.
+ */
+export function drainInbox(dispatch: DispatchOptions): Promise<number> {
+  const { control } = dispatch;
+  const next = (control?.draining ?? Promise.resolve(0)).then(async () => {
+    let n = 0;
+    for (const entry of dispatch.store.inbox.pending()) {
+      if (dispatch.control?.paused) break;
+      if (dispatch.control?.inFlight.has(entry.source)) continue;
+      dispatch.logger.info(`Handling p${entry.proposal} r${entry.run} (${entry.kind}), kept in the inbox while paused (${entry.source})`);
+      if (await handleWithRetry(() => handleReady(entry, dispatch), dispatch.store, dispatch.logger)) n++;
+    }
+    return n;
+  });
+  if (control) control.draining = next.catch(() => 0);
+  return next;
 }
 
 /** When this listener first listened to Kafka (seconds): notifications from before are not its business. */
@@ -135,23 +189,31 @@ export function kafkaMessageHandler(opts: {
   const { profile, since, dispatch } = opts;
   const { store, logger } = dispatch;
   return async (message) => {
+    const stats = dispatch.stats;
+    stats?.notificationReceived();
     // A new group reads its topics from the start; what was sent before this listener first listened is skipped.
-    if (message.timestamp < since) return false;
+    if (message.timestamp < since) {
+      stats?.notificationSkipped("before_start");
+      return false;
+    }
     const parsed = parseNotification(message.topic, message.value, profile);
     const where = `${message.topic}[${message.partition}]@${message.offset}`;
     if (!parsed.ok) {
       if (parsed.ignorable) {
         logger.debug(`${where}: ${parsed.reason}`);
+        stats?.notificationSkipped("ignorable");
         return false;
       }
       // Kept aside with its reason (see 'damnit listener quarantine'), and consumption goes on.
       logger.warn(`Skipping message ${where}: ${parsed.reason}`);
+      stats?.notificationMalformed();
       return { reject: parsed.reason };
     }
     const { proposal, run, kind } = parsed.notification;
     // The common case at a facility: another proposal's run. Skipped before anything else is built for it.
     if (!store.databases.mayConcern(proposal)) {
       if (logger.isLevelEnabled("debug")) logger.debug(`${where}: p${proposal} r${run}: no database registered for this proposal`);
+      stats?.notificationSkipped("other_proposal");
       return false;
     }
     // With the record's time: offsets start again at 0 if a topic is ever recreated.
@@ -159,6 +221,7 @@ export function kafkaMessageHandler(opts: {
     // Delivered again (its offset was not committed before a stop): its jobs were submitted then.
     if (store.inbox.wasHandled(source)) {
       logger.info(`p${proposal} r${run} (${kind}) from ${where} was handled before; not again`);
+      stats?.notificationSkipped("delivered_again");
       return true;
     }
     // A failure here is this message's: KafkaSource tries again, then quarantines it.
@@ -287,7 +350,7 @@ class HealthReporter {
  * read-only the listener stops (LISTENER_FAULT: its supervisor restarts it, and the notification is found again in
  * the inbox or on Kafka). Other errors are the caller's.
  */
-async function withReadOnlyRetry(fn: () => Promise<void>, store: ListenerStore, logger: Logger): Promise<void> {
+async function withReadOnlyRetry(fn: () => Promise<unknown>, store: ListenerStore, logger: Logger): Promise<void> {
   try {
     await fn();
   } catch (err) {
@@ -303,7 +366,7 @@ async function withReadOnlyRetry(fn: () => Promise<void>, store: ListenerStore, 
 }
 
 /** The watcher's and the inbox's way: a notification that fails is logged and the next one taken (found again later). */
-async function handleWithRetry(fn: () => Promise<void>, store: ListenerStore, logger: Logger): Promise<boolean> {
+async function handleWithRetry(fn: () => Promise<unknown>, store: ListenerStore, logger: Logger): Promise<boolean> {
   try {
     await withReadOnlyRetry(fn, store, logger);
     return true;

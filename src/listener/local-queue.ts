@@ -31,6 +31,8 @@ export class LocalQueue {
   private readonly pools = new Map<string, { pool: RunnerPool; inUse: number; lastUsed: number }>();
   private running = 0;
   private stopped = false;
+  /** told how long each run processed here took (the listener's metrics) */
+  onJobDone?: (seconds: number, ok: boolean) => void;
   private idleTimer: NodeJS.Timeout;
 
   constructor(
@@ -43,6 +45,11 @@ export class LocalQueue {
   ) {
     this.idleTimer = setInterval(() => this.stopIdleRunners(), 60_000);
     this.idleTimer.unref();
+  }
+
+  /** Runs waiting for a free slot. */
+  get waitingCount(): number {
+    return this.waiting.length;
   }
 
   /** True when this request id is waiting or being processed here. */
@@ -99,6 +106,7 @@ export class LocalQueue {
       // Stopped meanwhile: the run was abandoned, not failed; it stays "running" and is processed after a restart.
       if (this.stopped) return;
       const result = [...results.values()][0];
+      this.onJobDone?.(result?.seconds ?? 0, result?.ok ?? false);
       if (result?.ok) {
         this.store.requests.update(request.processingId, "finished", { message: `${result.stored.length} results, ${result.errors.length} errors, ${result.seconds.toFixed(2)} s` });
         this.logger.info(`Processed ${what}: ${result.stored.length} results (${result.errors.length} errors) in ${result.seconds.toFixed(2)} s`);
