@@ -23,7 +23,7 @@ import { refreshVariablesTable } from "./variables-table.js";
 import { startJobLookups, type JobLookupOptions } from "../lookups/job-recorder.js";
 import { noteAttemptSafely } from "../bookkeeping/attempts.js";
 import { assertOpenForWriting } from "../bookkeeping/closed.js";
-import { consistencyOutcome, type ConsistencyOutcome } from "../bookkeeping/consistency-outcome.js";
+import { consistencyOutcome, type ConsistencyOutcome } from "./consistency-outcome.js";
 
 /**
  * A job request as one extraction sees it: its params parsed and its data root found. The processing id and the
@@ -115,6 +115,22 @@ export async function extractRun(db: RunDatabase, request: ExtractRequest, runne
 function errorsOverValues(db: RunDatabase, request: ExtractRequest, rows: ReadonlyMap<string, VariableOutput>): string[] {
   const held = db.namesWithValues(request.proposal, request.run);
   return [...rows.values()].filter((o) => o.error && held.has(o.name)).map((o) => o.name);
+}
+
+/** The data consistency variable's result for the bookkeeping file; a failure to read it back is only logged. */
+async function consistencyOf(
+  db: RunDatabase,
+  request: ExtractRequest,
+  infos: VariableInfo[] | undefined,
+  rows: ReadonlyMap<string, VariableOutput>,
+  logger: Logger,
+): Promise<ConsistencyOutcome | undefined> {
+  try {
+    return await consistencyOutcome({ dbDir: db.dir, proposal: request.proposal, run: request.run }, infos, rows);
+  } catch (err) {
+    logger.warn(`Could not read the data consistency result back for the run's bookkeeping file: ${(err as Error).message}`);
+    return undefined;
+  }
 }
 
 /** Storing failed because the context runner holding the results is gone. */
@@ -274,9 +290,9 @@ async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners:
       const keptText = kept.length > 0 ? `; earlier values kept: ${kept.join(", ")}` : "";
       const message = `the run's data are incomplete (${files} could not be read: ${incomplete[0]}${incomplete.length > 1 ? ", …" : ""})${keptText}`;
       logger.error(message);
-      return { ok: false, message, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds, incomplete, kept, consistency: consistencyOutcome(infos, rows) };
+      return { ok: false, message, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds, incomplete, kept, consistency: await consistencyOf(db, request, infos, rows, logger) };
     }
-    return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds, consistency: consistencyOutcome(infos, rows) };
+    return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds, consistency: await consistencyOf(db, request, infos, rows, logger) };
   } finally {
     runners.release(runner);
     await lookups?.close();
