@@ -3,13 +3,12 @@
  * symlink), flushed, then renamed over it, so a reader sees the old content or the new, never half of either.
  * JSON is written as sf_daq_broker writes its bookkeeping: sorted keys, 4-space indent.
  */
-import { closeSync, fsyncSync, mkdirSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, renameSync, rmSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { dirname } from "node:path";
 import { createFresh } from "../core/safe-open.js";
 
+/** Replace `path` by `text`; its directory must exist (see `runInfoDirectory` for the shared ones). */
 export function writeFileAtomically(path: string, text: string, mode = 0o644): void {
-  mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   const fd = createFresh(tmp, mode);
   try {

@@ -12,7 +12,7 @@ import { contextHash } from "../jobs/idempotency.js";
 import { damnitVersion } from "../version.js";
 import { sortedJson, writeFileAtomically } from "./atomic-file.js";
 import { advanceCounters, writeCounterMirrors } from "./counters.js";
-import { runFilePath } from "./paths.js";
+import { ensureRunInfoDirectories, runFilePath } from "./paths.js";
 import { OUTCOME_RANK, readRunRecord, requestTime, type Attempt, type AttemptOrigin, type AttemptOutcome, type ConsistencyRecord, type RunRecord } from "./run-record.js";
 
 export interface AttemptNote {
@@ -37,6 +37,7 @@ export async function noteAttempt(db: RunDatabase, note: AttemptNote, logger?: L
   const file = runFilePath(db.dir, note.run);
   const at = note.at ?? Date.now() / 1000;
   return db.withWriteLock(() => {
+    ensureRunInfoDirectories(db.dir, note.run);
     const record: RunRecord = readRunRecord(file, (kept, why) => logger?.warn(`${file} was not a run record (${why}); kept as ${kept}, starting a new one`)) ?? {
       proposal: note.proposal,
       run: note.run,

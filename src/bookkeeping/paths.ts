@@ -3,7 +3,8 @@
  * with one JSON file per run in folders of 1000 runs (`003000/run_003456.json`), the `LAST_RUN`/`LAST_ARUN` counter
  * mirrors and the `CLOSED` marker.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { sharedDirectory } from "../core/safe-open.js";
 
 export function runInfoDir(dbDir: string): string {
   return join(dbDir, "run_info");
@@ -25,4 +26,13 @@ export function lastRunPath(dbDir: string): string {
 
 export function lastAttemptPath(dbDir: string): string {
   return join(runInfoDir(dbDir), "LAST_ARUN");
+}
+
+/**
+ * `run_info/` and the run's folder of 1000, made when missing. Shared by the team's jobs as `extracted_data/` is
+ * (0777, as DAMNIT makes its shared directories): any member's job replaces a run's file by renaming over it.
+ */
+export function ensureRunInfoDirectories(dbDir: string, run: number): void {
+  sharedDirectory(runInfoDir(dbDir), 0o777);
+  sharedDirectory(dirname(runFilePath(dbDir, run)), 0o777);
 }

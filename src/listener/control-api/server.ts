@@ -13,6 +13,7 @@ import { z } from "zod";
 import type { Logger } from "pino";
 import { writeFileAtomically } from "../../bookkeeping/atomic-file.js";
 import { isDamnitError } from "../../core/errors.js";
+import { privateFileMode } from "../../core/private-files.js";
 import { parseListenAddress } from "../../http/listen-address.js";
 import { requireTokenForWrites } from "../../http/require-token.js";
 import { loadOrCreateToken } from "../../http/token.js";
@@ -126,7 +127,8 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
   await app.listen({ host: address.host, port: address.port });
   const port = (app.server.address() as { port: number }).port;
   const portFile = join(opts.dir, API_PORT_FILE);
-  writeFileAtomically(portFile, `${port}\n`);
+  // Like every file of the listener directory: the owner's (and the colleagues' group's to read, if it has one).
+  writeFileAtomically(portFile, `${port}\n`, privateFileMode(opts.dir).mode);
   logger.info(`Control API on http://${address.host}:${port} (token in ${join(opts.dir, API_TOKEN_FILE)})`);
   return {
     app,
