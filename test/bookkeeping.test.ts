@@ -4,7 +4,7 @@
  * mirrors, CLOSED refusing writes, and the data consistency variable checked against the synthetic runs' defining
  * functions.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -184,7 +184,10 @@ describe("data consistency", () => {
       const reasons = consistencyReasons(run, { sources: [CAMERA], rateDivisor: m });
       if (present.length === expected.length) expect(reasons).toEqual([]);
       else expect(reasons[0]).toBe(`${CAMERA} number of trains is different from expected : ${present.length} vs ${expected.length}`);
-      expect(consistencyReasons(run, { sources: [EMPTY_CAMERA] })[0]).toBe(`${EMPTY_CAMERA} number of trains is different from expected : 0 vs ${TRAINS}`);
+      expect(consistencyReasons(run, { sources: [EMPTY_CAMERA] })).toEqual([
+        `${EMPTY_CAMERA} number of trains is different from expected : 0 vs ${TRAINS}`,
+        `${EMPTY_CAMERA} missing trains : ${Array.from({ length: 10 }, (_, i) => first + i).join(", ")}, … (${TRAINS})`,
+      ]);
       expect(consistencyReasons(run, { sources: ["NO/SUCH/SOURCE"] })).toEqual(["NO/SUCH/SOURCE is not in the run"]);
       expect(() => consistencyReasons(run, { rateDivisor: 0 })).toThrow(/rateDivisor must be a whole number ≥ 1/);
     } finally {
@@ -219,5 +222,34 @@ describe("data consistency", () => {
     expect(rec.data_consistency!.reasons).toHaveLength(2);
     const show = damnit(["show", db, "--json"]);
     expect(show.status, show.stderr).toBe(0);
+  }, 120_000);
+
+  it("the same check in Python (damnit_ctx.data_consistency) gives the same reasons as TypeScript's", (context) => {
+    const python = "/usr/bin/python3";
+    if (spawnSync(python, ["-c", "import numpy, extra_data"], { timeout: 60_000 }).status !== 0) {
+      if (process.env.REQUIRE_PYTHON_CONTEXT === "1") throw new Error("REQUIRE_PYTHON_CONTEXT=1 but /usr/bin/python3 cannot import numpy and extra_data");
+      context.skip("/usr/bin/python3 lacks numpy or extra_data");
+    }
+    const db = demoDatabase(tempDir(), 1);
+    rmSync(join(db, "context.ts"));
+    expect(damnit(["db-config", "context_python", python, "-C", db]).status).toBe(0);
+    writeFileSync(
+      join(db, "context.py"),
+      ["from damnit_ctx import data_consistency", "", `data_consistency(sources=[${JSON.stringify(XGM_CONTROL)}, ${JSON.stringify(CAMERA)}, ${JSON.stringify(EMPTY_CAMERA)}])`, ""].join("\n"),
+    );
+    const r = damnit(["reprocess", "1", "--local", "--dir", db]);
+    expect(r.status, r.stderr).toBe(0);
+    const rec = record(db, 1);
+    const first = firstTrainId(1);
+    const all = Array.from({ length: TRAINS }, (_, i) => i);
+    const missing = all.filter((i) => !cameraHasTrain(i)).map((i) => first + i);
+    expect(rec.data_consistency).toMatchObject({ variable: "data_consistency", summary: false });
+    expect(rec.data_consistency!.reasons).toEqual([
+      `${CAMERA} number of trains is different from expected : ${all.filter(cameraHasTrain).length} vs ${TRAINS}`,
+      `${CAMERA} missing trains : ${missing.slice(0, 10).join(", ")}, … (${missing.length})`,
+      `${EMPTY_CAMERA} number of trains is different from expected : 0 vs ${TRAINS}`,
+      `${EMPTY_CAMERA} missing trains : ${all.slice(0, 10).map((i) => first + i).join(", ")}, … (${TRAINS})`,
+    ]);
+    expect(Number(runVariableRows(db, { run: 1 }).find((v) => v.name === "data_consistency")?.value)).toBe(0);
   }, 120_000);
 });
