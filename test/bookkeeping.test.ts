@@ -163,6 +163,30 @@ describe("CLOSED", () => {
   }, 120_000);
 });
 
+describe("CLOSED and the web table", () => {
+  it("refuses comment and value edits with DB_CLOSED; nothing is written", async () => {
+    const db = demoDatabase(tempDir(), 1);
+    const { createWebServer } = await import("../src/web/server.js");
+    const web = await createWebServer({ dirs: [db], token: "t".repeat(43), readOnly: false, pollMs: 10_000 });
+    try {
+      const before = runVariableRows(db, { run: 1 });
+      writeFileSync(join(db, "run_info", "CLOSED"), "");
+      const headers = { authorization: `Bearer ${"t".repeat(43)}`, "content-type": "application/json" };
+      for (const [url, body] of [
+        ["/api/db/0/comment", { proposal: 1234, run: 1, text: "closed?" }],
+        ["/api/db/0/value", { proposal: 1234, run: 1, name: "n_trains", input: "7" }],
+      ] as const) {
+        const r = await web.app.inject({ method: "POST", url, headers, payload: JSON.stringify(body) });
+        expect(r.statusCode, url).toBe(400);
+        expect(r.json(), url).toMatchObject({ status: "error", code: "DB_CLOSED", message: expect.stringMatching(/is closed for writing/) });
+      }
+      expect(runVariableRows(db, { run: 1 })).toEqual(before);
+    } finally {
+      await web.app.close();
+    }
+  }, 60_000);
+});
+
 describe("data consistency", () => {
   it("per source: expected trains in the run's range (rate divisor applied) vs trains with data, from the synthetic run's definition", async () => {
     const root = tempDir();

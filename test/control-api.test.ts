@@ -201,7 +201,7 @@ describeSlurm("the listener's control API", () => {
     expect(requestRows()).toEqual([]);
 
     const resumed = await api("POST", "/resume");
-    expect(resumed.body).toEqual({ status: "ok", message: "resumed; 1 notification kept while paused handed on" });
+    expect(resumed.body).toEqual({ status: "ok", message: "resumed; 1 notification kept while paused being handed on" });
     const submitted = await listener.waitFor(/Submitted Slurm job (\d+) for p1234 r2 \(raw\)/, 60_000, from);
     const jobId = /job (\d+)/.exec(submitted.msg)![1]!;
     expect(pendingInbox()).toBe(0);

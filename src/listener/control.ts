@@ -12,5 +12,5 @@ export class ListenerControl {
   /** inbox sources being handled now */
   readonly inFlight = new Set<string>();
   /** the inbox drain after the last resume (one at a time) */
-  draining: Promise<number> = Promise.resolve(0);
+  draining: Promise<void> = Promise.resolve();
 }

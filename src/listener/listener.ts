@@ -150,23 +150,23 @@ export async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): P
 }
 
 /**
- * After a resume: the notifications the inbox kept while paused (not those being handled now), oldest first; one
- * drain at a time. Resolves with how many were handed on.
+ * After a resume: the notifications the inbox kept while paused (not those being handled now) are handled, oldest
+ * first, in the background (one drain at a time); returns how many there are.
  */
-export function drainInbox(dispatch: DispatchOptions): Promise<number> {
-  const { control } = dispatch;
-  const next = (control?.draining ?? Promise.resolve(0)).then(async () => {
-    let n = 0;
-    for (const entry of dispatch.store.inbox.pending()) {
-      if (dispatch.control?.paused) break;
-      if (dispatch.control?.inFlight.has(entry.source)) continue;
-      dispatch.logger.info(`Handling p${entry.proposal} r${entry.run} (${entry.kind}), kept in the inbox while paused (${entry.source})`);
-      if (await handleWithRetry(() => handleReady(entry, dispatch), dispatch.store, dispatch.logger)) n++;
+export function drainInbox(dispatch: DispatchOptions): number {
+  const { control, store, logger } = dispatch;
+  const entries = store.inbox.pending().filter((e) => !control?.inFlight.has(e.source));
+  const next = (control?.draining ?? Promise.resolve()).then(async () => {
+    for (const entry of entries) {
+      if (control?.paused) break;
+      if (control?.inFlight.has(entry.source) || store.inbox.wasHandled(entry.source)) continue;
+      logger.info(`Handling p${entry.proposal} r${entry.run} (${entry.kind}), kept in the inbox while paused (${entry.source})`);
+      await handleWithRetry(() => handleReady(entry, dispatch), store, logger);
     }
-    return n;
   });
-  if (control) control.draining = next.catch(() => 0);
-  return next;
+  const settled = next.catch((err: Error) => logger.error(`Handling the notifications kept while paused failed: ${err.message}`));
+  if (control) control.draining = settled;
+  return entries.length;
 }
 
 /** When this listener first listened to Kafka (seconds): notifications from before are not its business. */

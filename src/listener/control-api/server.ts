@@ -37,8 +37,8 @@ export interface ControlApiOptions {
   readonly dataRoot: string | undefined;
   /** hand a run to the listener as a notification would (inbox, dispatch) */
   readonly submit: (ready: ReadyRun) => Promise<readonly DispatchOutcome[]>;
-  /** after POST /resume: handle what the inbox kept while paused; the number handed on */
-  readonly drainInbox: () => Promise<number>;
+  /** after POST /resume: start handling what the inbox kept while paused; how many that is */
+  readonly drainInbox: () => number;
 }
 
 export interface ControlApi {
@@ -93,8 +93,8 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
     if (!control.paused) return { status: "ok", message: "not paused" };
     control.paused = false;
     logger.info("Resumed through the control API");
-    const n = await opts.drainInbox();
-    return { status: "ok", message: `resumed; ${n} notification${n === 1 ? "" : "s"} kept while paused handed on` };
+    const n = opts.drainInbox();
+    return { status: "ok", message: `resumed; ${n} notification${n === 1 ? "" : "s"} kept while paused being handed on` };
   });
   app.post("/reprocess", async (req) => {
     const valid = await validateReprocess(req.body, { store, control, dataRoot: opts.dataRoot });
