@@ -204,6 +204,8 @@ describeSlurm("the listener's control API", () => {
     expect(resumed.body).toEqual({ status: "ok", message: "resumed; 1 notification kept while paused being handed on" });
     const submitted = await listener.waitFor(/Submitted Slurm job (\d+) for p1234 r2 \(raw\)/, 60_000, from);
     const jobId = /job (\d+)/.exec(submitted.msg)![1]!;
+    // Marked handled once dispatch returns (just after its log line).
+    for (let i = 0; i < 100 && pendingInbox() > 0; i++) await new Promise((r) => setTimeout(r, 50));
     expect(pendingInbox()).toBe(0);
     expect(requestRows()).toEqual([{ run: 2, state: "submitted", slurm_job_id: jobId }]);
     const stats = (await api("GET", "/statistics")).body;
