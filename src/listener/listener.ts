@@ -418,6 +418,7 @@ async function watchDirectories(store: ListenerStore, dispatch: DispatchOptions,
     }
     for (const n of ready) {
       if (done) break;
+      dispatch.stats?.notificationReceived();
       const ready = { proposal: n.proposal, run: n.run, kind: n.kind, addedAt: Date.now() / 1000, source: `watch p${n.proposal} r${n.run} ${n.kind}` };
       if (await handleWithRetry(() => handleReady(ready, dispatch), store, logger)) watcher.seen(n);
     }

@@ -12,7 +12,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { z } from "zod";
 import type { Logger } from "pino";
 import { writeFileAtomically } from "../../bookkeeping/atomic-file.js";
-import { isDamnitError } from "../../core/errors.js";
+import { DamnitError, isDamnitError } from "../../core/errors.js";
 import { privateFileMode } from "../../core/private-files.js";
 import { parseListenAddress } from "../../http/listen-address.js";
 import { requireTokenForWrites } from "../../http/require-token.js";
@@ -124,7 +124,11 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
     };
   });
 
-  await app.listen({ host: address.host, port: address.port });
+  try {
+    await app.listen({ host: address.host, port: address.port });
+  } catch (err) {
+    throw new DamnitError("LISTENER_FAULT", `the control API cannot listen on ${address.host}:${address.port} (setting api_port): ${(err as Error).message}`, { cause: err });
+  }
   const port = (app.server.address() as { port: number }).port;
   const portFile = join(opts.dir, API_PORT_FILE);
   // Like every file of the listener directory: the owner's (and the colleagues' group's to read, if it has one).
