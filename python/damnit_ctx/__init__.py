@@ -13,7 +13,7 @@ import inspect
 
 from .lookup import LookupResponse, lookup
 
-__all__ = ["Variable", "Cell", "Skip", "Group", "GroupError", "Pipeline", "VARIABLES", "lookup", "LookupResponse"]
+__all__ = ["Variable", "Cell", "Skip", "Group", "GroupError", "Pipeline", "VARIABLES", "lookup", "LookupResponse", "data_consistency", "consistency_reasons"]
 
 #: definitions in the order of the decorator calls
 VARIABLES = []
@@ -205,3 +205,60 @@ class Pipeline:
         for item in items:
             add_item(item)
         return self
+
+
+#: the tag that marks the built-in data consistency variable (damnit copies its result into run_info/)
+DATA_CONSISTENCY_TAG = "data_consistency"
+
+
+def consistency_reasons(run, sources=None, rate_divisor=1):
+    """Why the run's data are inconsistent (an empty list: consistent), as damnit/context's dataConsistency checks:
+    per source, the trains expected in the run's range (ids divisible by rate_divisor) vs the trains with data."""
+    m = rate_divisor
+    if not isinstance(m, int) or isinstance(m, bool) or m < 1:
+        raise ValueError(f"data_consistency: rate_divisor must be a whole number >= 1, not {m!r}")
+    train_ids = sorted(int(t) for t in run.train_ids)
+    if not train_ids:
+        return ["the run has no trains"]
+    expected = [t for t in range(train_ids[0], train_ids[-1] + 1) if t % m == 0]
+    reasons = []
+    for source in (sources if sources is not None else sorted(run.all_sources)):
+        if source not in run.all_sources:
+            reasons.append(f"{source} is not in the run")
+            continue
+        present = [int(t) for t in run.select(source, "*", require_all=True).train_ids if int(t) % m == 0]
+        if len(present) != len(expected):
+            reasons.append(f"{source} number of trains is different from expected : {len(present)} vs {len(expected)}")
+            have = set(present)
+            missing = [t for t in expected if t not in have]
+            if missing:
+                listed = ", ".join(str(t) for t in missing[:10])
+                more = f", … ({len(missing)})" if len(missing) > 10 else ""
+                reasons.append(f"{source} missing trains : {listed}{more}")
+        elif present[0] != expected[0]:
+            reasons.append(f"{source} first train {present[0]} is not the expected {expected[0]}")
+        elif present[-1] != expected[-1]:
+            reasons.append(f"{source} last train {present[-1]} is not the expected {expected[-1]}")
+        else:
+            for i, (got, want) in enumerate(zip(present, expected)):
+                if got != want:
+                    reasons.append(f"{source} train ids are not as expected (position {i}: {got} vs {want})")
+                    break
+    return reasons
+
+
+def consistency_report(reasons):
+    """sf_daq_broker's check.py output: the summary line, then OK or one Reason line per problem."""
+    head = f"Result of consistency check (summary) : {'True' if not reasons else 'False'}"
+    return "\n".join([head] + (["    OK : all tests passed"] if not reasons else [f"    Reason : {r}" for r in reasons]))
+
+
+def data_consistency(sources=None, rate_divisor=1, name="data_consistency", title="Data consistency", data=None):
+    """The built-in data consistency variable: `data_consistency()` at module level of context.py declares it."""
+    def check(run):
+        reasons = consistency_reasons(run, sources, rate_divisor)
+        return Cell(consistency_report(reasons), summary_value=not reasons)
+    check.__name__ = name
+    return Variable(title=title, name=name, tags=[DATA_CONSISTENCY_TAG], data=data,
+                    description="Whether every source has data for every train of the run (rate divisor applied); "
+                                "the reasons when not")(check)

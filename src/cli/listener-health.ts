@@ -1,4 +1,5 @@
 /** What `damnit listener status` adds to supervisord's line: the listener's own report of its notification source. */
+import { apiEndpoint, apiGet } from "../listener/control-api/client.js";
 import type { ConsumerHealth } from "../listener/kafka-source.js";
 import type { WatcherHealth } from "../listener/listener.js";
 import { LATEST_STORE_VERSION, ListenerStore } from "../listener/store/index.js";
@@ -44,5 +45,31 @@ export function listenerHealthLines(dir: string, now = Date.now() / 1000): strin
     return lines;
   } finally {
     store.close();
+  }
+}
+
+/** The running listener's statistics from its control API, or a line saying it does not answer. */
+export async function listenerStatisticsLines(dir: string, now = Date.now() / 1000): Promise<string[]> {
+  let endpoint;
+  try {
+    endpoint = apiEndpoint(dir);
+  } catch (err) {
+    return [`control API: ${(err as Error).message}`];
+  }
+  if (!endpoint) return [];
+  try {
+    const status = await apiGet(endpoint, "/status");
+    const s = await apiGet(endpoint, "/statistics");
+    const perOutcome = Object.entries((s.per_outcome ?? {}) as Record<string, number>)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ");
+    const last = s.last_request as { proposal: number; run: number; data: string; outcome: string } | null;
+    return [
+      `Control API ${endpoint.url}: ${String(status.state)}; up since ${ago(now - Number(s.process_startup_time))}`,
+      `Requests: ${s.n_processed_requests} processed, ${s.n_skipped_requests} skipped, ${s.n_failed_requests} failed${perOutcome ? ` (${perOutcome})` : ""}`,
+      `Last request: ${last ? `p${last.proposal} r${last.run} (${last.data}) ${last.outcome}, ${ago(now - Number(s.last_request_time))}` : "none"}`,
+    ];
+  } catch (err) {
+    return [`Control API ${endpoint.url}: not answering (${(err as Error).message})`];
   }
 }

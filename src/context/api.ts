@@ -172,3 +172,4 @@ export function labelled(
 
 export { lookup, LookupResponse, LookupError, LookupNotRecordedError, type LookupQuery } from "./lookup.js";
 export { calibration, CalibrationError, CalibrationNotFoundError, type CalibrationQuery, type CalibrationConstants, type CalibrationAddition } from "./calibration.js";
+export { dataConsistency, type DataConsistencyOptions } from "./consistency.js";

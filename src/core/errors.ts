@@ -50,7 +50,11 @@ export type DamnitErrorCode =
   | "PROVENANCE_DB"
   | "SCRATCH_FAILED"
   | "CALIB_DETECTOR_EXISTS"
-  | "CALIB_BAD_FILE";
+  | "CALIB_BAD_FILE"
+  // run bookkeeping (src/bookkeeping/) and the listener's control API
+  | "DB_CLOSED"
+  | "BAD_COUNTER"
+  | "LISTENER_PAUSED";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;

@@ -84,6 +84,12 @@ export const METAMETA_SETTINGS = settingsTable({
     stored: false,
     meaning: "facility calibration-constant store: the third lookup level of calibration.get",
   },
+  closed: {
+    kind: "flag",
+    default: false,
+    stored: false,
+    meaning: "1: the database is frozen, as with run_info/CLOSED: the listener skips its runs, reprocess, extract and web edits are refused",
+  },
   journal_mode: {
     kind: "text",
     default: "delete",

@@ -25,12 +25,17 @@ import { refreshVariablesTable } from "./variables-table.js";
 import type { JobLookupOptions, JobLookups } from "../lookups/job-recorder.js";
 import { AttemptProvenance } from "../provenance/attempt.js";
 import { calibrationConfig, recordCalibrationUse } from "./calibration-use.js";
+import { noteAttemptSafely } from "../bookkeeping/attempts.js";
+import { assertOpenForWriting } from "../bookkeeping/closed.js";
+import { consistencyOutcome, type ConsistencyOutcome } from "./consistency-outcome.js";
 
 /**
  * A job request as one extraction sees it: its params parsed and its data root found. The processing id and the
  * sandbox belong to whoever runs the extraction (the update messages, the runner pool).
  */
 export interface ExtractRequest extends Omit<JobRequest, "processingId" | "sandboxArgs" | "params"> {
+  /** the request's id, for its attempt in the run's bookkeeping file (default: a new one) */
+  readonly processingId?: string;
   readonly params?: Readonly<Record<string, unknown>>;
   readonly dataRoot?: string;
   /** told what was written, e.g. to send update messages (the job knows nothing of Kafka) */
@@ -62,6 +67,8 @@ export interface ExtractResult {
    */
   readonly incomplete?: readonly string[];
   readonly kept?: readonly string[];
+  /** the built-in data consistency variable's result, when the context has one (for the run's bookkeeping file) */
+  readonly consistency?: ConsistencyOutcome;
 }
 
 /** Limits from the database settings (metameta), with their defaults. */
@@ -88,20 +95,46 @@ export function banner(proposal: number, run: number): string {
 }
 
 export async function extractRun(db: RunDatabase, request: ExtractRequest, runners: RunnerPool, log: RunLog): Promise<ExtractResult> {
+  assertOpenForWriting(db, `process p${request.proposal} r${request.run}`);
+  // The attempt in run_info/…/run_<run>.json: running now, then its outcome.
+  const attempt = { proposal: request.proposal, run: request.run, processingId: request.processingId ?? randomUUID(), data: request.data };
+  await noteAttemptSafely(db, { ...attempt, outcome: "running", slurmJob: process.env.SLURM_JOB_ID ?? null }, log.logger);
+  let result: ExtractResult;
   try {
-    return await extractRunOnce(db, request, runners, log);
+    result = await extractRunOnce(db, request, runners, log);
   } catch (err) {
     // The runner holding the results died before writing them (e.g. killed from outside): compute them again, once.
-    if (!(err instanceof RunnerGoneError)) throw err;
+    if (!(err instanceof RunnerGoneError)) {
+      await noteAttemptSafely(db, { ...attempt, outcome: "failed", error: (err as Error).message }, log.logger);
+      throw err;
+    }
     log.logger.warn(`${err.message}; computing the run again in a fresh context runner`);
-    return extractRunOnce(db, request, runners, log);
+    result = await extractRunOnce(db, request, runners, log);
   }
+  await noteAttemptSafely(db, { ...attempt, outcome: result.ok ? "finished" : "failed", error: result.message ?? null, dataConsistency: result.consistency }, log.logger);
+  return result;
 }
 
 /** The names among `rows` whose new result is an error while the database holds a value for them. */
 function errorsOverValues(db: RunDatabase, request: ExtractRequest, rows: ReadonlyMap<string, VariableOutput>): string[] {
   const held = db.namesWithValues(request.proposal, request.run);
   return [...rows.values()].filter((o) => o.error && held.has(o.name)).map((o) => o.name);
+}
+
+/** The data consistency variable's result for the bookkeeping file; a failure to read it back is only logged. */
+async function consistencyOf(
+  db: RunDatabase,
+  request: ExtractRequest,
+  infos: VariableInfo[] | undefined,
+  rows: ReadonlyMap<string, VariableOutput>,
+  logger: Logger,
+): Promise<ConsistencyOutcome | undefined> {
+  try {
+    return await consistencyOutcome({ dbDir: db.dir, proposal: request.proposal, run: request.run }, infos, rows);
+  } catch (err) {
+    logger.warn(`Could not read the data consistency result back for the run's bookkeeping file: ${(err as Error).message}`);
+    return undefined;
+  }
 }
 
 /** Storing failed because the context runner holding the results is gone. */
@@ -336,9 +369,9 @@ async function extractRunAttempt(
       const keptText = kept.length > 0 ? `; earlier values kept: ${kept.join(", ")}` : "";
       const message = `the run's data are incomplete (${files} could not be read: ${incomplete[0]}${incomplete.length > 1 ? ", …" : ""})${keptText}`;
       logger.error(message);
-      return { ok: false, message, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds, incomplete, kept };
+      return { ok: false, message, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds, incomplete, kept, consistency: await consistencyOf(db, request, infos, rows, logger) };
     }
-    return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds };
+    return { ok: true, stored: stored.map((o) => o.name), errors, clusterFollowUp, seconds, consistency: await consistencyOf(db, request, infos, rows, logger) };
   } finally {
     runners.release(runner);
     await provenance.endSections();

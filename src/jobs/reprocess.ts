@@ -10,6 +10,8 @@ import { recordJobEnd } from "../audit/err-files.js";
 import type { AuditOrigin, RequestContext } from "../audit/records.js";
 import { auditOutcome, auditRequest } from "../audit/trail.js";
 import type { DataKind } from "../core/data-kind.js";
+import { noteAttemptSafely } from "../bookkeeping/attempts.js";
+import { assertOpenForWriting } from "../bookkeeping/closed.js";
 import { DamnitError } from "../core/errors.js";
 import type { RunDatabase } from "../db/run-database.js";
 import { dataRoot as defaultDataRoot, findProposalDirectory, runDirectory } from "../exdf/open-run.js";
@@ -68,6 +70,7 @@ export function selectRuns(db: RunDatabase, proposal: number, wanted: WantedRuns
 
 /** `selectRuns`, saying what was skipped; throws NO_RUN when nothing is left to process. */
 export function runsToReprocess(db: RunDatabase, proposal: number, wanted: WantedRuns, opts: { mock?: boolean } = {}): readonly number[] {
+  assertOpenForWriting(db, "reprocess runs");
   const { runs, skipped } = selectRuns(db, proposal, wanted, opts);
   if (!opts.mock) {
     if (wanted === "all") log().info(`Reprocessing ${runs.length} runs already recorded, skipping ${skipped.length}...`);
@@ -173,6 +176,7 @@ export async function submitRequests(
   requests: readonly JobRequest[],
   opts: { concurrency?: number; hint?: string; audit: AuditAs },
 ): Promise<SubmittedReprocessing> {
+  assertOpenForWriting(db, "reprocess runs");
   const settings = slurmSettings(db);
   const limit = opts.concurrency ?? settings.concurrentJobs;
   const contexts = auditContexts(db.dir, requests, opts.audit);
@@ -193,7 +197,10 @@ export async function submitRequests(
     }
     group.forEach((r, i) => jobs.set(r.processingId, submitted[i]!));
   }
-  for (const r of requests) auditOutcome(db.dir, r.processingId, "submitted", { slurmJob: jobs.get(r.processingId)!.jobId });
+  for (const r of requests) {
+    auditOutcome(db.dir, r.processingId, "submitted", { slurmJob: jobs.get(r.processingId)!.jobId });
+    await noteAttemptSafely(db, { proposal: r.proposal, run: r.run, processingId: r.processingId, data: r.data, origin: opts.audit.origin, outcome: "submitted", slurmJob: jobs.get(r.processingId)!.jobId }, log());
+  }
   const ordered = requests.map((r) => jobs.get(r.processingId)!);
   await announcePending(db, requests, ordered);
   return { requests, jobs: ordered, arrays: [...new Set(ordered.map((j) => j.jobId.split("_")[0]!))], limit };
@@ -239,6 +246,7 @@ export async function reprocessHere(
     processingIds?: ReadonlyMap<number, string>;
   } = {},
 ): Promise<ProcessedHere> {
+  assertOpenForWriting(db, "reprocess runs");
   const started = performance.now();
   const data = opts.data ?? "all";
   // Each run's request, audited before it is processed; its outcome (and .err) after.

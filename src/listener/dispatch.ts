@@ -12,8 +12,10 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { writeErrFile } from "../audit/err-files.js";
 import type { ListenerTrail } from "../audit/listener-trail.js";
-import { kafkaPositionOf, type RequestContext } from "../audit/records.js";
+import { kafkaPositionOf, type AuditOrigin, type RequestContext } from "../audit/records.js";
 import { auditOutcome, auditRequest } from "../audit/trail.js";
+import { noteAttemptIn } from "../bookkeeping/attempts.js";
+import { closedReason } from "../bookkeeping/closed.js";
 import { DamnitError, isDamnitError } from "../core/errors.js";
 import { RunDatabase } from "../db/run-database.js";
 import { findProposalDirectory } from "../exdf/open-run.js";
@@ -24,6 +26,8 @@ import { submitJob, type SubmitOptions, type SubmittedJob } from "../jobs/sbatch
 import { slurmSettings, type SlurmSettings } from "../jobs/slurm-settings.js";
 import { pendingState, processingStateSet, updateTopic } from "../messaging/messages.js";
 import type { Publisher } from "../messaging/publisher.js";
+import type { ListenerStats } from "./control-api/stats.js";
+import type { ListenerControl } from "./control.js";
 import type { LocalQueue } from "./local-queue.js";
 import type { ListenerStore, ProcessingRequestRow } from "./store/index.js";
 
@@ -35,6 +39,9 @@ export interface ReadyRun {
   readonly addedAt: number;
   /** e.g. `kafka test.r2d2[0]@17` or `watch` */
   readonly source: string;
+  /** only these variables (names, or parts of names/titles): a control API reprocess's selection */
+  readonly variables?: readonly string[];
+  readonly match?: readonly string[];
 }
 
 /** What dispatch asks of Slurm: submitting a job, and which jobs are still queued or running. */
@@ -70,11 +77,15 @@ export interface DispatchOptions {
   readonly audit?: boolean;
   /** `damnit listen --audit-only`: requests are audited, not submitted (also the `audit_only` setting) */
   readonly auditOnly?: boolean;
+  /** told of each outcome (the control API's statistics and metrics) */
+  readonly stats?: ListenerStats;
+  /** paused or not, and the notifications being handled (the control API's) */
+  readonly control?: ListenerControl;
 }
 
 export interface DispatchOutcome {
   readonly dbDir: string;
-  readonly action: "slurm" | "local" | "duplicate" | "adopted" | "failed" | "audit-only";
+  readonly action: "slurm" | "local" | "duplicate" | "adopted" | "failed" | "audit-only" | "skipped";
   readonly detail: string;
 }
 
@@ -109,12 +120,15 @@ export async function dispatchRun(ready: ReadyRun, opts: DispatchOptions): Promi
   }
   const outcomes: DispatchOutcome[] = [];
   for (const { dbDir } of databases) {
+    let outcome: DispatchOutcome;
     try {
-      outcomes.push(await dispatchToDatabase(ready, dbDir, opts));
+      outcome = await dispatchToDatabase(ready, dbDir, opts);
     } catch (err) {
       logger.error(`Processing p${P}, r${R} for ${dbDir} failed: ${(err as Error).message}`);
-      outcomes.push({ dbDir, action: "failed", detail: (err as Error).message });
+      outcome = { dbDir, action: "failed", detail: (err as Error).message };
     }
+    outcomes.push(outcome);
+    opts.stats?.outcome(ready, outcome);
   }
   return outcomes;
 }
@@ -125,7 +139,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   const { proposal: P, run: R, kind } = ready;
   const audit = opts.audit ?? true;
   const context = (): RequestContext => ({
-    origin: ready.source.startsWith("kafka ") ? "kafka" : "watch",
+    origin: originOf(ready.source),
     kafka: kafkaPositionOf(ready.source),
     idempotencyKey: idempotencyKey(P, R, kind, contextHash(dbDir)),
     notifiedAt: ready.addedAt,
@@ -147,6 +161,13 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   try {
     // Fail fast if read-only (spec §1.4 b): a job could not write its results either.
     if (db.readonly) throw new Error(`${db.path} is read-only here; its runs cannot be processed`);
+    // A closed database is frozen: its runs are neither added nor processed.
+    const closed = closedReason(db);
+    if (closed !== undefined) {
+      logger.info(`p${P} r${R} (${kind}) for ${dbDir}: skipped: closed (${closed})`);
+      opts.trail?.skipped({ reason: `closed (${closed})`, source: ready.source, proposal: P, run: R, kind, dbDir });
+      return { dbDir, action: "skipped", detail: "closed" };
+    }
     // Through the write lock's asynchronous wait: a job storing results in this process may hold the lock, and a
     // synchronous busy wait here would stop that job from ever finishing.
     await db.withWriteLock(() => db.ensureRun(P, R, { addedAt: ready.addedAt }), {
@@ -172,7 +193,16 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     return { dbDir, action: "duplicate", detail };
   }
 
-  const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId(), updateVars: true, sandboxArgs: store.settings.get("sandbox_args") };
+  const request: JobRequest = {
+    proposal: P,
+    run: R,
+    data: kind,
+    processingId: newProcessingId(),
+    updateVars: true,
+    sandboxArgs: store.settings.get("sandbox_args"),
+    ...(ready.variables?.length ? { variables: ready.variables } : {}),
+    ...(ready.match?.length ? { match: ready.match } : {}),
+  };
   const requestContext = context();
   const key = requestContext.idempotencyKey;
   if (audit) auditRequest(request, requestContext);
@@ -180,6 +210,8 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
   // Recorded before sbatch runs, with the id that goes into the job's comment: a listener killed during sbatch
   // leaves this row for its successor, which then finds the job instead of submitting another.
   store.requests.record({ ...base, via: "slurm", slurmJobId: null, slurmCluster: null, state: "submitting" });
+  const attempt = { proposal: P, run: R, processingId: request.processingId, data: kind };
+  await noteAttemptIn(dbDir, { ...attempt, outcome: "submitting", origin: requestContext.origin, notification: notificationRecord(ready) }, logger);
   let job: SubmittedJob;
   try {
     job = await submitter.submit(dbDir, request, {
@@ -195,22 +227,37 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
       if (!noSlurm) logger.error(`Slurm job submission failed, starting process locally. (${message})`);
       store.requests.update(request.processingId, "queued", { via: "local" });
       if (audit) auditOutcome(dbDir, request.processingId, "local", noSlurm ? {} : { error: message });
+      await noteAttemptIn(dbDir, { ...attempt, outcome: "queued" }, logger);
       opts.local.enqueue({ dbDir, request, context: requestContext });
       return { dbDir, action: "local", detail: request.processingId };
     }
     store.requests.update(request.processingId, "failed", { message });
     if (audit) auditOutcome(dbDir, request.processingId, "failed", { error: message });
     writeErrFile(request, requestContext, `submission failed: ${message}`);
+    await noteAttemptIn(dbDir, { ...attempt, outcome: "submit-failed", error: message }, logger);
     throw err;
   }
   // Submitted: from here on an error must not lead to a second (local) job.
   store.requests.update(request.processingId, "submitted", { slurmJobId: job.jobId, slurmCluster: job.cluster });
   if (audit) auditOutcome(dbDir, request.processingId, "submitted", { slurmJob: job.jobId });
+  await noteAttemptIn(dbDir, { ...attempt, outcome: "submitted", slurmJob: job.jobId }, logger);
   logger.info(`Submitted Slurm job ${job.jobId} for p${P} r${R} (${kind}); output in process_logs/r${R}-p${P}.out`);
   void opts.publisher.send(updateTopic(dbId), [
     processingStateSet(pendingState(request, job)),
   ]);
   return { dbDir, action: "slurm", detail: job.jobId };
+}
+
+/** Who made a request, from its notification's source label (`kafka …`, `watch`, `api …`, `replay …`). */
+function originOf(source: string): AuditOrigin {
+  const first = source.split(" ", 1)[0];
+  return first === "kafka" || first === "api" || first === "replay" || first === "gui" ? first : "watch";
+}
+
+/** The notification as the run's bookkeeping file keeps it: its source (Kafka topic, partition, offset) and time. */
+function notificationRecord(ready: ReadyRun): Record<string, unknown> {
+  const kafka = kafkaPositionOf(ready.source);
+  return { source: ready.source, added_at: ready.addedAt, run_data: ready.kind, ...(kafka ?? {}) };
 }
 
 /**

@@ -14,7 +14,10 @@ import { updateBrokers, parseBrokers } from "../messaging/brokers.js";
 import { currentUser } from "../messaging/processing-reporter.js";
 import { createPublisher, type Publisher } from "../messaging/publisher.js";
 import { sbatchInstalled } from "../jobs/sbatch.js";
-import { dispatchRun, type DispatchOptions, type ReadyRun } from "./dispatch.js";
+import { startControlApi, type ControlApi } from "./control-api/server.js";
+import { ListenerStats } from "./control-api/stats.js";
+import { ListenerControl } from "./control.js";
+import { dispatchRun, type DispatchOptions, type DispatchOutcome, type ReadyRun } from "./dispatch.js";
 import { KafkaSource, defaultGroupId, type ConsumerHealth, type SourceMessage } from "./kafka-source.js";
 import { LocalQueue } from "./local-queue.js";
 import { parseNotification, profileFromSettings, type KafkaProfile } from "./notification.js";
@@ -54,6 +57,10 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
   if (opts.auditOnly || store.settings.get("audit_only")) {
     logger.warn(`Audit-only mode${opts.auditOnly ? " (--audit-only)" : " (setting audit_only)"}: notifications are recorded in each database's audit/requests.log, nothing is submitted`);
   }
+  const control = new ListenerControl();
+  control.auditOnly = Boolean(opts.auditOnly || store.settings.get("audit_only"));
+  const stats = new ListenerStats(control.startedAt, () => store.inbox.pending().length + local.waitingCount);
+  local.onJobDone = (seconds, ok) => stats.jobDone(seconds, ok);
   logger.info(
     `Mode: ${store.settings.get("static_mode") ? "static (registered databases only)" : "dynamic (official databases join when they exist)"}; ` +
       `jobs: ${slurm ? "Slurm" : "here (no Slurm installed)"}${store.settings.get("allow_local_processing") ? ", here when Slurm submission fails" : ""}; ` +
@@ -71,6 +78,8 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
     trail,
     audit,
     auditOnly: opts.auditOnly ?? false,
+    control,
+    stats,
   };
 
   // Local jobs that were queued or running when the listener last stopped.
@@ -98,11 +107,24 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
     if (opts.signal?.aborted) resolve();
     opts.signal?.addEventListener("abort", () => resolve(), { once: true });
   });
+  let api: ControlApi | undefined;
   try {
+    api = await startControlApi({
+      dir: opts.dir,
+      port: store.settings.get("api_port"),
+      store,
+      stats,
+      control,
+      logger,
+      dataRoot,
+      submit: (ready) => handleReady(ready, dispatch),
+      drainInbox: () => drainInbox(dispatch),
+    });
     if (brokers) await listenToKafka(opts, store, brokers, dispatch, stopped);
     else await watchDirectories(store, dispatch, dataRoot, stopped);
     logger.info("Stopping");
   } finally {
+    await api?.close().catch((err: Error) => logger.warn(`Closing the control API: ${err.message}`));
     local.close();
     trail.close();
     await publisher.close();
@@ -115,17 +137,49 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
  * submitted, so a listener killed in between handles it after restarting (then finding any job it did submit still
  * queued). Notifications for proposals with no database here are not recorded (static mode has nothing to do).
  */
-export async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<void> {
-  const { store } = dispatch;
+export async function handleReady(ready: ReadyRun, dispatch: DispatchOptions): Promise<DispatchOutcome[]> {
+  const { store, control } = dispatch;
   if (!store.databases.mayConcern(ready.proposal)) {
     dispatch.logger.debug(`p${ready.proposal} r${ready.run}: no database registered for this proposal`);
     dispatch.trail?.skipped({ reason: "no database registered for this proposal", source: ready.source, proposal: ready.proposal, run: ready.run, kind: ready.kind });
     store.inbox.handled(ready.source); // an inbox entry of a proposal unregistered since
-    return;
+    return [];
   }
   store.inbox.receive(ready);
-  await dispatchRun(ready, dispatch);
-  store.inbox.handled(ready.source);
+  // Paused: kept in the inbox, handled on resume (or by the next listener).
+  if (control?.paused) {
+    dispatch.logger.info(`Paused: p${ready.proposal} r${ready.run} (${ready.kind}) from ${ready.source} kept in the inbox until resumed`);
+    dispatch.stats?.notificationSkipped("paused");
+    return [];
+  }
+  control?.inFlight.add(ready.source);
+  try {
+    const outcomes = await dispatchRun(ready, dispatch);
+    store.inbox.handled(ready.source);
+    return outcomes;
+  } finally {
+    control?.inFlight.delete(ready.source);
+  }
+}
+
+/**
+ * After a resume: the notifications the inbox kept while paused (not those being handled now) are handled, oldest
+ * first, in the background (one drain at a time); returns how many there are.
+ */
+export function drainInbox(dispatch: DispatchOptions): number {
+  const { control, store, logger } = dispatch;
+  const entries = store.inbox.pending().filter((e) => !control?.inFlight.has(e.source));
+  const next = (control?.draining ?? Promise.resolve()).then(async () => {
+    for (const entry of entries) {
+      if (control?.paused) break;
+      if (control?.inFlight.has(entry.source) || store.inbox.wasHandled(entry.source)) continue;
+      logger.info(`Handling p${entry.proposal} r${entry.run} (${entry.kind}), kept in the inbox while paused (${entry.source})`);
+      await handleWithRetry(() => handleReady(entry, dispatch), store, logger);
+    }
+  });
+  const settled = next.catch((err: Error) => logger.error(`Handling the notifications kept while paused failed: ${err.message}`));
+  if (control) control.draining = settled;
+  return entries.length;
 }
 
 /** When this listener first listened to Kafka (seconds): notifications from before are not its business. */
@@ -148,19 +202,26 @@ export function kafkaMessageHandler(opts: {
   const { profile, since, dispatch } = opts;
   const { store, logger } = dispatch;
   return async (message) => {
+    const stats = dispatch.stats;
+    stats?.notificationReceived();
     // A new group reads its topics from the start; what was sent before this listener first listened is skipped
     // (and not audited: on a first start that is the topic's whole history, none of it this listener's business).
-    if (message.timestamp < since) return false;
+    if (message.timestamp < since) {
+      stats?.notificationSkipped("before_start");
+      return false;
+    }
     const parsed = parseNotification(message.topic, message.value, profile);
     const where = `${message.topic}[${message.partition}]@${message.offset}`;
     if (!parsed.ok) {
       if (parsed.ignorable) {
         logger.debug(`${where}: ${parsed.reason}`);
+        stats?.notificationSkipped("ignorable");
         return false;
       }
       // Kept aside with its reason (see 'damnit listener quarantine'), and consumption goes on.
       logger.warn(`Skipping message ${where}: ${parsed.reason}`);
       dispatch.trail?.skipped({ reason: `malformed (quarantined): ${parsed.reason}`, source: `kafka ${where} ${message.timestamp}` });
+      stats?.notificationMalformed();
       return { reject: parsed.reason };
     }
     const { proposal, run, kind } = parsed.notification;
@@ -170,12 +231,14 @@ export function kafkaMessageHandler(opts: {
     if (!store.databases.mayConcern(proposal)) {
       if (logger.isLevelEnabled("debug")) logger.debug(`${where}: p${proposal} r${run}: no database registered for this proposal`);
       dispatch.trail?.skipped({ reason: "no database registered for this proposal", source, proposal, run, kind });
+      stats?.notificationSkipped("other_proposal");
       return false;
     }
     // Delivered again (its offset was not committed before a stop): its jobs were submitted then.
     if (store.inbox.wasHandled(source)) {
       logger.info(`p${proposal} r${run} (${kind}) from ${where} was handled before; not again`);
       dispatch.trail?.skipped({ reason: "handled before (delivered again)", source, proposal, run, kind });
+      stats?.notificationSkipped("delivered_again");
       return true;
     }
     // A failure here is this message's: KafkaSource tries again, then quarantines it.
@@ -304,7 +367,7 @@ class HealthReporter {
  * read-only the listener stops (LISTENER_FAULT: its supervisor restarts it, and the notification is found again in
  * the inbox or on Kafka). Other errors are the caller's.
  */
-async function withReadOnlyRetry(fn: () => Promise<void>, store: ListenerStore, logger: Logger): Promise<void> {
+async function withReadOnlyRetry(fn: () => Promise<unknown>, store: ListenerStore, logger: Logger): Promise<void> {
   try {
     await fn();
   } catch (err) {
@@ -320,7 +383,7 @@ async function withReadOnlyRetry(fn: () => Promise<void>, store: ListenerStore, 
 }
 
 /** The watcher's and the inbox's way: a notification that fails is logged and the next one taken (found again later). */
-async function handleWithRetry(fn: () => Promise<void>, store: ListenerStore, logger: Logger): Promise<boolean> {
+async function handleWithRetry(fn: () => Promise<unknown>, store: ListenerStore, logger: Logger): Promise<boolean> {
   try {
     await withReadOnlyRetry(fn, store, logger);
     return true;
@@ -372,6 +435,7 @@ async function watchDirectories(store: ListenerStore, dispatch: DispatchOptions,
     }
     for (const n of ready) {
       if (done) break;
+      dispatch.stats?.notificationReceived();
       const ready = { proposal: n.proposal, run: n.run, kind: n.kind, addedAt: Date.now() / 1000, source: `watch p${n.proposal} r${n.run} ${n.kind}` };
       if (await handleWithRetry(() => handleReady(ready, dispatch), store, logger)) watcher.seen(n);
     }

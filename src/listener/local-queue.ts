@@ -42,6 +42,8 @@ export class LocalQueue {
   private readonly pools = new Map<string, { pool: RunnerPool; inUse: number; lastUsed: number }>();
   private running = 0;
   private stopped = false;
+  /** told how long each run processed here took (the listener's metrics) */
+  onJobDone?: (seconds: number, ok: boolean) => void;
   private idleTimer: NodeJS.Timeout;
 
   constructor(
@@ -54,6 +56,11 @@ export class LocalQueue {
   ) {
     this.idleTimer = setInterval(() => this.stopIdleRunners(), 60_000);
     this.idleTimer.unref();
+  }
+
+  /** Runs waiting for a free slot. */
+  get waitingCount(): number {
+    return this.waiting.length;
   }
 
   /** True when this request id is waiting or being processed here. */
@@ -98,6 +105,7 @@ export class LocalQueue {
       kept = this.poolFor(db, request);
       const results = await processRunsLocally(db, [{ proposal: request.proposal, run: request.run }], {
         data: request.data,
+        processingId: request.processingId,
         match: request.match,
         variables: request.variables,
         mock: request.mock,
@@ -111,6 +119,7 @@ export class LocalQueue {
       if (this.stopped) return;
       const result = [...results.values()][0];
       recordJobEnd(request, auditContext(job), result ?? { ok: false, message: "no result" });
+      this.onJobDone?.(result?.seconds ?? 0, result?.ok ?? false);
       if (result?.ok) {
         this.store.requests.update(request.processingId, "finished", { message: `${result.stored.length} results, ${result.errors.length} errors, ${result.seconds.toFixed(2)} s` });
         this.logger.info(`Processed ${what}: ${result.stored.length} results (${result.errors.length} errors) in ${result.seconds.toFixed(2)} s`);

@@ -73,6 +73,12 @@ export const LISTENER_SETTINGS = settingsTable({
     stored: false,
     meaning: "Kafka: a consumer not in its group (or not fetching) for this long is replaced by a new one",
   },
+  api_port: {
+    kind: "integer",
+    default: 0,
+    stored: false,
+    meaning: "port of the control API on 127.0.0.1 (0: a free one); the port is written to api.port, the token to api.token",
+  },
   watch_interval_seconds: { kind: "positive", default: 2, stored: false, meaning: "embedded mode: how often run directories are scanned" },
   audit: {
     kind: "flag",

@@ -3,6 +3,7 @@
  * array data for plots, saved views, server-sent events with the rows that changed, and the writes (run comments,
  * user-editable values, saved views) which need the service's token and are refused on `--read-only`.
  */
+import { assertOpenForWriting } from "../bookkeeping/closed.js";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { z } from "zod";
 import { DamnitError, isDamnitError } from "../core/errors.js";
@@ -133,6 +134,7 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
   app.post<{ Params: { id: string } }>("/api/db/:id/comment", async (req) => {
     const body = commentBody.parse(req.body);
     const { s, db } = dbOf(req.params.id);
+    assertOpenForWriting(db, "edit comments");
     await db.withWriteLock(() => db.setRunComment(body.proposal, body.run, body.text), { waitSeconds: 30 });
     s.refresh(true);
     return { status: "ok" };
@@ -141,6 +143,7 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
   app.post<{ Params: { id: string } }>("/api/db/:id/value", async (req) => {
     const body = valueBody.parse(req.body);
     const { s, db } = dbOf(req.params.id);
+    assertOpenForWriting(db, "edit values");
     await db.withWriteLock(() => db.setUserValue(body.proposal, body.run, body.name, body.input), { waitSeconds: 30 });
     s.refresh(true);
     return { status: "ok" };

@@ -1,6 +1,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
 import { recordJobEnd } from "../../audit/err-files.js";
 import { DATA_KINDS, type DataKind } from "../../core/data-kind.js";
+import { assertOpenForWriting } from "../../bookkeeping/closed.js";
 import { DamnitError } from "../../core/errors.js";
 import type { JobRequest } from "../../core/job-request.js";
 import { processRunsLocally } from "../../extract/local.js";
@@ -74,6 +75,12 @@ export const extractCommand: CommandModule<object, Args> = {
       throw new DamnitError("BAD_ARGUMENT", `--sandbox-args: ${(err as Error).message}`);
     }
     const db = await openForCommand(argv.dir);
+    try {
+      assertOpenForWriting(db, `process p${argv.proposal} r${argv.run}`);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
     const publisher = createPublisher(updateBrokers(), log());
     const request: JobRequest = {
       proposal: argv.proposal,
@@ -97,6 +104,7 @@ export const extractCommand: CommandModule<object, Args> = {
       const runs = [{ proposal: request.proposal, run: request.run }];
       const results = await processRunsLocally(db, runs, {
         data: request.data,
+        processingId: request.processingId,
         match: request.match,
         variables: request.variables,
         cluster: request.cluster,

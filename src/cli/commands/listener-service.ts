@@ -4,7 +4,8 @@ import type { Argv, CommandModule } from "yargs";
 import { DamnitError } from "../../core/errors.js";
 import { programStatus, restartListener, shutdownSupervisor, stopListener, type ProgramStatus } from "../../supervisor/control.js";
 import { readSupervisorConfig } from "../../supervisor/config.js";
-import { listenerHealthLines } from "../listener-health.js";
+import { apiEndpoint } from "../../listener/control-api/client.js";
+import { listenerHealthLines, listenerStatisticsLines } from "../listener-health.js";
 
 interface DirArgs {
   dir: string;
@@ -29,6 +30,12 @@ function serviceCommand(name: string, describe: string, action: (dir: string) =>
     describe,
     builder: (y: Argv) => y.option("dir", { alias: "C", type: "string", default: ".", describe: "listener directory" }) as Argv<DirArgs>,
     handler: async (argv) => {
+      // A listener in the foreground (no supervisord) still answers status through its control API.
+      if (name === "status" && !readSupervisorConfig(resolve(argv.dir)) && apiEndpoint(resolve(argv.dir))) {
+        console.log("not run under supervisord (no supervisord.conf)");
+        for (const line of await listenerStatisticsLines(resolve(argv.dir))) console.log(line);
+        return;
+      }
       needConfig(argv.dir);
       const status = await action(resolve(argv.dir));
       if (status) printStatus(status);
@@ -41,6 +48,7 @@ export const listenerServiceCommands: CommandModule[] = [
     const status = await programStatus(dir);
     printStatus(status);
     for (const line of listenerHealthLines(dir)) console.log(line);
+    for (const line of await listenerStatisticsLines(dir)) console.log(line);
   }),
   serviceCommand("restart", "Restart the listener under supervisord", restartListener),
   serviceCommand("stop", "Stop the listener (supervisord keeps running; 'damnit listen --daemonize' starts it again)", stopListener),
