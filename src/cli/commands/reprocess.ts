@@ -56,7 +56,7 @@ interface Args {
   concurrency?: number;
   param?: string[];
   replayLookups: boolean;
-  checkReproducible: boolean;
+  checkReproducible?: boolean;
   scratch?: string;
   keepScratch: boolean;
   pinCalibration: boolean;
@@ -89,8 +89,8 @@ export const reprocessCommand: CommandModule<object, Args> = {
         describe: "external lookups (lookup.get) answered from lookups.sqlite only, as first recorded; an unrecorded one fails its variable",
       })
       .option("check-reproducible", {
+        // no default: yargs' conflicts() counts a defaulted option as given
         type: "boolean",
-        default: false,
         describe: "process the runs again in a scratch copy (lookups replayed), compare every value with the stored one, list each that differs; exit 1 if any",
       })
       .option("scratch", { type: "string", describe: "with --check-reproducible: make the scratch copy in this directory (default: the system's temporary one)" })
