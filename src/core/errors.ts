@@ -44,7 +44,9 @@ export type DamnitErrorCode =
   | "CALIB_UNKNOWN_DETECTOR"
   | "CALIB_VERSION_EXISTS"
   | "CALIB_BAD_TIME"
-  | "CALIB_BAD_DATA";
+  | "CALIB_BAD_DATA"
+  // the web table: a run's extracted_data file lacks the variable's data (missing/corrupt files are BAD_RUN_FILE)
+  | "NO_EXTRACTED_DATA";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;

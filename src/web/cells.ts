@@ -3,7 +3,7 @@
  * bold/background, error message, thumbnail URL, sparkline points). Values are never HTML: the page puts every
  * string in with textContent, so a title or comment holding markup shows as text.
  */
-import type { CellValue, RunRow, RunTable } from "../db/run-table.js";
+import type { CellValue, RunRow } from "../db/run-table.js";
 import type { VariableInfo } from "../db/variables.js";
 import { valueText } from "../cli/format-value.js";
 import { isNdArray } from "../core/ndarray.js";
@@ -87,10 +87,10 @@ export function webRow(row: RunRow): WebRow {
   return { key: `${row.proposal}/${row.run}`, proposal: row.proposal, run: row.run, start: row.startTime, cells };
 }
 
-export function webColumns(table: RunTable, variables: VariableInfo[], tagsOf: (name: string) => string[]): WebColumn[] {
+export function webColumns(tableNames: string[], variables: VariableInfo[], tagsOf: (name: string) => string[]): WebColumn[] {
   const info = new Map(variables.map((v) => [v.name, v]));
   // DAMNIT's GUI always has the Comment column, even before the first comment is written.
-  const names = table.names.includes("comment") ? table.names : [...table.names, "comment"];
+  const names = tableNames.includes("comment") ? tableNames : [...tableNames, "comment"];
   return names.map((name) => {
     const v = info.get(name);
     return {

@@ -7,9 +7,11 @@ import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { z } from "zod";
 import { DamnitError, isDamnitError } from "../core/errors.js";
 import { isNdArray } from "../core/ndarray.js";
+import type { RunDatabase } from "../db/run-database.js";
 import { redactedHeaders, requireTokenForWrites } from "../http/require-token.js";
 import { bundleAssets } from "./assets.js";
 import { DatabaseState, type TableChange } from "./database-state.js";
+import { readPlotData } from "./run-data.js";
 import { readViews, saveView } from "./views-store.js";
 
 export interface WebOptions {
@@ -31,6 +33,19 @@ const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 const commentBody = z.object({ proposal: z.number().int(), run: z.number().int(), text: z.string().max(100_000) });
 const valueBody = z.object({ proposal: z.number().int(), run: z.number().int(), name: z.string().min(1), input: z.string().max(100_000) });
 const viewBody = z.object({ name: z.string().min(1).max(200), view: z.record(z.string(), z.unknown()) });
+
+/** One run's row, read through the (proposal, run) indexes. */
+function oneRunKey(proposal: string, run: string): { proposal: number; run: number } {
+  const p = Number(proposal);
+  const r = Number(run);
+  if (!Number.isSafeInteger(p) || !Number.isSafeInteger(r)) throw new DamnitError("BAD_ARGUMENT", `not a proposal and run number: ${proposal}/${run}`);
+  return { proposal: p, run: r };
+}
+
+function oneRun(db: RunDatabase, proposal: string, run: string) {
+  const key = oneRunKey(proposal, run);
+  return db.readRunTable({ proposal: key.proposal, range: { from: key.run, to: key.run } });
+}
 
 function errorReply(reply: FastifyReply, status: number, code: string, message: string) {
   return reply.code(status).send({ status: "error", code, message });
@@ -57,7 +72,7 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
   app.setErrorHandler((err, _req, reply) => {
     if (err instanceof z.ZodError) return errorReply(reply, 400, "BAD_ARGUMENT", err.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
     if (isDamnitError(err)) {
-      const status = err.code === "READ_ONLY" ? 403 : err.code === "NO_SUCH_KEY" || err.code === "NO_RUN" ? 404 : err.code === "BUSY" ? 503 : 400;
+      const status = err.code === "READ_ONLY" ? 403 : err.code === "NO_SUCH_KEY" || err.code === "NO_RUN" || err.code === "NO_EXTRACTED_DATA" ? 404 : err.code === "BUSY" ? 503 : 400;
       return errorReply(reply, status, err.code, err.message);
     }
     const status = (err as { statusCode?: number }).statusCode ?? 500;
@@ -84,10 +99,12 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
     databases: states.map((s) => ({ id: s.index, name: s.name, dir: s.dir, problem: s.problem ?? null })),
   }));
 
-  app.get<{ Params: { id: string } }>("/api/db/:id/table", async (req) => {
+  app.get<{ Params: { id: string } }>("/api/db/:id/table", async (req, reply) => {
     const { s, db } = dbOf(req.params.id);
     s.refresh();
-    return { ...s.snapshot(), timeComments: db.listTimeComments(), tags: db.getAllTags() };
+    // The rows are kept as JSON strings: joined, not serialised again per request.
+    const extra = JSON.stringify({ timeComments: db.listTimeComments(), tags: db.getAllTags() });
+    return reply.type("application/json; charset=utf-8").send(`${extra.slice(0, -1)},${s.snapshotJson().slice(1)}`);
   });
 
   app.get<{ Params: { id: string } }>("/api/db/:id/events", (req, reply) => {
@@ -96,7 +113,7 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
     const res = reply.raw;
     res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive", "X-Content-Type-Options": "nosniff" });
     res.write(": connected\n\n");
-    const send = (c: TableChange) => res.write(`event: change\ndata: ${JSON.stringify(c)}\n\n`);
+    const send = (_c: TableChange, json: string) => res.write(`event: change\ndata: ${json}\n\n`);
     const unsubscribe = s.subscribe(send);
     const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
     req.raw.on("close", () => {
@@ -107,7 +124,7 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
 
   app.get<{ Params: { id: string; proposal: string; run: string; name: string } }>("/api/db/:id/thumb/:proposal/:run/:name", async (req, reply) => {
     const { db } = dbOf(req.params.id);
-    const cell = db.readRunTable({ proposal: Number(req.params.proposal), runs: (r) => r === Number(req.params.run) }).rows[0]?.cells.get(req.params.name);
+    const cell = oneRun(db, req.params.proposal, req.params.run).rows[0]?.cells.get(req.params.name);
     const v = cell?.value;
     if (!v || typeof v !== "object" || v instanceof Uint8Array || v.kind !== "png") {
       return errorReply(reply, 404, "NO_SUCH_KEY", `run ${req.params.run} has no thumbnail for ${req.params.name}`);
@@ -117,11 +134,22 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
 
   app.get<{ Params: { id: string; proposal: string; run: string; name: string } }>("/api/db/:id/array/:proposal/:run/:name", async (req, reply) => {
     const { db } = dbOf(req.params.id);
-    const cell = db.readRunTable({ proposal: Number(req.params.proposal), runs: (r) => r === Number(req.params.run) }).rows[0]?.cells.get(req.params.name);
+    const cell = oneRun(db, req.params.proposal, req.params.run).rows[0]?.cells.get(req.params.name);
     const v = cell?.value;
     if (!isNdArray(v)) return errorReply(reply, 404, "NO_SUCH_KEY", `run ${req.params.run} has no array for ${req.params.name}`);
     return { shape: v.shape, dtype: v.dtype, summaryType: cell?.summaryType ?? null, data: Array.from(v.data as ArrayLike<number | bigint>, Number) };
   });
+
+  app.get<{ Params: { id: string; proposal: string; run: string; name: string }; Querystring: { index?: string } }>(
+    "/api/db/:id/data/:proposal/:run/:name",
+    async (req) => {
+      const { db } = dbOf(req.params.id);
+      const { proposal, run } = oneRunKey(req.params.proposal, req.params.run);
+      const index = (req.query.index ?? "").split(",").filter(Boolean).map(Number);
+      if (index.some((i) => !Number.isSafeInteger(i) || i < 0)) throw new DamnitError("BAD_ARGUMENT", `index must be whole numbers ≥ 0: ${req.query.index}`);
+      return readPlotData(db.dir, proposal, run, req.params.name, index);
+    },
+  );
 
   app.get<{ Params: { id: string } }>("/api/db/:id/views", async (req) => readViews(dbOf(req.params.id).db));
   app.post<{ Params: { id: string } }>("/api/db/:id/views", async (req) => {
