@@ -19,9 +19,19 @@ describe("web change feed", () => {
     writer.setVariables(1, 2, { x: { value: 42 } }, { provenance: "context" });
     state.refresh();
     expect(changes).toHaveLength(1);
-    expect(changes[0]!.rows.map((r) => r.key)).toEqual(["1/2"]);
-    expect(changes[0]!.rows[0]!.cells.x).toEqual({ t: "42", n: 42 });
+    // Run 2 only, and of it only the changed cell (a plain number travels bare).
+    expect(changes[0]!.rows).toEqual([]);
+    expect(changes[0]!.patches).toEqual([{ key: "1/2", start: null, cells: { x: 42 }, cleared: [] }]);
     expect(changes[0]!.columns).toBeUndefined();
+    // A new run arrives whole; a new variable brings the new columns.
+    writer.setVariables(1, 4, { x: { value: 4 }, y: { value: "text" } }, { provenance: "context" });
+    state.refresh();
+    expect(changes).toHaveLength(2);
+    expect(changes[1]!.rows.map((r) => r.key)).toEqual(["1/4"]);
+    expect(changes[1]!.rows[0]!.cells).toEqual({ x: 4, y: { t: "text" } });
+    expect(changes[1]!.patches).toEqual([]);
+    expect(changes[1]!.columns?.map((c) => c.name)).toEqual(["x", "y", "comment"]);
+    expect(state.snapshot().rows.map((r) => r.key)).toEqual(["1/1", "1/2", "1/3", "1/4"]);
     state.close();
     writer.close();
   });

@@ -31,7 +31,7 @@ export interface WebRow {
   proposal: number;
   run: number;
   start: number | null;
-  cells: Record<string, WebCell>;
+  cells: Record<string, WireCell>;
 }
 
 export interface WebColumn {
@@ -81,9 +81,19 @@ export function webCell(cell: CellValue): WebCell {
   return out;
 }
 
+/**
+ * A cell as it travels: a plain number whose text is the number's own (`String(n)`, most cells of a large table)
+ * as the bare number, a third of the JSON; the page turns it back into `{t, n}`.
+ */
+export type WireCell = WebCell | number;
+
 export function webRow(row: RunRow): WebRow {
-  const cells: Record<string, WebCell> = {};
-  for (const [name, cell] of row.cells) cells[name] = webCell(cell);
+  const cells: Record<string, WireCell> = {};
+  for (const [name, cell] of row.cells) {
+    const c = webCell(cell);
+    const keys = Object.keys(c);
+    cells[name] = c.n !== undefined && Number.isFinite(c.n) && keys.length === 2 && c.t === String(c.n) ? c.n : c;
+  }
   return { key: `${row.proposal}/${row.run}`, proposal: row.proposal, run: row.run, start: row.startTime, cells };
 }
 

@@ -8,14 +8,16 @@
  * (proposal, run) indexes. Their cells are compared with what the pages have, and only changed cells are sent.
  */
 import { RunDatabase } from "../db/run-database.js";
-import { webColumns, webRow, type WebCell, type WebColumn, type WebRow } from "./cells.js";
+import { webColumns, webRow, type WebColumn, type WebRow, type WireCell } from "./cells.js";
 import { log } from "../log.js";
+import { updateTopic, type UpdateMessage } from "../messaging/messages.js";
+import { ProcessingStates } from "./processing-states.js";
 
 /** New values of some cells of a run the pages already have (`cleared`: cells that no longer have a value). */
 export interface RowPatch {
   key: string;
   start: number | null;
-  cells: Record<string, WebCell>;
+  cells: Record<string, WireCell>;
   cleared: string[];
 }
 
@@ -44,13 +46,32 @@ export class DatabaseState {
   private lastStamp = "";
   private timer: NodeJS.Timeout | undefined;
   private readonly listeners = new Set<(c: TableChange, json: string) => void>();
+  private readonly processingListeners = new Set<(json: string) => void>();
+  /** pending/running processing of this database's runs, from its update messages */
+  readonly processing: ProcessingStates;
 
   private constructor(
     readonly index: number,
     readonly dir: string,
     readonly db: RunDatabase | undefined,
     readonly problem: string | undefined,
-  ) {}
+  ) {
+    const pendingTimeout = db ? db.settings.get("web_pending_timeout") : 86_400;
+    this.processing = new ProcessingStates(pendingTimeout, (list) => {
+      const json = JSON.stringify(list);
+      for (const fn of this.processingListeners) fn(json);
+    });
+  }
+
+  /** The database's Kafka update topic (named after its db_id), if it has one. */
+  get updateTopic(): string | undefined {
+    return this.db?.dbId ? updateTopic(this.db.dbId) : undefined;
+  }
+
+  /** An update message about this database (from Kafka, or from the listener serving it in-process). */
+  deliver(message: UpdateMessage): void {
+    this.processing.apply(message);
+  }
 
   /** Open `dir`; a database that cannot be opened is kept with the reason, so the page can say which and why. */
   static async open(index: number, dir: string): Promise<DatabaseState> {
@@ -84,15 +105,26 @@ export class DatabaseState {
     return () => this.listeners.delete(fn);
   }
 
-  /** Poll `data_version` every `ms` (a pragma on an open connection: microseconds, no file reads). */
-  watch(ms: number): void {
+  /** Listeners get the whole list of processing states (JSON) whenever it changes. */
+  subscribeProcessing(fn: (json: string) => void): () => void {
+    this.processingListeners.add(fn);
+    return () => this.processingListeners.delete(fn);
+  }
+
+  /**
+   * Poll `data_version` every `ms` (a pragma on an open connection: microseconds, no file reads); default: the
+   * database's `web_poll_ms` setting.
+   */
+  watch(ms?: number): void {
+    if (!this.db) return;
     this.timer = setInterval(() => {
       try {
+        this.processing.sweep();
         this.refresh();
       } catch (err) {
         log().warn({ err, dir: this.dir }, "re-reading the run table failed; will retry");
       }
-    }, ms);
+    }, ms ?? this.db.settings.get("web_poll_ms"));
     this.timer.unref();
   }
 

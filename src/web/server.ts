@@ -11,21 +11,27 @@ import type { RunDatabase } from "../db/run-database.js";
 import { redactedHeaders, requireTokenForWrites } from "../http/require-token.js";
 import { bundleAssets } from "./assets.js";
 import { DatabaseState, type TableChange } from "./database-state.js";
+import type { UpdateMessage } from "../messaging/messages.js";
 import { readPlotData } from "./run-data.js";
+import { startUpdateFeed } from "./update-feed.js";
 import { readViews, saveView } from "./views-store.js";
 
 export interface WebOptions {
   dirs: string[];
   token: string;
   readOnly: boolean;
-  /** how often each database's data_version is polled, ms */
+  /** how often each database's data_version is polled, ms (default: each database's `web_poll_ms`) */
   pollMs?: number;
   logger?: boolean;
+  /** Kafka brokers whose update topics give the runs' processing states; null: none (default: none) */
+  brokers?: readonly string[] | null;
 }
 
 export interface WebServer {
   app: FastifyInstance;
   states: DatabaseState[];
+  /** Hand update messages sent to `topic` to the database they are about (the listener's own, in-process). */
+  deliver(topic: string, messages: readonly UpdateMessage[]): void;
 }
 
 const WRITE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -54,7 +60,10 @@ function errorReply(reply: FastifyReply, status: number, code: string, message: 
 export async function createWebServer(opts: WebOptions): Promise<WebServer> {
   const assets = await bundleAssets();
   const states = await Promise.all(opts.dirs.map((dir, i) => DatabaseState.open(i, dir)));
-  for (const s of states) s.watch(opts.pollMs ?? 200);
+  for (const s of states) s.watch(opts.pollMs);
+  const byTopic = new Map<string, DatabaseState>();
+  for (const s of states) if (s.updateTopic) byTopic.set(s.updateTopic, s);
+  const feed = opts.brokers ? startUpdateFeed(opts.brokers, new Map([...byTopic].map(([topic, s]) => [topic, (m: UpdateMessage) => s.deliver(m)]))) : undefined;
   const app = Fastify({ logger: opts.logger ? { redact: redactedHeaders } : false, bodyLimit: 1 << 20 });
 
   if (opts.readOnly) {
@@ -63,7 +72,10 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
     });
   }
   requireTokenForWrites(app, opts.token);
-  app.addHook("onClose", async () => states.forEach((s) => s.close()));
+  app.addHook("onClose", async () => {
+    await feed?.close();
+    states.forEach((s) => s.close());
+  });
   app.addHook("onSend", async (_req, reply) => {
     reply.header("X-Content-Type-Options", "nosniff");
     reply.header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'");
@@ -103,7 +115,7 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
     const { s, db } = dbOf(req.params.id);
     s.refresh();
     // The rows are kept as JSON strings: joined, not serialised again per request.
-    const extra = JSON.stringify({ timeComments: db.listTimeComments(), tags: db.getAllTags() });
+    const extra = JSON.stringify({ timeComments: db.listTimeComments(), tags: db.getAllTags(), processing: s.processing.list() });
     return reply.type("application/json; charset=utf-8").send(`${extra.slice(0, -1)},${s.snapshotJson().slice(1)}`);
   });
 
@@ -112,13 +124,15 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive", "X-Content-Type-Options": "nosniff" });
-    res.write(": connected\n\n");
+    res.write(`: connected\n\nevent: processing\ndata: ${JSON.stringify(s.processing.list())}\n\n`);
     const send = (_c: TableChange, json: string) => res.write(`event: change\ndata: ${json}\n\n`);
     const unsubscribe = s.subscribe(send);
+    const unsubscribeProcessing = s.subscribeProcessing((json) => res.write(`event: processing\ndata: ${json}\n\n`));
     const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
     req.raw.on("close", () => {
       clearInterval(ping);
       unsubscribe();
+      unsubscribeProcessing();
     });
   });
 
@@ -174,5 +188,9 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
     return { status: "ok" };
   });
 
-  return { app, states };
+  const deliver = (topic: string, messages: readonly UpdateMessage[]) => {
+    const s = byTopic.get(topic);
+    if (s) for (const m of messages) s.deliver(m);
+  };
+  return { app, states, deliver };
 }

@@ -508,7 +508,14 @@ async function loadViews() {
   };
 }
 
+/** A plain number cell travels as the bare number (its text is the number's own); make it a cell again. */
+function expandCells(cells) {
+  for (const [name, c] of Object.entries(cells)) if (typeof c === "number") cells[name] = { t: String(c), n: c };
+}
+
 function applyChange(change) {
+  for (const row of change.rows) expandCells(row.cells);
+  for (const p of change.patches ?? []) expandCells(p.cells);
   if (change.columns) state.columns = change.columns;
   for (const key of change.removed) state.rows.delete(key);
   for (const row of change.rows) state.rows.set(row.key, row);
@@ -541,10 +548,20 @@ function applyProcessing(list) {
 
 async function start() {
   const app = document.getElementById("app");
+  state.db = viewFromUrl();
+  // Both requests at once: the table is usually what the page waits for.
+  // Changes from the moment the table is asked for: kept until it arrives, then applied (applying a change the
+  // table already has changes nothing), so a commit between the two is not missed.
+  let early = [];
+  const events = new EventSource(`/api/db/${state.db}/events`);
+  events.addEventListener("change", (e) => (early ? early.push(JSON.parse(e.data)) : applyChange(JSON.parse(e.data))));
+  events.addEventListener("processing", (e) => (early ? early.push({ processing: JSON.parse(e.data) }) : applyProcessing(JSON.parse(e.data))));
+  events.onerror = () => status("live updates interrupted; reconnecting…", true);
+  events.onopen = () => status("live");
+  const tableRequest = api(`/api/db/${state.db}/table`).catch((err) => ({ failed: err }));
   const info = await api("/api/databases");
   state.dbs = info.databases;
   state.readOnly = info.readOnly;
-  state.db = viewFromUrl();
   const problems = el("div", { id: "problems" }, ...state.dbs.filter((d) => d.problem).map((d) => el("div", { class: "error", text: `${d.dir}: ${d.problem}` })));
   const pick = el("select", { id: "db" }, ...state.dbs.map((d) => el("option", { value: String(d.id), text: d.name + (d.problem ? " (unavailable)" : "") })));
   pick.value = String(state.db);
@@ -567,10 +584,13 @@ async function start() {
   );
   const db = state.dbs[state.db];
   if (!db || db.problem) {
+    events.close();
     status(db ? `${db.dir} cannot be shown: ${db.problem}` : `no database ${state.db}`, true);
     return;
   }
-  const t = await api(`/api/db/${state.db}/table`);
+  const t = await tableRequest;
+  if (t.failed) throw t.failed;
+  for (const row of t.rows) expandCells(row.cells);
   state.processing = new Map();
   applyProcessing(t.processing ?? []);
   applyChange({ columns: t.columns, rows: t.rows, patches: [], removed: [] });
@@ -593,11 +613,11 @@ async function start() {
   };
   document.getElementById("time-comments").append(el("h3", { text: "Time comments" }), ...t.timeComments.map((c) => el("div", { text: `${new Date(c.timestamp * 1000).toISOString().slice(0, 19)}  ${c.comment}` })));
   loadViews();
-  const events = new EventSource(`/api/db/${state.db}/events`);
-  events.addEventListener("change", (e) => applyChange(JSON.parse(e.data)));
-  events.addEventListener("processing", (e) => applyProcessing(JSON.parse(e.data)));
-  events.onerror = () => status("live updates interrupted; reconnecting…", true);
-  events.onopen = () => status("live");
+  for (const e of early) {
+    if (e.processing) applyProcessing(e.processing);
+    else applyChange(e);
+  }
+  early = null;
   document.body.dataset.ready = "1";
 }
 
