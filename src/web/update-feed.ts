@@ -1,8 +1,8 @@
 /**
- * The web server's feed of update messages from Kafka: when brokers are configured, one consumer (its own group,
- * so every server gets every message, starting from the newest) on the update topics of the databases served,
- * `test.damnit.db-<db_id>`. Messages go to the handler of their topic. A broker that is down or a topic that does
- * not exist yet costs a warning and a retry later; the table itself never depends on Kafka.
+ * The web server's feed of update messages from Kafka: when brokers are configured, one consumer per database
+ * served on its update topic `test.damnit.db-<db_id>` (each its own group, so every server gets every message,
+ * from the newest on). One consumer per topic, because a topic that does not exist (yet) must not keep the others
+ * from being followed: it costs a warning and a retry later. The table itself never depends on Kafka.
  */
 import { hostname } from "node:os";
 import { randomBytes } from "node:crypto";
@@ -16,7 +16,7 @@ export interface UpdateFeed {
 
 const RETRY_MS = 15_000;
 
-export function startUpdateFeed(brokers: readonly string[], handlers: Map<string, (m: UpdateMessage) => void>): UpdateFeed {
+function follow(brokers: readonly string[], topic: string, handler: (m: UpdateMessage) => void): UpdateFeed {
   let consumer: Consumer | undefined;
   let closed = false;
   let retry: NodeJS.Timeout | undefined;
@@ -26,11 +26,10 @@ export function startUpdateFeed(brokers: readonly string[], handlers: Map<string
     const c = kafka.consumer({ groupId: `damnit-web-${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`, sessionTimeout: 10_000, rebalanceTimeout: 5_000, heartbeatInterval: 500, maxWaitTimeInMs: 200 });
     consumer = c;
     await c.connect();
-    await c.subscribe({ topics: [...handlers.keys()], fromBeginning: false });
+    await c.subscribe({ topics: [topic], fromBeginning: false });
     await c.run({
-      eachMessage: async ({ topic, message }) => {
-        const handler = handlers.get(topic);
-        if (!handler || !message.value) return;
+      eachMessage: async ({ message }) => {
+        if (!message.value) return;
         try {
           handler(JSON.parse(message.value.toString("utf8")) as UpdateMessage);
         } catch (err) {
@@ -38,18 +37,18 @@ export function startUpdateFeed(brokers: readonly string[], handlers: Map<string
         }
       },
     });
-    log().info({ topics: [...handlers.keys()] }, "web table: following the update topics for processing states");
+    log().info({ topic }, "web table: following the update topic for processing states");
   };
   const attempt = () => {
     if (closed) return;
     connect().catch(async (err: unknown) => {
-      log().warn(`web table: cannot follow the update topics on ${brokers.join(",")} (${(err as Error).message}); processing states will be missing, retrying in ${RETRY_MS / 1000} s`);
+      log().warn(`web table: cannot follow ${topic} on ${brokers.join(",")} (${(err as Error).message}); its processing states will be missing, retrying in ${RETRY_MS / 1000} s`);
       await consumer?.disconnect().catch(() => undefined);
       consumer = undefined;
       if (!closed) retry = setTimeout(attempt, RETRY_MS).unref();
     });
   };
-  if (handlers.size > 0) attempt();
+  attempt();
   return {
     close: async () => {
       closed = true;
@@ -57,4 +56,9 @@ export function startUpdateFeed(brokers: readonly string[], handlers: Map<string
       await consumer?.disconnect().catch(() => undefined);
     },
   };
+}
+
+export function startUpdateFeed(brokers: readonly string[], handlers: Map<string, (m: UpdateMessage) => void>): UpdateFeed {
+  const feeds = [...handlers].map(([topic, handler]) => follow(brokers, topic, handler));
+  return { close: async () => void (await Promise.all(feeds.map((f) => f.close()))) };
 }
