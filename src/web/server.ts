@@ -12,7 +12,6 @@ import { redactedHeaders, requireTokenForWrites } from "../http/require-token.js
 import { bundleAssets } from "./assets.js";
 import { DatabaseState, type TableChange } from "./database-state.js";
 import type { UpdateMessage } from "../messaging/messages.js";
-import { readPlotData } from "./run-data.js";
 import { startUpdateFeed } from "./update-feed.js";
 import { readViews, saveView } from "./views-store.js";
 
@@ -161,6 +160,8 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
       const { proposal, run } = oneRunKey(req.params.proposal, req.params.run);
       const index = (req.query.index ?? "").split(",").filter(Boolean).map(Number);
       if (index.some((i) => !Number.isSafeInteger(i) || i < 0)) throw new DamnitError("BAD_ARGUMENT", `index must be whole numbers ≥ 0: ${req.query.index}`);
+      // Loaded on the first plot: a server nobody plots from never holds the HDF5 reader.
+      const { readPlotData } = await import("./run-data.js");
       return readPlotData(db.dir, proposal, run, req.params.name, index);
     },
   );

@@ -226,7 +226,7 @@ function setSort(name) {
   render();
 }
 
-const FIXED_WIDTHS = [60, 110, 150];
+const FIXED_WIDTHS = [60, 200, 150];
 const OVERSCAN = 8;
 
 function processingText(key) {
@@ -265,7 +265,7 @@ function columnWidths(cols) {
       else if (cell.spark) px = Math.max(px, 112);
       else chars = Math.max(chars, cell.t.length + (cell.units ? cell.units.length + 1 : 0));
     }
-    return Math.min(320, Math.max(48, px, chars * 7 + 12));
+    return Math.min(320, Math.max(48, px, chars * 8 + 16));
   });
 }
 
@@ -387,7 +387,8 @@ function colour(t) {
 }
 
 function lineChart(area, xs, ys, xLabel, yLabel) {
-  new uPlot({ width: 600, height: 300, scales: { x: { time: false } }, axes: [{ label: xLabel }, { size: 70, label: yLabel }], series: [{ label: xLabel }, { label: yLabel, stroke: "#1f77b4" }] }, [xs, ys], area);
+  const plain = (_u, ticks) => ticks.map((v) => String(v));
+  new uPlot({ width: 600, height: 300, scales: { x: { time: false } }, axes: [{ label: xLabel, space: 110, values: plain }, { size: 70, label: yLabel }], series: [{ label: xLabel }, { label: yLabel, stroke: "#1f77b4" }] }, [xs, ys], area);
 }
 
 function imageChart(area, a) {
