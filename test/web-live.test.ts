@@ -22,6 +22,8 @@ import { startServing, type ServingProcess } from "./helpers/web-server.js";
 const SHOTS = join(REPO_ROOT, "test-output", "web");
 const ready = chromiumAvailable() && h5pyAvailable();
 const BIG_RUNS = 500;
+/** more columns than the page renders at once (it is virtual across beyond 40) */
+const WIDE = Array.from({ length: 60 }, (_, j) => `v${String(j).padStart(2, "0")}`);
 
 let root: string;
 let dir: string;
@@ -65,7 +67,11 @@ describe.skipIf(!ready)("damnit web: plots, processing states, large tables", ()
     bigDir = join(root, "big");
     const big = await RunDatabase.open(bigDir, { create: true, initialSettings: { proposal: 99 } });
     big.setVariablesForRuns(
-      Array.from({ length: BIG_RUNS }, (_, i) => ({ proposal: 99, run: i + 1, values: { a: { value: i + 1 }, b: { value: `run ${i + 1}` } } })),
+      Array.from({ length: BIG_RUNS }, (_, i) => ({
+        proposal: 99,
+        run: i + 1,
+        values: { a: { value: i + 1 }, b: { value: `run ${i + 1}` }, ...Object.fromEntries(WIDE.map((n, j) => [n, { value: i * 100 + j }])) },
+      })),
       { provenance: "context" },
     );
     big.close();
@@ -206,6 +212,18 @@ print(json.dumps({"total": total[tvar][()].tolist(), "trains": total["trainId"][
     expect(box.bottom).toBeLessThanOrEqual(box.viewBottom + 1);
     expect(box.top).toBeGreaterThanOrEqual(box.viewTop);
     await page.screenshot({ path: join(SHOTS, "large-table-end.png") });
+    // Across too: the far columns are not in the DOM until scrolled to, then the near ones go.
+    expect(await page.$$("td[data-col='v59']")).toHaveLength(0);
+    expect(await page.$$(`tr[data-run='99/${BIG_RUNS}'] td[data-col='v00']`)).toHaveLength(1);
+    await page.$eval(".scroll", (s) => (s.scrollLeft = s.scrollWidth));
+    await page.waitForSelector(`tr[data-run='99/${BIG_RUNS}'] td[data-col='v59']`, { timeout: 5_000 });
+    expect(await page.$eval(`tr[data-run='99/${BIG_RUNS}'] td[data-col='v59']`, (td) => td.textContent)).toBe(String((BIG_RUNS - 1) * 100 + 59));
+    expect(await page.$$("th[data-col='v59']")).toHaveLength(1);
+    expect(await page.$$("td[data-col='v00']")).toHaveLength(0);
+    expect(await page.$$(`tr[data-run='99/${BIG_RUNS}'] td[data-col='a']`)).toHaveLength(0);
+    await page.screenshot({ path: join(SHOTS, "large-table-far-right.png") });
+    await page.$eval(".scroll", (s) => (s.scrollLeft = 0));
+    await page.waitForSelector("th[data-col='a']", { timeout: 5_000 });
     // Sorting by a column re-orders all runs, not just those in the DOM.
     await page.$eval(".scroll", (s) => (s.scrollTop = 0));
     await page.click("th[data-col='a']");
