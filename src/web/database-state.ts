@@ -8,6 +8,7 @@
  * (proposal, run) indexes. Their cells are compared with what the pages have, and only changed cells are sent.
  */
 import { RunDatabase } from "../db/run-database.js";
+import { METAMETA_DEFAULTS } from "../db/defaults.js";
 import { webColumns, webRow, type WebColumn, type WebRow, type WireCell } from "./cells.js";
 import { log } from "../log.js";
 import { updateTopic, type UpdateMessage } from "../messaging/messages.js";
@@ -56,7 +57,7 @@ export class DatabaseState {
     readonly db: RunDatabase | undefined,
     readonly problem: string | undefined,
   ) {
-    const pendingTimeout = db ? db.settings.get("web_pending_timeout") : 86_400;
+    const pendingTimeout = (db?.settings ?? METAMETA_DEFAULTS).get("web_pending_timeout");
     this.processing = new ProcessingStates(pendingTimeout, (list) => {
       const json = JSON.stringify(list);
       for (const fn of this.processingListeners) fn(json);
@@ -159,10 +160,11 @@ export class DatabaseState {
       if (force || this.rows.get(key)?.fingerprint !== print) changed.push({ proposal, run, index });
     });
     const change: TableChange = { rows: [], patches: [], removed: [] };
-    let names = new Set<string>();
+    // Column names: every read gives the runs view's and the variables table's names (a read of no run too).
+    let names: Set<string> | undefined;
     for (const { proposal, from, to } of runRanges(changed)) {
       const table = db.readRunTable({ proposal, range: { from, to } });
-      names = new Set(table.names);
+      names ??= new Set(table.names);
       for (const r of table.rows) {
         const row = webRow(r);
         this.store(row, prints.get(row.key) ?? "", change);
@@ -174,7 +176,7 @@ export class DatabaseState {
         change.removed.push(key);
       }
     }
-    if (names.size === 0) names = new Set(db.readRunTable({ proposal: -1 }).names);
+    names ??= new Set(db.readRunTable({ proposal: -1 }).names);
     for (const r of this.rows.values()) for (const n of r.names) names.add(n);
     const columns = webColumns([...names].sort(), db.listVariables(), (name) => db.getVariableTags(name));
     const columnsJson = JSON.stringify(columns);

@@ -39,7 +39,7 @@ const commentBody = z.object({ proposal: z.number().int(), run: z.number().int()
 const valueBody = z.object({ proposal: z.number().int(), run: z.number().int(), name: z.string().min(1), input: z.string().max(100_000) });
 const viewBody = z.object({ name: z.string().min(1).max(200), view: z.record(z.string(), z.unknown()) });
 
-/** One run's row, read through the (proposal, run) indexes. */
+/** A proposal and run number from a URL's path. */
 function oneRunKey(proposal: string, run: string): { proposal: number; run: number } {
   const p = Number(proposal);
   const r = Number(run);
@@ -47,6 +47,7 @@ function oneRunKey(proposal: string, run: string): { proposal: number; run: numb
   return { proposal: p, run: r };
 }
 
+/** One run's row, read through the (proposal, run) indexes. */
 function oneRun(db: RunDatabase, proposal: string, run: string) {
   const key = oneRunKey(proposal, run);
   return db.readRunTable({ proposal: key.proposal, range: { from: key.run, to: key.run } });
@@ -177,7 +178,7 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
     const body = commentBody.parse(req.body);
     const { s, db } = dbOf(req.params.id);
     await db.withWriteLock(() => db.setRunComment(body.proposal, body.run, body.text), { waitSeconds: 30 });
-    s.refresh(true);
+    s.refresh();
     return { status: "ok" };
   });
 
@@ -185,7 +186,7 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
     const body = valueBody.parse(req.body);
     const { s, db } = dbOf(req.params.id);
     await db.withWriteLock(() => db.setUserValue(body.proposal, body.run, body.name, body.input), { waitSeconds: 30 });
-    s.refresh(true);
+    s.refresh();
     return { status: "ok" };
   });
 

@@ -577,6 +577,17 @@ function applyChange(change) {
   if (change.columns || change.removed.length || change.rows.length || !patchRows(patched)) render();
 }
 
+async function reloadTable() {
+  try {
+    const t = await api(`/api/db/${state.db}/table`);
+    state.rows = new Map();
+    applyProcessing(t.processing ?? []);
+    applyChange({ columns: t.columns, rows: t.rows, patches: [], removed: [] });
+  } catch (err) {
+    status(`could not reload the table: ${err.message}`, true);
+  }
+}
+
 function applyProcessing(list) {
   const before = new Set(state.processing.keys());
   state.processing = new Map();
@@ -601,8 +612,17 @@ async function start() {
   const events = new EventSource(`/api/db/${state.db}/events`);
   events.addEventListener("change", (e) => (early ? early.push(JSON.parse(e.data)) : applyChange(JSON.parse(e.data))));
   events.addEventListener("processing", (e) => (early ? early.push({ processing: JSON.parse(e.data) }) : applyProcessing(JSON.parse(e.data))));
-  events.onerror = () => status("live updates interrupted; reconnecting…", true);
-  events.onopen = () => status("live");
+  let lost = false;
+  events.onerror = () => {
+    lost = true;
+    status("live updates interrupted; reconnecting…", true);
+  };
+  events.onopen = () => {
+    status("live");
+    // Changes made while the stream was down were not sent: take the whole table again.
+    if (lost && !early) reloadTable();
+    lost = false;
+  };
   const tableRequest = api(`/api/db/${state.db}/table`).catch((err) => ({ failed: err }));
   const info = await api("/api/databases");
   state.dbs = info.databases;
