@@ -3,11 +3,12 @@
 // without Kafka or Slurm) appearing on the open page, its processing shown while it runs. Screenshots go to
 // test-output/web/.
 import { mkdirSync, symlinkSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import puppeteer, { type Browser, type Page } from "puppeteer-core";
 import { CHROMIUM, chromiumAvailable } from "./helpers/chromium.js";
-import { damnit } from "./helpers/cli.js";
+import { damnit, expectOneLineError } from "./helpers/cli.js";
 import { demoDatabase, listenerDir } from "./helpers/listener.js";
 import { REPO_ROOT } from "./helpers/paths.js";
 import { tempDir } from "./helpers/tmp.js";
@@ -44,6 +45,23 @@ describe.skipIf(!haveChromium)("the web table served by demo and listen", () => 
   afterAll(async () => {
     await browser?.close();
   });
+
+  it("a port in use is a one-line error, for damnit web and listen --web", async () => {
+    const tmp = tempDir();
+    const db = join(tmp, "db");
+    expect(damnit(["proposal", "1234", db]).status).toBe(0);
+    const dir = listenerDir(tmp, 1234, db);
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", () => resolve()));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const env = { XDG_CONFIG_HOME: join(tmp, "config") };
+      expect(expectOneLineError(damnit(["web", db, "--listen", `127.0.0.1:${port}`], { env }))).toMatch(new RegExp(`127\\.0\\.0\\.1:${port} is in use; choose another port`));
+      expect(expectOneLineError(damnit(["listen", dir, "--web", `127.0.0.1:${port}`], { env: { ...env, PATH: pathWithoutSlurm(tmp) } }))).toMatch(/is in use; choose another port/);
+    } finally {
+      taken.close();
+    }
+  }, 120_000);
 
   it("damnit demo --web ends by serving its table and printing the URL", async () => {
     const tmp = tempDir();

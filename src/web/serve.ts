@@ -48,7 +48,7 @@ export async function serveWeb(opts: ServeOptions): Promise<RunningWeb> {
   } catch (err) {
     await web.app.close();
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "EADDRINUSE") throw new DamnitError("BAD_LISTEN_ADDRESS", `${formatListenAddress(address)} is in use; choose another port with --listen`);
+    if (code === "EADDRINUSE") throw new DamnitError("BAD_LISTEN_ADDRESS", `${formatListenAddress(address)} is in use; choose another port`);
     if (code === "EADDRNOTAVAIL" || code === "EACCES") throw new DamnitError("BAD_LISTEN_ADDRESS", `cannot listen on ${formatListenAddress(address)}: ${code}`);
     throw err;
   }
