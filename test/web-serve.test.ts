@@ -74,11 +74,15 @@ describe.skipIf(!haveChromium)("the web table served by demo and listen", () => 
       expect(info.databases).toEqual([expect.objectContaining({ dir, problem: null })]);
       const page = await openTable(demo.base);
       expect(await runsOnPage(page)).toEqual(["1234/1", "1234/2"]);
+      // Stopping does not wait for the open page's event stream.
+      const t0 = Date.now();
+      await demo.stop();
+      expect(Date.now() - t0).toBeLessThan(10_000);
       await page.close();
     } finally {
       await demo.stop();
     }
-    expect(demo.proc.exitCode).toBe(0);
+    expect(demo.proc.exitCode, demo.output()).toBe(0);
   }, 180_000);
 
   it("damnit listen --web serves the registered databases; a run it processes appears on the open page", async () => {

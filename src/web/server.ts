@@ -64,7 +64,8 @@ export async function createWebServer(opts: WebOptions): Promise<WebServer> {
   const byTopic = new Map<string, DatabaseState>();
   for (const s of states) if (s.updateTopic) byTopic.set(s.updateTopic, s);
   const feed = opts.brokers ? startUpdateFeed(opts.brokers, new Map([...byTopic].map(([topic, s]) => [topic, (m: UpdateMessage) => s.deliver(m)]))) : undefined;
-  const app = Fastify({ logger: opts.logger ? { redact: redactedHeaders } : false, bodyLimit: 1 << 20 });
+  // forceCloseConnections: open pages hold their event streams for ever; closing must not wait for them.
+  const app = Fastify({ logger: opts.logger ? { redact: redactedHeaders } : false, bodyLimit: 1 << 20, forceCloseConnections: true });
 
   if (opts.readOnly) {
     app.addHook("onRequest", async (request, reply) => {

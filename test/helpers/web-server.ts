@@ -39,7 +39,7 @@ export async function startServing(args: string[], env: Record<string, string | 
     output: () => out,
     stop: async () => {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 30_000))]);
     },
   };
 }
