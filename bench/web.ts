@@ -71,14 +71,28 @@ try {
   await page.setViewport({ width: 1600, height: 900 });
   const t0 = process.hrtime.bigint();
   await page.goto(base);
-  await page.waitForFunction(`document.body.dataset.ready === "1" && document.querySelectorAll("tbody tr").length === ${RUNS}`, { timeout: 60_000, polling: 20 });
+  // Rendered: the page has every run in its table (the DOM holds the rows in view: the table is virtual) and the
+  // first rows' cells are on the page.
+  await page.waitForFunction(
+    `document.body.dataset.ready === "1" && document.body.dataset.rows === "${RUNS}" && document.querySelectorAll("tbody tr[data-run] td[data-col]").length > 0`,
+    { timeout: 60_000, polling: 20 },
+  );
   const firstRender = ms(t0);
+  const phases = (await page.evaluate(`(() => {
+    const mark = (n) => performance.getEntriesByName(n)[0]?.startTime ?? NaN;
+    const table = performance.getEntriesByType("resource").find((e) => e.name.endsWith("/table"));
+    const script = performance.getEntriesByType("resource").find((e) => e.name.endsWith("/app.js"));
+    return { script: script.responseEnd, asked: table.startTime, received: table.responseEnd, size: table.encodedBodySize, parsed: mark("damnit:table-parsed"), rendered: mark("damnit:rendered") };
+  })()`)) as Record<string, number>;
   const cells = (await page.evaluate(`document.querySelectorAll("tbody td[data-col]").length`)) as number;
 
   const latencies: number[] = [];
   for (let i = 0; i < UPDATES; i++) {
     const run = 1 + ((i * 37) % RUNS);
     const value = 9_000_000 + i;
+    // The changed cell must be on the page: scroll its run into view first (as a person watching it would).
+    await page.evaluate(`window.damnitTable.scrollToRun("${PROPOSAL}/${run}")`);
+    await page.waitForSelector(`tr[data-run='${PROPOSAL}/${run}'] td[data-col='var_000']`, { timeout: 5_000 });
     await db.withWriteLock(() => db.setVariables(PROPOSAL, run, { var_000: { value } }, { provenance: "context" }));
     const t1 = process.hrtime.bigint();
     await page.waitForFunction(`document.querySelector("tr[data-run='${PROPOSAL}/${run}'] td[data-col='var_000']")?.textContent === "${value}"`, { timeout: 10_000, polling: "raf" });
@@ -87,9 +101,13 @@ try {
   const rss = kib(server.pid!, "VmRSS") / 1024;
   const hwm = kib(server.pid!, "VmHWM") / 1024;
 
-  console.log(`web table benchmark: ${RUNS} runs × ${VARS} variables (${cells} cells on the page)`);
+  console.log(`web table benchmark: ${RUNS} runs × ${VARS} variables (${cells} cells in the DOM: the rows in view)`);
   console.log(`  baseline readRunTable (same table, this process, best of 3): ${readBest.toFixed(0)} ms`);
   console.log(`  first full render in Chromium:         ${firstRender.toFixed(0)} ms   (target ≤ 1500 ms)`);
+  const f = (x: number | undefined) => (x ?? NaN).toFixed(0);
+  console.log(
+    `    in the page: script loaded ${f(phases.script)} ms, table asked ${f(phases.asked)}, received ${f(phases.received)} (${((phases.size ?? 0) / 2 ** 20).toFixed(1)} MiB JSON), parsed ${f(phases.parsed)}, rendered ${f(phases.rendered)} ms after navigation`,
+  );
   console.log(`  job commit → changed cell on the page: p50 ${pct(latencies, 50).toFixed(0)} ms, p99 ${pct(latencies, 99).toFixed(0)} ms over ${UPDATES} updates   (target p50 ≤ 500 ms)`);
   console.log(`  server memory: RSS ${rss.toFixed(0)} MiB, peak ${hwm.toFixed(0)} MiB   (target ≤ 150 MiB)`);
 } finally {

@@ -91,7 +91,7 @@ describe.skipIf(!haveChromium)("damnit web", () => {
     const db = new Database(join(dir, "runs.sqlite"), { readonly: true });
     const rows = db.prepare("SELECT run, name, value, attributes FROM run_variables WHERE proposal = 1234 ORDER BY run, name").all() as any[];
     db.close();
-    const runs = await page.$$eval("tbody tr", (trs) => trs.map((tr) => tr.getAttribute("data-run")));
+    const runs = await page.$$eval("tbody tr[data-run]", (trs) => trs.map((tr) => tr.getAttribute("data-run")));
     expect(runs).toEqual(["1234/1", "1234/2"]);
     const n = rows.find((r) => r.name === "n_trains" && r.run === 1);
     expect(await cellText(page, "1234/1", "n_trains")).toBe(String(n.value));

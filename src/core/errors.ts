@@ -54,7 +54,9 @@ export type DamnitErrorCode =
   // run bookkeeping (src/bookkeeping/) and the listener's control API
   | "DB_CLOSED"
   | "BAD_COUNTER"
-  | "LISTENER_PAUSED";
+  | "LISTENER_PAUSED"
+  // the web table: a run's extracted_data file lacks the variable's data (missing/corrupt files are BAD_RUN_FILE)
+  | "NO_EXTRACTED_DATA";
 
 /**
  * An error a user can act on. Its message is one line that names the file or value concerned and says what to do;

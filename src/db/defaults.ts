@@ -96,6 +96,14 @@ export const METAMETA_SETTINGS = settingsTable({
     stored: false,
     meaning: "SQLite journal: 'delete' (rollback, safe on network file systems) or 'wal' (local disks only)",
   },
+  web_views: { kind: "text", default: "", defaultText: "none", stored: false, meaning: "the web table's saved views, JSON {name: view} (written by damnit web's Save view)" },
+  web_poll_ms: { kind: "positive", default: 100, stored: false, meaning: "how often (ms) damnit web checks the database's data_version for commits by others" },
+  web_pending_timeout: {
+    kind: "positive",
+    default: 86_400,
+    stored: false,
+    meaning: "seconds damnit web shows a run as pending without news of its job (RUNNING states need a heartbeat every 10 s)",
+  },
 });
 
 export type MetametaSettings = typeof METAMETA_SETTINGS;

@@ -36,6 +36,23 @@ export type RunFilter = (run: number) => boolean;
 export interface RunTableOptions {
   proposal?: number;
   runs?: RunFilter;
+  /** with `proposal`: only runs from..to (inclusive), read through the indexes rather than filtered after the scan */
+  range?: { from: number; to: number };
+}
+
+/** The WHERE terms and parameters of the proposal / run range options, for run_info (`ri.`) or run_variables. */
+function runsWhere(opts: RunTableOptions, prefix: string): { terms: string[]; params: number[] } {
+  const terms: string[] = [];
+  const params: number[] = [];
+  if (opts.proposal !== undefined) {
+    terms.push(`${prefix}proposal = ?`);
+    params.push(opts.proposal);
+    if (opts.range) {
+      terms.push(`${prefix}run BETWEEN ? AND ?`);
+      params.push(opts.range.from, opts.range.to);
+    }
+  }
+  return { terms, params };
 }
 
 /*
@@ -46,7 +63,8 @@ export interface RunTableOptions {
  * order (an aggregate ORDER BY would sort every run's rows, +40 % time); without the index, ORDER BY does it.
  */
 function runsQuery(db: Database.Database, cellExpression: string, opts: RunTableOptions) {
-  const where = opts.proposal === undefined ? "" : "WHERE ri.proposal = ?";
+  const { terms, params } = runsWhere(opts, "ri.");
+  const where = terms.length ? `WHERE ${terms.join(" AND ")}` : "";
   // (A read-compatibility view shadowing run_variables, see read-compat.ts, has no index either.)
   const indexed =
     db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'variable_version'").get() !== undefined &&
@@ -62,7 +80,7 @@ function runsQuery(db: Database.Database, cellExpression: string, opts: RunTable
        ORDER BY ri.proposal, ri.run`,
     )
     .raw(true)
-    .all(...(opts.proposal === undefined ? [] : [opts.proposal])) as [number, number, number | null, number | null, string | null][];
+    .all(...params) as [number, number, number | null, number | null, string | null][];
 }
 
 interface BlobCell {
@@ -74,12 +92,13 @@ interface BlobCell {
 }
 
 function blobCells(db: Database.Database, opts: RunTableOptions): Map<string, BlobCell> {
-  const where = opts.proposal === undefined ? "" : "AND proposal = ?";
+  const { terms, params } = runsWhere(opts, "");
+  const where = terms.map((t) => `AND ${t}`).join(" ");
   const rows = db
     .prepare(
       `SELECT proposal, run, name, value, summary_type FROM run_variables WHERE typeof(value) = 'blob' ${where} ORDER BY version`,
     )
-    .all(...(opts.proposal === undefined ? [] : [opts.proposal])) as BlobCell[];
+    .all(...params) as BlobCell[];
   return new Map(rows.map((r) => [`${r.proposal}/${r.run}/${r.name}`, r]));
 }
 

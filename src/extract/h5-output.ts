@@ -372,7 +372,7 @@ function readSummaryAttrs(lib: H5Lib, fileId: bigint, path: string): SummaryAttr
  * A DataValue stored at `path`: a NetCDF4 DataArray group, a variable group holding `data`, or (previews) a
  * dataset. Undefined for what the types cannot represent (xarray Datasets, string arrays, other records).
  */
-function readDataValue(lib: H5Lib, f: H5File, path: string, variableGroup: boolean): DataValue | undefined {
+export function readDataValue(lib: H5Lib, f: H5File, path: string, variableGroup: boolean): DataValue | undefined {
   const { module } = lib;
   const kind = objectKind(module, f.file_id, path);
   if (kind === "dataset") return readStored(lib, f, path);

@@ -12,7 +12,8 @@ import type { Logger } from "pino";
 import { peekHasRun, peekSetting } from "../db/peek.js";
 import { updateBrokers, parseBrokers } from "../messaging/brokers.js";
 import { currentUser } from "../messaging/processing-reporter.js";
-import { createPublisher, type Publisher } from "../messaging/publisher.js";
+import { createPublisher, teePublisher, type Publisher } from "../messaging/publisher.js";
+import type { UpdateMessage } from "../messaging/messages.js";
 import { sbatchInstalled } from "../jobs/sbatch.js";
 import { startControlApi, type ControlApi } from "./control-api/server.js";
 import { ListenerStats } from "./control-api/stats.js";
@@ -32,6 +33,8 @@ export interface ListenerOptions {
   readonly signal?: AbortSignal;
   /** `--audit-only`: audit notifications' requests, submit nothing (as the `audit_only` setting) */
   readonly auditOnly?: boolean;
+  /** also hand every update message the listener sends to this (e.g. the web table it serves, `listen --web`) */
+  readonly onUpdateMessages?: (topic: string, messages: readonly UpdateMessage[]) => void;
 }
 
 /** Brokers of the notifications: env DAMNIT_KAFKA_BROKERS, else the `kafka_brokers` setting; null: watch directories. */
@@ -47,7 +50,7 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
   const brokers = notificationBrokers(store);
   // Update messages go to the same brokers unless DAMNIT_KAFKA_BROKERS/AMORE_BROKER say otherwise.
   const messageBrokers = updateBrokers(process.env, brokers?.join(",") ?? "");
-  const publisher: Publisher = createPublisher(messageBrokers, logger);
+  const publisher: Publisher = teePublisher(createPublisher(messageBrokers, logger), opts.onUpdateMessages);
   const concurrency = store.settings.get("local_concurrency");
   const dataRoot = store.settings.get("data_root") || undefined;
   const local = new LocalQueue(store, publisher, logger, concurrency, dataRoot);

@@ -18,6 +18,18 @@ export function createPublisher(brokers: readonly string[] | null, logger: Logge
   return brokers ? new KafkaPublisher(brokers, logger) : { send: async () => {}, close: async () => {} };
 }
 
+/** `publisher`, also handing every message to `also` (in-process readers: the listener's own web table). */
+export function teePublisher(publisher: Publisher, also?: (topic: string, messages: readonly UpdateMessage[]) => void): Publisher {
+  if (!also) return publisher;
+  return {
+    send: (topic, messages) => {
+      also(topic, messages);
+      return publisher.send(topic, messages);
+    },
+    close: () => publisher.close(),
+  };
+}
+
 class KafkaPublisher implements Publisher {
   private producer: Producer | undefined;
   private connecting: Promise<Producer> | undefined;

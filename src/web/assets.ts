@@ -6,7 +6,7 @@
  */
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { build } from "esbuild";
+import { build, stop } from "esbuild";
 
 export interface Assets {
   js: string;
@@ -41,6 +41,8 @@ export async function bundleAssets(): Promise<Assets> {
     outdir: "/bundle",
     logLevel: "silent",
   });
+  // esbuild keeps a service process for more builds: there are none.
+  await stop();
   let js = "";
   let css = "";
   for (const f of result.outputFiles) {

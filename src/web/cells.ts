@@ -3,7 +3,7 @@
  * bold/background, error message, thumbnail URL, sparkline points). Values are never HTML: the page puts every
  * string in with textContent, so a title or comment holding markup shows as text.
  */
-import type { CellValue, RunRow, RunTable } from "../db/run-table.js";
+import type { CellValue, RunRow } from "../db/run-table.js";
 import type { VariableInfo } from "../db/variables.js";
 import { valueText } from "../cli/format-value.js";
 import { isNdArray } from "../core/ndarray.js";
@@ -31,7 +31,7 @@ export interface WebRow {
   proposal: number;
   run: number;
   start: number | null;
-  cells: Record<string, WebCell>;
+  cells: Record<string, WireCell>;
 }
 
 export interface WebColumn {
@@ -81,16 +81,26 @@ export function webCell(cell: CellValue): WebCell {
   return out;
 }
 
+/**
+ * A cell as it travels: a plain number whose text is the number's own (`String(n)`, most cells of a large table)
+ * as the bare number, a third of the JSON; the page turns it back into `{t, n}`.
+ */
+export type WireCell = WebCell | number;
+
 export function webRow(row: RunRow): WebRow {
-  const cells: Record<string, WebCell> = {};
-  for (const [name, cell] of row.cells) cells[name] = webCell(cell);
+  const cells: Record<string, WireCell> = {};
+  for (const [name, cell] of row.cells) {
+    const c = webCell(cell);
+    const keys = Object.keys(c);
+    cells[name] = c.n !== undefined && Number.isFinite(c.n) && keys.length === 2 && c.t === String(c.n) ? c.n : c;
+  }
   return { key: `${row.proposal}/${row.run}`, proposal: row.proposal, run: row.run, start: row.startTime, cells };
 }
 
-export function webColumns(table: RunTable, variables: VariableInfo[], tagsOf: (name: string) => string[]): WebColumn[] {
+export function webColumns(tableNames: string[], variables: VariableInfo[], tagsOf: (name: string) => string[]): WebColumn[] {
   const info = new Map(variables.map((v) => [v.name, v]));
   // DAMNIT's GUI always has the Comment column, even before the first comment is written.
-  const names = table.names.includes("comment") ? table.names : [...table.names, "comment"];
+  const names = tableNames.includes("comment") ? tableNames : [...tableNames, "comment"];
   return names.map((name) => {
     const v = info.get(name);
     return {

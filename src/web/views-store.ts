@@ -8,8 +8,8 @@ import { DamnitError } from "../core/errors.js";
 export const VIEWS_KEY = "web_views";
 
 export function readViews(db: RunDatabase): Record<string, unknown> {
-  const text = db.getSetting(VIEWS_KEY);
-  if (typeof text !== "string" || text === "") return {};
+  const text = db.settings.get("web_views");
+  if (text === "") return {};
   try {
     const parsed = JSON.parse(text) as unknown;
     return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {};

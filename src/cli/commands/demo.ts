@@ -11,6 +11,7 @@ import { openForCommand } from "../open-database.js";
 import { progressBar } from "../progress.js";
 import { cellText } from "../format-value.js";
 import { renderTable } from "../table.js";
+import { serveWeb } from "../../web/serve.js";
 
 interface Args {
   dir: string;
@@ -19,6 +20,7 @@ interface Args {
   force: boolean;
   python: boolean;
   contextPython?: string;
+  web?: string;
 }
 
 /** The example context shipped with the package. */
@@ -37,6 +39,7 @@ export const demoCommand: CommandModule<object, Args> = {
       .option("proposal", { type: "number", default: 1234, describe: "proposal number of the synthetic data" })
       .option("force", { type: "boolean", default: false, describe: "reuse a directory that is not empty" })
       .option("python", { type: "boolean", default: false, describe: "use the Python example context (context.py) instead of context.ts" })
+      .option("web", { type: "string", describe: "end by serving the table as a web page (on [HOST:]PORT; default 127.0.0.1:8700) until Ctrl+C" })
       .option("context-python", { type: "string", describe: "Python interpreter for context.py (with numpy, xarray, extra_data; default python3 on PATH)" })
       .example("$0 demo /tmp/demo", "set up and process a demo proposal in /tmp/demo") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
@@ -98,5 +101,18 @@ export const demoCommand: CommandModule<object, Args> = {
     } finally {
       db.close();
     }
+    if (argv.web !== undefined) await serveUntilStopped(dir, argv.web);
   },
 };
+
+/** `demo --web`: serve the demo's table (writable with the token) until SIGINT/SIGTERM. */
+async function serveUntilStopped(dir: string, listen: string): Promise<void> {
+  process.stdout.write("\n");
+  const web = await serveWeb({ dirs: [dir], listen: listen === "" ? undefined : listen });
+  process.stdout.write("Serving until Ctrl+C.\n");
+  await new Promise<void>((resolveStop) => {
+    const stop = () => void web.close().then(() => resolveStop());
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+}

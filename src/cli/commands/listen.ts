@@ -4,7 +4,10 @@ import { shellQuote } from "../shell-quote.js";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ArgumentsCamelCase, Argv, CommandModule } from "yargs";
-import { runListener } from "../../listener/listener.js";
+import { notificationBrokers, runListener } from "../../listener/listener.js";
+import { ListenerStore } from "../../listener/store/index.js";
+import { updateBrokers } from "../../messaging/brokers.js";
+import { serveWeb, type RunningWeb } from "../../web/serve.js";
 import { logAlsoTo } from "../../log.js";
 import { supervisedEnvironment } from "../../supervisor/config.js";
 import { startListenerDaemon } from "../../supervisor/control.js";
@@ -13,6 +16,8 @@ interface Args {
   dir: string;
   daemonize: boolean;
   auditOnly: boolean;
+  web?: string;
+  webReadOnly: boolean;
 }
 
 export const listenCommand: CommandModule<object, Args> = {
@@ -27,6 +32,8 @@ export const listenCommand: CommandModule<object, Args> = {
         default: false,
         describe: "record notifications in the audit trails and acknowledge them, submit nothing (an outage; 'damnit replay' afterwards)",
       })
+      .option("web", { type: "string", describe: "also serve the registered databases' run tables on [HOST:]PORT (as damnit web; 127.0.0.1 unless told)" })
+      .option("web-read-only", { type: "boolean", default: false, describe: "with --web: refuse every change" })
       .example("$0 listener add 1234 && $0 listen", "process proposal 1234's runs here, in the foreground")
       .example("$0 listen --daemonize", "the same as a service; 'damnit listener status' tells how it is") as unknown as Argv<Args>,
   handler: async (argv: ArgumentsCamelCase<Args>) => {
@@ -36,7 +43,8 @@ export const listenCommand: CommandModule<object, Args> = {
       const damnit = fileURLToPath(new URL("../../../../bin/damnit.js", import.meta.url));
       // The absolute directory (DAMNIT's is "."): it names the Kafka consumer group, which must differ between
       // listeners on the same brokers, or they would share out the notifications between them.
-      const result = await startListenerDaemon(dir, { command: [process.execPath, damnit, "listen", dir, ...(argv.auditOnly ? ["--audit-only"] : [])], environment });
+      const webArgs = argv.web !== undefined ? ["--web", argv.web, ...(argv.webReadOnly ? ["--web-read-only"] : [])] : [];
+      const result = await startListenerDaemon(dir, { command: [process.execPath, damnit, "listen", dir, ...webArgs, ...(argv.auditOnly ? ["--audit-only"] : [])], environment });
       const what = { daemon: "Started supervisord and the listener", program: "Started the listener", "already-running": "The listener is already running" }[result.started];
       console.log(`${what} (pid ${result.pid}) under supervisord at ${result.serverUrl}; log: ${join(dir, "damnit.log")}`);
       console.log(`Check it with: damnit listener status -C ${shellQuote(argv.dir)}`);
@@ -59,8 +67,10 @@ export const listenCommand: CommandModule<object, Args> = {
     });
     // Once the listener is done, the process ends even if a client library still holds a socket or timer.
     const exitSoon = () => setTimeout(() => process.exit(), 3000).unref();
+    const web = argv.web !== undefined ? await serveListenerWeb(argv.dir, argv.web, argv.webReadOnly, (line) => logger.info(line)) : undefined;
     try {
-      await runListener({ dir: argv.dir, logger, signal: abort.signal, auditOnly: argv.auditOnly });
+      await runListener({ dir: argv.dir, logger, signal: abort.signal, auditOnly: argv.auditOnly, onUpdateMessages: web?.deliver });
+      await web?.close();
       exitSoon();
     } catch (err) {
       if (isDamnitError(err, "LISTENER_FAULT")) {
@@ -69,8 +79,27 @@ export const listenCommand: CommandModule<object, Args> = {
         logger.fatal(`Stopping on unexpected error: ${(err as Error).message}`);
       }
       process.exitCode = 1;
+      await web?.close().catch(() => undefined);
       exitSoon();
       throw err;
     }
   },
 };
+
+/**
+ * The listener's web table: the databases registered when it starts, their processing states from the listener's
+ * own update messages (handed over in-process) and, with Kafka, from the update topics (the Slurm jobs' own).
+ */
+async function serveListenerWeb(dir: string, listen: string, readOnly: boolean, print: (line: string) => void): Promise<RunningWeb> {
+  const store = ListenerStore.open(dir);
+  let dirs: string[];
+  let brokers: string[] | null;
+  try {
+    dirs = [...new Set(store.databases.list().map((d) => d.dbDir))];
+    brokers = updateBrokers(process.env, notificationBrokers(store)?.join(",") ?? "");
+  } finally {
+    store.close();
+  }
+  if (dirs.length === 0) print("--web: no databases registered yet ('damnit listener add <proposal> [dir]'); the page will list none until a restart");
+  return serveWeb({ dirs, listen, readOnly, brokers, print });
+}

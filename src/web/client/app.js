@@ -1,11 +1,16 @@
 // The run table page of `damnit web` (browser code, bundled by esbuild at server start). Everything from the
 // database goes in with textContent, never innerHTML. The write token comes from the URL fragment (#token=…, as
 // `damnit web` prints it), is kept in sessionStorage and removed from the address bar.
+//
+// The table is virtual: only the rows in view (and a few around them) are in the DOM, between two spacer rows
+// that keep the scroll height; rows have one fixed height and columns fixed widths, so scrolling re-renders a
+// window of rows without re-layout of the others. Thumbnails and sparklines are therefore made only for rows in
+// view. Live changes patch the rows' cells in memory and replace only the changed rows that are in view.
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import "./app.css";
 
-const state = { dbs: [], db: null, columns: [], rows: new Map(), view: { hidden: [], order: [], sort: null, desc: false, filters: {}, search: "", tag: "" }, readOnly: false };
+const state = { dbs: [], db: null, columns: [], rows: new Map(), list: [], cols: [], widths: [], rowH: 24, window: [0, 0], hwin: [0, 0], processing: new Map(), noData: new Map(), view: { hidden: [], order: [], sort: null, desc: false, filters: {}, search: "", tag: "" }, readOnly: false };
 
 function takeToken() {
   const m = /(?:^#|&)token=([A-Za-z0-9_-]+)/.exec(location.hash);
@@ -33,7 +38,7 @@ async function api(path, body) {
   const init = body === undefined ? {} : { method: "POST", headers: { "Content-Type": "application/json", ...(token ? { Authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) };
   const res = await fetch(path, init);
   const json = await res.json();
-  if (!res.ok) throw new Error(json.message || res.statusText);
+  if (!res.ok) throw Object.assign(new Error(json.message || res.statusText), { code: json.code });
   return json;
 }
 
@@ -144,43 +149,62 @@ function renderCell(row, col) {
   } else {
     td.textContent = c.units && c.t !== "" ? `${c.t} ${c.units}` : c.t;
   }
-  if (c.array) {
-    td.classList.add("plottable");
-    td.addEventListener("click", () => plotArray(row, col));
+  if (c.array) td.classList.add("plottable");
+  const missing = state.noData.get(`${row.key}/${col.name}`);
+  if (missing) {
+    td.classList.add("nodata");
+    td.title = missing;
   }
   return td;
 }
 
 function editCell(td, row, col) {
-  if (state.readOnly || !token) return;
-  td.classList.add("editable");
-  td.addEventListener("dblclick", () => {
-    const input = el("input", { class: "edit", value: row.cells[col.name]?.t ?? "" });
-    td.replaceChildren(input);
-    input.focus();
-    const commit = async () => {
-      try {
-        if (col.name === "comment") await api(`/api/db/${state.db}/comment`, { proposal: row.proposal, run: row.run, text: input.value });
-        else await api(`/api/db/${state.db}/value`, { proposal: row.proposal, run: row.run, name: col.name, input: input.value });
-        status(`saved ${col.title} of run ${row.run}`);
-      } catch (err) {
-        status(`could not save: ${err.message}`, true);
-        render();
-      }
-    };
-    input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter") commit();
-      if (e.key === "Escape") render();
-    });
+  if (state.readOnly || !token || !col.editable) return;
+  const input = el("input", { class: "edit", value: row.cells[col.name]?.t ?? "" });
+  td.replaceChildren(input);
+  input.focus();
+  const commit = async () => {
+    try {
+      if (col.name === "comment") await api(`/api/db/${state.db}/comment`, { proposal: row.proposal, run: row.run, text: input.value });
+      else await api(`/api/db/${state.db}/value`, { proposal: row.proposal, run: row.run, name: col.name, input: input.value });
+      status(`saved ${col.title} of run ${row.run}`);
+    } catch (err) {
+      status(`could not save: ${err.message}`, true);
+      renderBody(true);
+    }
+  };
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") commit();
+    if (e.key === "Escape") renderBody(true);
   });
+}
+
+/** Clicks and double-clicks on cells, for every row the body will ever hold (one listener each, on the table). */
+function cellTarget(e) {
+  const td = e.target.closest?.("td[data-col]");
+  const tr = td?.parentElement;
+  const row = tr && state.rows.get(tr.getAttribute("data-run"));
+  const col = row && state.columns.find((c) => c.name === td.getAttribute("data-col"));
+  return col ? { td, row, col } : null;
+}
+
+/** Cells standing in for the columns left and right of the horizontal window (none when the window has them all). */
+function hspacers(tag, cols) {
+  const [c0, c1] = state.hwin;
+  const left = c0 > 0 ? el(tag, { class: "hspacer", colspan: String(c0) }) : null;
+  const right = c1 < cols.length ? el(tag, { class: "hspacer", colspan: String(cols.length - c1) }) : null;
+  return [left, right];
 }
 
 function header(cols) {
   // Grouped headers from "/" in titles: the group row spans neighbours with the same prefix.
-  const groups = el("tr", { class: "groups" }, el("th"), el("th"));
-  const names = el("tr", {}, el("th", { text: "Run", class: "sortable", onclick: () => setSort("run") }), el("th", { text: "Timestamp" }));
+  const [c0, c1] = state.hwin;
+  const [gl, gr] = hspacers("th", cols), [nl, nr] = hspacers("th", cols), [fl, fr] = hspacers("th", cols);
+  const groups = el("tr", { class: "groups" }, el("th"), el("th"), el("th"), gl);
+  const names = el("tr", {}, el("th", { text: "Run", class: "sortable", onclick: () => setSort("run") }), el("th", { text: "Status", title: "processing state: pending or running, with the Slurm job or local" }), el("th", { text: "Timestamp" }), nl);
+  const filters = el("tr", { class: "filters" }, el("th"), el("th"), el("th"), fl);
   let last = null, lastTh = null;
-  for (const c of cols) {
+  for (const c of cols.slice(c0, c1)) {
     const i = c.title.indexOf("/");
     const group = i > 0 ? c.title.slice(0, i) : "";
     const label = i > 0 ? c.title.slice(i + 1) : c.title;
@@ -191,11 +215,7 @@ function header(cols) {
       last = group;
     }
     const arrow = state.view.sort === c.name ? (state.view.desc ? " ▼" : " ▲") : "";
-    const th = el("th", { text: label + arrow, class: "sortable", "data-col": c.name, title: c.description ?? c.name, onclick: () => setSort(c.name) });
-    names.append(th);
-  }
-  const filters = el("tr", { class: "filters" }, el("th"), el("th"));
-  for (const c of cols) {
+    names.append(el("th", { text: label + arrow, class: "sortable", "data-col": c.name, title: c.description ?? c.name, onclick: () => setSort(c.name) }));
     const input = el("input", { placeholder: "filter", value: state.view.filters[c.name] ?? "", "data-filter": c.name });
     input.addEventListener("change", () => {
       state.view.filters[c.name] = input.value;
@@ -203,7 +223,14 @@ function header(cols) {
     });
     filters.append(el("th", {}, input));
   }
+  if (gr) groups.append(gr);
+  if (nr) names.append(nr);
+  if (fr) filters.append(fr);
   return el("thead", {}, groups, names, filters);
+}
+
+function colgroup() {
+  return el("colgroup", {}, ...FIXED_WIDTHS.map((w) => el("col", { style: `width:${w}px` })), ...state.widths.map((w) => el("col", { style: `width:${w}px` })));
 }
 
 function setSort(name) {
@@ -212,27 +239,109 @@ function setSort(name) {
   render();
 }
 
+const FIXED_WIDTHS = [60, 200, 150];
+const OVERSCAN = 8;
+/** Tables with more columns than this are virtual across too: only the columns in view (and 400 px around). */
+const WIDE_COLUMNS = 40;
+const OVERSCAN_PX = 400;
+
+/** The range [c0, c1) of variable columns in (or near) the view. */
+function columnWindow(scroller) {
+  const n = state.cols.length;
+  if (n <= WIDE_COLUMNS) return [0, n];
+  const fixed = FIXED_WIDTHS.reduce((a, b) => a + b, 0);
+  const from = scroller.scrollLeft - fixed - OVERSCAN_PX, to = scroller.scrollLeft + scroller.clientWidth - fixed + OVERSCAN_PX;
+  let x = 0, c0 = 0, c1 = n;
+  for (let i = 0; i < n; i++) {
+    const w = state.widths[i];
+    if (x + w <= from) c0 = i + 1;
+    if (x >= to) {
+      c1 = i;
+      break;
+    }
+    x += w;
+  }
+  return [Math.min(c0, c1), c1];
+}
+
+function processingText(key) {
+  const states = state.processing.get(key);
+  if (!states?.length) return null;
+  return states
+    .map((p) => {
+      const where = p.slurm_job_id ? `Slurm job ${p.slurm_job_id}${p.slurm_cluster ? ` on ${p.slurm_cluster}` : ""}` : "local";
+      return `${p.status.toLowerCase()} (${where}${p.hostname ? `, ${p.hostname}` : ""})`;
+    })
+    .join("; ");
+}
+
 function renderRow(row, cols) {
   const start = row.start === null ? "" : new Date(row.start * 1000).toISOString().slice(0, 19).replace("T", " ");
-  const tr = el("tr", { "data-run": row.key }, el("td", { text: String(row.run), class: "run" }), el("td", { text: start }));
-  for (const c of cols) {
+  const proc = processingText(row.key);
+  const [left, right] = hspacers("td", cols);
+  const tr = el("tr", { "data-run": row.key }, el("td", { text: String(row.run), class: "run" }), el("td", { text: proc ?? "", class: proc ? "processing" : "", "data-status": "", title: proc ?? "" }), el("td", { text: start }), left);
+  for (const c of cols.slice(state.hwin[0], state.hwin[1])) {
     const td = renderCell(row, c);
-    if (c.editable) editCell(td, row, c);
+    if (c.editable && token && !state.readOnly) td.classList.add("editable");
     tr.append(td);
   }
+  if (right) tr.append(right);
   return tr;
 }
 
-/** Only changed rows: replace their <tr> in place when the order and the visible set cannot have changed. */
-function patchRows(rows) {
+/** A fixed width per column from the longest text in it (a thumbnail's or sparkline's width for those). */
+function columnWidths(cols) {
+  return cols.map((c) => {
+    const i = c.title.indexOf("/");
+    let chars = (i > 0 ? c.title.slice(i + 1) : c.title).length + 2;
+    let px = 0;
+    for (const r of state.list) {
+      const cell = r.cells[c.name];
+      if (!cell) continue;
+      if (cell.png) px = Math.max(px, Math.round((cell.png.w / Math.max(1, cell.png.h)) * 48) + 12);
+      else if (cell.spark) px = Math.max(px, 112);
+      else chars = Math.max(chars, cell.t.length + (cell.units ? cell.units.length + 1 : 0));
+    }
+    return Math.min(320, Math.max(48, px, chars * 8 + 16));
+  });
+}
+
+function spacer(height) {
+  const tr = el("tr", { class: "spacer" }, el("td", { colspan: String(FIXED_WIDTHS.length + state.cols.length) }));
+  tr.style.height = `${height}px`;
+  return tr;
+}
+
+/** The rows in view (and OVERSCAN around them), between spacers; `force` re-renders an unchanged window. */
+function renderBody(force = false) {
+  const body = document.querySelector("#table tbody");
+  const scroller = document.querySelector(".scroll");
+  if (!body || !scroller) return;
+  const first = Math.max(0, Math.floor(scroller.scrollTop / state.rowH) - OVERSCAN);
+  const last = Math.min(state.list.length, first + Math.ceil(scroller.clientHeight / state.rowH) + 2 * OVERSCAN);
+  const [c0, c1] = columnWindow(scroller);
+  const across = c0 !== state.hwin[0] || c1 !== state.hwin[1];
+  if (!force && !across && first === state.window[0] && last === state.window[1]) return;
+  state.window = [first, last];
+  if (across) {
+    state.hwin = [c0, c1];
+    document.querySelector("#table thead")?.replaceWith(header(state.cols));
+  }
+  const frag = document.createDocumentFragment();
+  frag.append(spacer(first * state.rowH));
+  for (let i = first; i < last; i++) frag.append(renderRow(state.list[i], state.cols));
+  frag.append(spacer((state.list.length - last) * state.rowH));
+  body.replaceChildren(frag);
+}
+
+/** Only changed rows: replace those in view, when the order and the visible set cannot have changed. */
+function patchRows(keys) {
   const v = state.view;
   const orderFree = (!v.sort || v.sort === "run") && !v.search && !Object.values(v.filters).some(Boolean);
   if (!orderFree) return false;
-  const cols = visibleColumns();
-  for (const row of rows) {
-    const old = document.querySelector(`tbody tr[data-run="${CSS.escape(row.key)}"]`);
-    if (!old) return false;
-    old.replaceWith(renderRow(row, cols));
+  for (const key of keys) {
+    const old = document.querySelector(`tbody tr[data-run="${CSS.escape(key)}"]`);
+    if (old) old.replaceWith(renderRow(state.rows.get(key), state.cols));
   }
   return true;
 }
@@ -240,12 +349,35 @@ function patchRows(rows) {
 function render() {
   const table = document.getElementById("table");
   if (!table) return;
-  const cols = visibleColumns();
-  const body = el("tbody");
-  for (const row of visibleRows()) body.append(renderRow(row, cols));
-  table.replaceChildren(header(cols), body);
-  document.getElementById("count").textContent = `${body.children.length} of ${state.rows.size} runs`;
+  state.cols = visibleColumns();
+  state.list = visibleRows();
+  state.widths = columnWidths(state.cols);
+  state.rowH = state.cols.some((c) => state.list.some((r) => r.cells[c.name]?.png)) ? 54 : 24;
+  table.style.setProperty("--row-h", `${state.rowH}px`);
+  table.style.width = `${[...FIXED_WIDTHS, ...state.widths].reduce((a, b) => a + b, 0)}px`;
+  state.hwin = columnWindow(document.querySelector(".scroll"));
+  table.replaceChildren(colgroup(), header(state.cols), el("tbody"));
+  renderBody(true);
+  // The spacers assume every row has rowH: take the height the browser gave the first row.
+  const first = table.querySelector("tbody tr[data-run]");
+  const measured = first?.getBoundingClientRect().height;
+  if (measured && Math.abs(measured - state.rowH) > 0.01) {
+    state.rowH = measured;
+    renderBody(true);
+  }
+  document.getElementById("count").textContent = `${state.list.length} of ${state.rows.size} runs`;
+  document.body.dataset.rows = String(state.list.length);
   history.replaceState(null, "", `?db=${state.db}&view=${encodeURIComponent(JSON.stringify(state.view))}`);
+}
+
+/** Scroll so that run `key` is in view (and rendered); false if the view does not show it. */
+function scrollToRun(key) {
+  const i = state.list.findIndex((r) => r.key === key);
+  if (i < 0) return false;
+  const scroller = document.querySelector(".scroll");
+  scroller.scrollTop = Math.max(0, i * state.rowH - scroller.clientHeight / 2);
+  renderBody();
+  return true;
 }
 
 function exportCsv() {
@@ -290,29 +422,96 @@ function plotDialog(title) {
   return area;
 }
 
-async function plotArray(row, col) {
-  const area = plotDialog(`${col.title}, run ${row.run}`);
-  const a = await api(`/api/db/${state.db}/array/${row.proposal}/${row.run}/${encodeURIComponent(col.name)}`);
-  if (a.shape.length === 2 && a.summaryType === "trendline") {
-    const n = a.shape[1];
-    new uPlot({ width: 600, height: 300, scales: { x: { time: false } }, axes: [{}, { size: 70 }], series: [{ label: "x" }, { label: col.title, stroke: "#1f77b4" }] }, [a.data.slice(0, n), a.data.slice(n)], area);
-  } else if (a.shape.length === 1) {
-    new uPlot({ width: 600, height: 300, scales: { x: { time: false } }, axes: [{}, { size: 70 }], series: [{ label: "index" }, { label: col.title, stroke: "#1f77b4" }] }, [a.data.map((_, i) => i), a.data], area);
-  } else if (a.shape.length >= 2) {
-    // 2-D (or the first slice of N-D) as an image with its colour limits.
-    const [h, w] = a.shape.slice(-2);
-    const plane = a.data.slice(0, h * w);
-    const lo = Math.min(...plane), hi = Math.max(...plane);
-    const canvas = el("canvas", { width: String(w), height: String(h), class: "image" });
-    const ctx = canvas.getContext("2d");
-    const img = ctx.createImageData(w, h);
-    plane.forEach((v, i) => {
-      const t = (v - lo) / (hi - lo || 1);
-      img.data.set([Math.round(255 * t), Math.round(80 + 100 * (1 - Math.abs(t - 0.5) * 2)), Math.round(255 * (1 - t)), 255], i * 4);
-    });
-    ctx.putImageData(img, 0, 0);
-    area.append(canvas, el("div", { class: "limits", text: `colour scale ${lo} … ${hi}${a.shape.length > 2 ? " (first slice)" : ""}` }));
+/** The viridis-like colour of t in [0, 1] (a few stops, interpolated). */
+const STOPS = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+function colour(t) {
+  const x = Math.min(1, Math.max(0, t)) * (STOPS.length - 1);
+  const i = Math.min(STOPS.length - 2, Math.floor(x)), f = x - i;
+  return STOPS[i].map((a, k) => Math.round(a + (STOPS[i + 1][k] - a) * f));
+}
+
+function lineChart(area, xs, ys, xLabel, yLabel) {
+  const plain = (_u, ticks) => ticks.map((v) => String(v));
+  new uPlot({ width: 600, height: 300, scales: { x: { time: false } }, axes: [{ label: xLabel, space: 110, values: plain }, { size: 70, label: yLabel }], series: [{ label: xLabel }, { label: yLabel, stroke: "#1f77b4" }] }, [xs, ys], area);
+}
+
+function imageChart(area, a) {
+  const [h, w] = a.shape.slice(-2);
+  const [lo, hi] = a.limits ?? [0, 0];
+  const canvas = el("canvas", { width: String(w), height: String(h), class: "image" });
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(w, h);
+  for (let i = 0; i < a.data.length; i++) {
+    const v = a.data[i];
+    const rgb = v === null ? [255, 255, 255] : colour((v - lo) / (hi - lo || 1));
+    img.data.set([...rgb, 255], i * 4);
   }
+  ctx.putImageData(img, 0, 0);
+  const bar = el("canvas", { width: "256", height: "1", class: "colourbar" });
+  const bctx = bar.getContext("2d");
+  const bimg = bctx.createImageData(256, 1);
+  for (let i = 0; i < 256; i++) bimg.data.set([...colour(i / 255), 255], i * 4);
+  bctx.putImageData(bimg, 0, 0);
+  const [dy, dx] = a.dims.slice(-2);
+  const range = (d) => (a.coords[d]?.length ? ` ${a.coords[d][0]} … ${a.coords[d][a.coords[d].length - 1]}` : "");
+  area.append(
+    canvas,
+    el("div", { class: "axes", text: `x: ${dx}${range(dx)}, y: ${dy}${range(dy)}` }),
+    el("div", { class: "scale" }, el("span", { text: String(lo) }), bar, el("span", { text: String(hi) })),
+    el("div", { class: "limits", text: `colour scale ${lo} … ${hi}` }),
+  );
+}
+
+/** Plot the run's full data of a variable (extracted_data/…h5); `index` picks the slice of an N-D array. */
+async function plotData(row, col, td, index = []) {
+  const area = plotDialog(`${col.title}, run ${row.run}`);
+  area.dataset.loading = "1";
+  const base = `/api/db/${state.db}`;
+  const path = `${row.proposal}/${row.run}/${encodeURIComponent(col.name)}`;
+  let a;
+  try {
+    a = await api(`${base}/data/${path}?index=${index.join(",")}`);
+  } catch (err) {
+    const cell = row.cells[col.name];
+    if (err.code === "NO_EXTRACTED_DATA" && cell?.array) {
+      // Only the table's array summary exists (e.g. a value written through the API): plot that.
+      const s = await api(`${base}/array/${path}`);
+      area.append(el("div", { class: "note", text: `${err.message}; showing the table's value` }));
+      if (s.shape.length === 2 && s.summaryType === "trendline") lineChart(area, s.data.slice(0, s.shape[1]), s.data.slice(s.shape[1]), "x", col.title);
+      else if (s.shape.length === 1) lineChart(area, s.data.map((_, i) => i), s.data, "index", col.title);
+      else {
+        const plane = s.data.slice(0, s.shape.at(-1) * s.shape.at(-2));
+        imageChart(area, { shape: s.shape, dims: s.shape.map((_, i) => `dim_${i}`), coords: {}, data: plane, limits: [Math.min(...plane), Math.max(...plane)] });
+      }
+    } else {
+      // The cell says so too, until its value changes.
+      state.noData.set(`${row.key}/${col.name}`, err.message);
+      td?.classList.add("nodata");
+      if (td) td.title = err.message;
+      area.append(el("div", { class: "error plot-error", text: err.message }));
+    }
+    delete area.dataset.loading;
+    return;
+  }
+  area.append(el("div", { class: "source", text: `${a.source}: ${a.dtype} ${a.shape.length ? `(${a.shape.join(", ")})` : "scalar"}` }));
+  if (a.text !== undefined) area.append(el("div", { class: "scalar", text: a.text }));
+  else if (a.shape.length === 1) {
+    const d = a.dims[0];
+    lineChart(area, a.coords[d] ?? a.data.map((_, i) => i), a.data, a.coords[d] ? d : "index", col.title);
+  } else {
+    if (a.shape.length > 2) {
+      // N-D: pick the slice along each leading dimension.
+      const pick = el("div", { class: "slice" }, el("span", { text: "slice " }));
+      a.index.forEach((v, i) => {
+        const input = el("input", { type: "number", min: "0", max: String(a.shape[i] - 1), value: String(v), "data-dim": String(i) });
+        input.addEventListener("change", () => plotData(row, col, td, a.index.map((x, j) => (j === i ? Number(input.value) : x))));
+        pick.append(el("span", { text: `${a.dims[i]} ` }), input);
+      });
+      area.append(pick);
+    }
+    imageChart(area, a);
+  }
+  delete area.dataset.loading;
 }
 
 function plotVsDialog() {
@@ -354,19 +553,80 @@ async function loadViews() {
   };
 }
 
+/** A plain number cell travels as the bare number (its text is the number's own); make it a cell again. */
+function expandCells(cells) {
+  for (const [name, c] of Object.entries(cells)) if (typeof c === "number") cells[name] = { t: String(c), n: c };
+}
+
 function applyChange(change) {
+  for (const row of change.rows) expandCells(row.cells);
+  for (const p of change.patches ?? []) expandCells(p.cells);
   if (change.columns) state.columns = change.columns;
   for (const key of change.removed) state.rows.delete(key);
   for (const row of change.rows) state.rows.set(row.key, row);
-  if (change.columns || change.removed.length || !patchRows(change.rows)) render();
+  const patched = [];
+  for (const p of change.patches ?? []) {
+    const row = state.rows.get(p.key);
+    if (!row) continue;
+    row.start = p.start;
+    Object.assign(row.cells, p.cells);
+    for (const name of p.cleared) delete row.cells[name];
+    for (const name of Object.keys(p.cells)) state.noData.delete(`${p.key}/${name}`);
+    patched.push(p.key);
+  }
+  if (change.columns || change.removed.length || change.rows.length || !patchRows(patched)) render();
+}
+
+async function reloadTable() {
+  try {
+    const t = await api(`/api/db/${state.db}/table`);
+    state.rows = new Map();
+    applyProcessing(t.processing ?? []);
+    applyChange({ columns: t.columns, rows: t.rows, patches: [], removed: [] });
+  } catch (err) {
+    status(`could not reload the table: ${err.message}`, true);
+  }
+}
+
+function applyProcessing(list) {
+  const before = new Set(state.processing.keys());
+  state.processing = new Map();
+  for (const p of list) {
+    const key = `${p.proposal}/${p.run}`;
+    state.processing.set(key, [...(state.processing.get(key) ?? []), p]);
+  }
+  const keys = new Set([...before, ...state.processing.keys()]);
+  for (const key of keys) {
+    const old = document.querySelector(`tbody tr[data-run="${CSS.escape(key)}"]`);
+    if (old && state.rows.has(key)) old.replaceWith(renderRow(state.rows.get(key), state.cols));
+  }
 }
 
 async function start() {
   const app = document.getElementById("app");
+  state.db = viewFromUrl();
+  // Both requests at once: the table is usually what the page waits for.
+  // Changes from the moment the table is asked for: kept until it arrives, then applied (applying a change the
+  // table already has changes nothing), so a commit between the two is not missed.
+  let early = [];
+  const events = new EventSource(`/api/db/${state.db}/events`);
+  events.addEventListener("change", (e) => (early ? early.push(JSON.parse(e.data)) : applyChange(JSON.parse(e.data))));
+  events.addEventListener("processing", (e) => (early ? early.push({ processing: JSON.parse(e.data) }) : applyProcessing(JSON.parse(e.data))));
+  let lost = false;
+  events.onerror = () => {
+    lost = true;
+    status("live updates interrupted; reconnecting…", true);
+  };
+  events.onopen = () => {
+    status("live");
+    // Changes made while the stream was down were not sent: take the whole table again.
+    if (lost && !early) reloadTable();
+    lost = false;
+  };
+  const tableRequest = api(`/api/db/${state.db}/table`).catch((err) => ({ failed: err }));
   const info = await api("/api/databases");
   state.dbs = info.databases;
   state.readOnly = info.readOnly;
-  state.db = viewFromUrl();
   const problems = el("div", { id: "problems" }, ...state.dbs.filter((d) => d.problem).map((d) => el("div", { class: "error", text: `${d.dir}: ${d.problem}` })));
   const pick = el("select", { id: "db" }, ...state.dbs.map((d) => el("option", { value: String(d.id), text: d.name + (d.problem ? " (unavailable)" : "") })));
   pick.value = String(state.db);
@@ -384,16 +644,33 @@ async function start() {
     el("header", {}, pick, search, tag, el("button", { text: "Columns", id: "columns-btn", onclick: columnsDialog }), el("button", { text: "Plot", id: "plotvs-btn", onclick: plotVsDialog }), el("button", { text: "CSV", id: "csv-btn", onclick: exportCsv }), el("select", { id: "views" }), el("button", { text: "Save view", id: "save-view", onclick: saveViewPrompt }), el("span", { id: "count" }), el("span", { id: "mode", text: mode })),
     problems,
     el("div", { id: "status" }),
-    el("div", { class: "scroll" }, el("table", { id: "table" })),
+    el("div", { class: "scroll", onscroll: () => requestAnimationFrame(() => renderBody()) }, el("table", { id: "table" })),
     el("section", { id: "time-comments" }),
   );
   const db = state.dbs[state.db];
   if (!db || db.problem) {
+    events.close();
     status(db ? `${db.dir} cannot be shown: ${db.problem}` : `no database ${state.db}`, true);
     return;
   }
-  const t = await api(`/api/db/${state.db}/table`);
-  applyChange({ columns: t.columns, rows: t.rows, removed: [] });
+  const t = await tableRequest;
+  if (t.failed) throw t.failed;
+  // Marks for bench/web: where the first render's time goes (the table's response is in resource timing).
+  performance.mark("damnit:table-parsed");
+  state.processing = new Map();
+  applyProcessing(t.processing ?? []);
+  applyChange({ columns: t.columns, rows: t.rows, patches: [], removed: [] });
+  const table = document.getElementById("table");
+  table.addEventListener("click", (e) => {
+    const hit = cellTarget(e);
+    if (hit && !hit.col.editable) plotData(hit.row, hit.col, hit.td);
+  });
+  table.addEventListener("dblclick", (e) => {
+    const hit = cellTarget(e);
+    if (hit && hit.col.editable) editCell(hit.td, hit.row, hit.col);
+  });
+  window.addEventListener("resize", () => renderBody());
+  window.damnitTable = { scrollToRun };
   tag.append(...t.tags.map((n) => el("option", { value: n, text: n })));
   tag.value = state.view.tag;
   tag.onchange = () => {
@@ -402,10 +679,12 @@ async function start() {
   };
   document.getElementById("time-comments").append(el("h3", { text: "Time comments" }), ...t.timeComments.map((c) => el("div", { text: `${new Date(c.timestamp * 1000).toISOString().slice(0, 19)}  ${c.comment}` })));
   loadViews();
-  const events = new EventSource(`/api/db/${state.db}/events`);
-  events.addEventListener("change", (e) => applyChange(JSON.parse(e.data)));
-  events.onerror = () => status("live updates interrupted; reconnecting…", true);
-  events.onopen = () => status("live");
+  for (const e of early) {
+    if (e.processing) applyProcessing(e.processing);
+    else applyChange(e);
+  }
+  early = null;
+  performance.mark("damnit:rendered");
   document.body.dataset.ready = "1";
 }
 
