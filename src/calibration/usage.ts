@@ -7,7 +7,7 @@
  * hosts share the file: rollback journal, busy timeout, short BEGIN IMMEDIATE transactions.
  */
 import Database from "better-sqlite3";
-import { existsSync } from "node:fs";
+import { chmodSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { DamnitError } from "../core/errors.js";
 import { isSqliteError } from "../core/sqlite-errors.js";
@@ -40,11 +40,14 @@ export class CalibUsageStore {
     const path = join(dbDir, CALIB_USAGE_FILE);
     if (opts.readonly && !existsSync(path)) return null;
     let db: Database.Database | undefined;
+    const fresh = !existsSync(path);
     try {
       db = new Database(path, { readonly: opts.readonly ?? false, timeout: 15_000 });
       if (!opts.readonly) {
         if ((db.pragma("journal_mode", { simple: true }) as string) !== "delete") db.pragma("journal_mode = DELETE");
         db.exec(SCHEMA);
+        // Shared by every team member's jobs like runs.sqlite (world-writable, as DAMNIT makes its databases).
+        if (fresh) chmodSync(path, 0o666);
       }
       return new CalibUsageStore(db, path);
     } catch (err) {
