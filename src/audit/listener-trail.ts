@@ -12,7 +12,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { privateFileMode } from "../core/private-files.js";
 import { formatAuditLine } from "./line.js";
-import { kafkaPositionOf, type SkippedRecord } from "./records.js";
+import { kafkaPositionOf, type KafkaPosition, type SkippedRecord } from "./records.js";
 import { AuditFile } from "./writer.js";
 import { AUDIT_DIR } from "./trail.js";
 
@@ -26,6 +26,8 @@ export interface SkippedNotification {
   readonly run?: number;
   readonly kind?: string;
   readonly dbDir?: string;
+  /** the message's position when known already (else read from `source`) */
+  readonly kafka?: KafkaPosition;
 }
 
 export class ListenerTrail {
@@ -47,7 +49,7 @@ export class ListenerTrail {
 
   skipped(n: SkippedNotification, now?: Date): void {
     if (!this.enabled) return;
-    const kafka = kafkaPositionOf(n.source);
+    const kafka = n.kafka ?? kafkaPositionOf(n.source);
     const record: SkippedRecord = {
       skipped: n.reason,
       proposal: n.proposal ?? null,

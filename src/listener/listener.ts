@@ -233,7 +233,8 @@ export function kafkaMessageHandler(opts: {
     const source = `kafka ${where} ${message.timestamp}`;
     if (!store.databases.mayConcern(proposal)) {
       if (logger.isLevelEnabled("debug")) logger.debug(`${where}: p${proposal} r${run}: no database registered for this proposal`);
-      dispatch.trail?.skipped({ reason: "no database registered for this proposal", source, proposal, run, kind });
+      const kafka = { topic: message.topic, partition: message.partition, offset: message.offset };
+      dispatch.trail?.skipped({ reason: "no database registered for this proposal", source, proposal, run, kind, kafka });
       stats?.notificationSkipped("other_proposal");
       return false;
     }
