@@ -118,6 +118,8 @@ describe("calibration.get / calibration.add from a Python context", () => {
     const bad = errorOf(dir, DARK_RUN, "text_pedestals");
     expect(bad.error_cls).toBe("CalibrationError");
     expect(bad.error).toBe("pedestals constants are float32 arrays, not text");
+    extract(2);
+    extract(3);
     // Exactly what Python gave: float32 0.1 and NaN, bit for bit.
     const got = ok(damnit(["calib", "get", "-d", DET, "-t", "pedestals", "--run", "2", "--store", "calib", "--file", join(root, "ped.npy")], { cwd: dir }));
     expect(got.stdout).toContain(`range ${range} version 1`);
@@ -125,8 +127,6 @@ describe("calibration.get / calibration.add from a Python context", () => {
     const f32 = (x: number) => new Uint32Array(Float32Array.of(x).buffer)[0];
     expect(bits.stdout.trim()).toMatch(new RegExp(`^float32 \\[\\d+, ${f32(0.1)}, ${f32(NaN)}\\]$`));
 
-    extract(2);
-    extract(3);
     const v2 = values(dir, 2);
     expect(v2.get("ped_version")).toBe(1);
     const n = (v2.get("corrected") as number) / 99; // corrected = 100 n − n
