@@ -162,4 +162,60 @@ describe("calibration.get / calibration.add from a Python context", () => {
     ok(damnit(["reprocess", "2", "--local", "--pin-calibration"], { cwd: dir }));
     expect([values(dir, 2).get("ped_version"), values(dir, 2).get("corrected")]).toEqual([1, 99 * n]);
   }, 300_000);
+
+  it.runIf(pythonReady())("get's at (epoch or aware datetime) and version, add's begin; bad arguments are CalibrationErrors; no calls outside a variable", () => {
+    const dir = tempDir("calib-pyargs-");
+    ok(damnit(["proposal", String(PROPOSAL), dir]));
+    ok(damnit(["db-config", "context_python", "/usr/bin/python3"], { cwd: dir }));
+    const context = (body: string) => writeFileSync(join(dir, "context.py"), `import datetime\nimport numpy as np\nfrom damnit_ctx import Variable, calibration, CalibrationError\nDET = ${JSON.stringify(DET)}\n${body}`);
+    context(`
+@Variable()
+def added(run):
+    a = calibration.add(detector=DET, ctype="pixel_status", data=np.arange(6, dtype=np.int64).reshape(2, 3), begin=1000)
+    b = calibration.add(detector=DET, ctype="pixel_status", data=[[9, 9, 9], [9, 9, 9]], begin=datetime.datetime.fromtimestamp(2000, datetime.timezone.utc))
+    g = calibration.add(detector=DET, ctype="geometry", data="QUAD:V2 1\\n", begin=1000)
+    return f"{a.range} v{a.version} {b.range} v{b.version} {g.range}"
+
+@Variable()
+def looked(run, a: "var#added"):
+    at = calibration.get(detector=DET, ctype="pixel_status", at=1500)
+    later = calibration.get(detector=DET, ctype="pixel_status", at=datetime.datetime.fromtimestamp(2500, datetime.timezone.utc))
+    v1 = calibration.get(detector=DET, ctype="pixel_status", at=2500, version=1)
+    geo = calibration.get(detector=DET, ctype="geometry", at=1000)
+    return f"{at.data.dtype}{at.data.shape} {at.data.tolist()} {later.data[0, 0]} {v1.version} {v1.range} {geo.text!r}"
+
+def refused(f):
+    try:
+        f()
+    except CalibrationError as exc:
+        return type(exc).__name__ + ": " + str(exc)
+    return "accepted"
+
+@Variable()
+def bad(run, a: "var#added"):
+    return " | ".join([
+        refused(lambda: calibration.add(detector=DET, ctype="pedestals", data=["a", "b"])),
+        refused(lambda: calibration.get(detector=DET, ctype="pedestals", at=datetime.datetime(2020, 1, 1))),
+        refused(lambda: calibration.get(detector=DET, ctype="pedestals", at="yesterday")),
+        refused(lambda: calibration.get(detector=DET, ctype="no_such_type", at=1)),
+        refused(lambda: calibration.get(detector=DET, ctype="pixel_status", at=1500, version=7)),
+    ])
+`);
+    ok(damnit(["extract", String(PROPOSAL), "5", "raw", "--mock"], { cwd: dir }));
+    const v = values(dir, 5);
+    expect(v.get("added")).toBe("1000-end v1 2000-end v1 1000-end");
+    expect(v.get("looked")).toBe("uint16(2, 3) [[0, 1, 2], [3, 4, 5]] 9 1 2000-end 'QUAD:V2 1\\n'");
+    const bad = String(v.get("bad")).split(" | ");
+    expect(bad).toHaveLength(5);
+    expect(bad[0]).toMatch(/^CalibrationError: calibration constants must be a numeric array \(or str for geometry\), not list of dtype <U1$/);
+    expect(bad[1]).toBe("CalibrationError: at must be an epoch time in seconds or a datetime with a time zone, not the naive datetime 2020-01-01T00:00:00");
+    expect(bad[2]).toBe("CalibrationError: at must be an epoch time in seconds or a datetime, not str");
+    expect(bad[3]).toMatch(/^CalibrationError: .*no_such_type/);
+    expect(bad[4]).toMatch(/^CalibrationNotFoundError: no pixel_status constants for detector jungfrau-0042 at 1500\b.*version 7/);
+
+    // At module level there is no variable, hence no run: the context file fails to load, saying why.
+    context(`calibration.get(detector=DET, ctype="pedestals")\n`);
+    const failed = damnit(["extract", String(PROPOSAL), "5", "raw", "--mock"], { cwd: dir });
+    expect(`${failed.stdout}${failed.stderr}`).toContain("CalibrationError: calibration constants are only available inside a variable while damnit processes a run");
+  }, 120_000);
 });
