@@ -3,7 +3,8 @@ request from damnit's (Node) context runner, which checks, orders and selects th
 
 Messages travel on fd 3 (requests) and fd 4 (replies), so the context's prints stay in the job's log. A frame is a
 4-byte big-endian length, a JSON header, then the binary blobs the header lists (numpy arrays as .npy bytes):
-no pickle crosses the boundary.
+no pickle crosses the boundary. While a variable runs, its calibration.get/add (damnit_ctx/calibration.py) send
+a request marked `callback` instead of the result and read Node's answer from fd 3 before the variable goes on.
 """
 import io
 import json

@@ -199,6 +199,8 @@ def bad(run, a: "var#added"):
         refused(lambda: calibration.get(detector=DET, ctype="pedestals", at="yesterday")),
         refused(lambda: calibration.get(detector=DET, ctype="no_such_type", at=1)),
         refused(lambda: calibration.get(detector=DET, ctype="pixel_status", at=1500, version=7)),
+        refused(lambda: calibration.get(detector=DET, ctype="pixel_status", at=float("nan"))),
+        refused(lambda: calibration.add(detector=None, ctype="pixel_status", data=[1])),
     ])
 `);
     ok(damnit(["extract", String(PROPOSAL), "5", "raw", "--mock"], { cwd: dir }));
@@ -206,12 +208,13 @@ def bad(run, a: "var#added"):
     expect(v.get("added")).toBe("1000-end v1 2000-end v1 1000-end");
     expect(v.get("looked")).toBe("uint16(2, 3) [[0, 1, 2], [3, 4, 5]] 9 1 2000-end 'QUAD:V2 1\\n'");
     const bad = String(v.get("bad")).split(" | ");
-    expect(bad).toHaveLength(5);
+    expect(bad).toHaveLength(7);
     expect(bad[0]).toMatch(/^CalibrationError: calibration constants must be a numeric array \(or str for geometry\), not list of dtype <U1$/);
     expect(bad[1]).toBe("CalibrationError: at must be an epoch time in seconds or a datetime with a time zone, not the naive datetime 2020-01-01T00:00:00");
     expect(bad[2]).toBe("CalibrationError: at must be an epoch time in seconds or a datetime, not str");
     expect(bad[3]).toMatch(/^CalibrationError: .*no_such_type/);
     expect(bad[4]).toMatch(/^CalibrationNotFoundError: no pixel_status constants for detector jungfrau-0042 at 1500\b.*version 7/);
+    expect(bad.slice(5)).toEqual(["CalibrationError: at must be a finite epoch time in seconds, not nan", "CalibrationError: detector must be a str, not NoneType"]);
 
     // At module level there is no variable, hence no run: the context file fails to load, saying why.
     context(`calibration.get(detector=DET, ctype="pedestals")\n`);

@@ -21,6 +21,8 @@ their dtype and shape, so values (NaN included) are exact.
 """
 import collections
 import datetime
+import math
+import numbers
 import threading
 
 __all__ = ["calibration", "CalibrationConstants", "CalibrationAdded", "CalibrationError", "CalibrationNotFoundError"]
@@ -30,7 +32,7 @@ class CalibrationError(Exception):
     """A calibration problem other than "none apply": a bad ctype, time or value, a locked store, no store, no run."""
 
 
-class CalibrationNotFoundError(CalibrationError, LookupError):
+class CalibrationNotFoundError(CalibrationError):
     """No constants apply for the detector and ctype at that time (or a pinned version was since deleted)."""
 
 
@@ -77,9 +79,18 @@ def _time(at, what):
             raise CalibrationError(f"{what} must be an epoch time in seconds or a datetime with a time zone, "
                                    f"not the naive datetime {at.isoformat()}")
         return at.timestamp()
-    if isinstance(at, bool) or not isinstance(at, (int, float)) and not hasattr(at, "__float__"):
+    if isinstance(at, bool) or not isinstance(at, numbers.Real):
         raise CalibrationError(f"{what} must be an epoch time in seconds or a datetime, not {type(at).__name__}")
+    if not math.isfinite(at):
+        raise CalibrationError(f"{what} must be a finite epoch time in seconds, not {at}")
     return float(at)
+
+
+def _names(detector, ctype):
+    for what, value in (("detector", detector), ("ctype", ctype)):
+        if not isinstance(value, str):
+            raise CalibrationError(f"{what} must be a str, not {type(value).__name__}")
+    return {"detector": detector, "ctype": ctype}
 
 
 def _request(message, blobs=()):
@@ -110,14 +121,14 @@ class _Calibration:
         """The constants of `ctype` for `detector` (a name `<dettype>-<detid>` or an alias) that apply at `at`
         (epoch seconds or an aware datetime; default: the run's start time), in version `version` (default: the
         range's default version, else its last). Raises CalibrationNotFoundError when none apply."""
-        message = {"action": "get", "detector": detector, "ctype": ctype}
+        message = {"action": "get", **_names(detector, ctype)}
         t = _time(at, "at")
         if t is not None:
             message["at"] = t
         if version is not None:
-            if isinstance(version, bool) or not isinstance(version, int):
+            if isinstance(version, bool) or not isinstance(version, numbers.Integral):
                 raise CalibrationError(f"version must be a whole number, not {version!r}")
-            message["version"] = version
+            message["version"] = int(version)
         return CalibrationConstants(_request(message)["constants"])
 
     def add(self, detector, ctype, data, begin=None, message=None):
@@ -125,7 +136,7 @@ class _Calibration:
         geometry) as the next version of an open range of the database's local store starting at `begin` (epoch
         seconds or an aware datetime; default: the run's start time). Returns CalibrationAdded(detname, range,
         version)."""
-        request = {"action": "add", "detector": detector, "ctype": ctype}
+        request = {"action": "add", **_names(detector, ctype)}
         t = _time(begin, "begin")
         if t is not None:
             request["at"] = t

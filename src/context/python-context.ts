@@ -3,6 +3,8 @@
  * interpreter, a child of the context runner. Its variables come back as definitions that the TS checks
  * (validate.ts: names, deps, cycles, topological order) and selection/execution code treat like any other; each
  * variable's function asks the Python process to compute it, and the result crosses as JSON plus .npy bytes.
+ * Mid-call, the Python variable may ask back (calibration.get/add: a reply marked `callback`), answered here with
+ * the calibration provider installed for that variable before its result is awaited again.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
