@@ -3,7 +3,8 @@ request from damnit's (Node) context runner, which checks, orders and selects th
 
 Messages travel on fd 3 (requests) and fd 4 (replies), so the context's prints stay in the job's log. A frame is a
 4-byte big-endian length, a JSON header, then the binary blobs the header lists (numpy arrays as .npy bytes):
-no pickle crosses the boundary.
+no pickle crosses the boundary. While a variable runs, its calibration.get/add (damnit_ctx/calibration.py) send
+a request marked `callback` instead of the result and read Node's answer from fd 3 before the variable goes on.
 """
 import io
 import json
@@ -319,29 +320,22 @@ class Encoder:
                         "return a number, string, numpy array, xarray DataArray, matplotlib figure or Cell")
 
 
-class CalibrationConstants:
-    """A `cal#<detector>/<ctype>` dependency: `data` (numpy array, or str for geometry) and where it came from."""
-
-    def __init__(self, c):
-        self.dtype, self.shape, self.detname, self.ctype = c["dtype"], tuple(c["shape"]), c["detname"], c["ctype"]
-        self.range, self.version, self.tsprod, self.level = c["range"], c["version"], c["tsprod"], c["level"]
-        if "text" in c:
-            self.data = self.text = c["text"]
-        else:
-            import base64
-            import numpy as np
-            self.data = np.frombuffer(base64.b64decode(c["b64"]), dtype=np.dtype(c["dtype"]).newbyteorder("<")).reshape(self.shape)
-
-    def __repr__(self):
-        return f"<CalibrationConstants {self.detname} {self.ctype} range {self.range} version {self.version} ({self.level})>"
-
-
 def calibration_constants(c):
+    """A `cal#<detector>/<ctype>` dependency: CalibrationConstants, or the dependency's default."""
+    from damnit_ctx.calibration import CalibrationConstants
     return c["value"] if "value" in c else CalibrationConstants(c)
+
+
+def exchange(header, blobs=()):
+    """A variable's request to damnit (Node) in the middle of its call (calibration.get/add): send it, wait for the
+    answer. Node answers it before it reads anything else from us."""
+    send(dict(header, callback=True), blobs)
+    return receive()
 
 
 def call(request):
     from damnit_ctx import Cell
+    from damnit_ctx.calibration import set_channel
     d = STATE["defs"][request["name"]]
     kwargs = {}
     for arg, spec in request["args"].items():
@@ -358,7 +352,11 @@ def call(request):
     try:
         for arg, field in STATE["mymdc_args"].get(d.name, {}).items():
             kwargs[arg] = mymdc(field)
-        result = d.func(LazyRun(), **kwargs)
+        set_channel(exchange)
+        try:
+            result = d.func(LazyRun(), **kwargs)
+        finally:
+            set_channel(None)
         enc = Encoder()
         # A transient result is never stored, so it may be any object: it stays here for its dependents.
         encoded = {"t": "kept"} if request.get("transient") and result is not None else enc.encode(result)

@@ -11,9 +11,11 @@ exactly as for TypeScript contexts.
 """
 import inspect
 
+from .calibration import CalibrationConstants, CalibrationError, CalibrationNotFoundError, calibration
 from .lookup import LookupResponse, lookup
 
-__all__ = ["Variable", "Cell", "Skip", "Group", "GroupError", "Pipeline", "VARIABLES", "lookup", "LookupResponse", "data_consistency", "consistency_reasons"]
+__all__ = ["Variable", "Cell", "Skip", "Group", "GroupError", "Pipeline", "VARIABLES", "lookup", "LookupResponse", "data_consistency", "consistency_reasons",
+           "calibration", "CalibrationConstants", "CalibrationError", "CalibrationNotFoundError"]
 
 #: definitions in the order of the decorator calls
 VARIABLES = []

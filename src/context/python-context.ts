@@ -3,15 +3,19 @@
  * interpreter, a child of the context runner. Its variables come back as definitions that the TS checks
  * (validate.ts: names, deps, cycles, topological order) and selection/execution code treat like any other; each
  * variable's function asks the Python process to compute it, and the result crosses as JSON plus .npy bytes.
+ * Mid-call, the Python variable may ask back (calibration.get/add: a reply marked `callback`), answered here with
+ * the calibration provider installed for that variable before its result is awaited again.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { arrayFromBytes, DTYPES, type DType, type NdArray } from "../core/ndarray.js";
 import { decodeNpy } from "../db/npy.js";
 import { PYTHON_STOPPED_MARK } from "../extract/runner-protocol.js";
 import { Cell, labelled, Skip } from "./api.js";
+import { calibration, CalibrationError } from "./calibration.js";
 import { buildContext, type Candidate, type DefinitionLike } from "./validate.js";
 import type { ContextProblem, LoadedContext } from "./variables.js";
 
@@ -200,6 +204,8 @@ async function callVariable(proc: PythonProcess, context: LoadedContext, name: s
   let reply: Reply;
   try {
     reply = await proc.request({ op: "call", name, args, transient: variable.transient });
+    // The variable's calls of calibration.get/add, answered while it waits (the provider installed for it)
+    while (reply.header.callback === true) reply = await proc.request(answerCallback(reply));
   } catch (err) {
     return pythonDied(name, (err as Error).message);
   }
@@ -221,6 +227,48 @@ function pythonDied(name: string, reason: string): Promise<never> {
   current = undefined;
   process.stderr.write(`\n${PYTHON_STOPPED_MARK} RunnerCrash: ${reason} while computing ${name}\n`, () => exitRunner(70));
   return new Promise<never>(() => {});
+}
+
+/**
+ * A Python variable's `calibration.get(...)` or `calibration.add(...)` (python/damnit_ctx/calibration.py), answered
+ * by `calibration` of damnit/context, i.e. by the CalibrationContext the runner installed for this variable: the same
+ * levels, default time, pins and per-variable usage record as for a TypeScript variable. Failures go back as the
+ * error's class name and message (CalibrationNotFoundError, CalibrationError), which Python raises.
+ */
+function answerCallback(reply: Reply): Record<string, unknown> {
+  const h = reply.header;
+  try {
+    if (h.op !== "calibration") throw new CalibrationError(`unknown request from the Python runner: ${String(h.op)}`);
+    const detector = String(h.detector);
+    const ctype = String(h.ctype);
+    const at = typeof h.at === "number" ? { at: h.at } : {};
+    if (h.action === "get") {
+      const version = typeof h.version === "number" ? { version: h.version } : {};
+      return { ok: true, constants: calibrationForPython(calibration.get({ detector, ctype, ...at, ...version })) };
+    }
+    if (h.action === "add") {
+      const message = typeof h.message === "string" ? { message: h.message } : {};
+      const added = calibration.add({ detector, ctype, value: valueFromPython(h, reply.blobs), ...at, ...message });
+      return { ok: true, ...added };
+    }
+    throw new CalibrationError(`unknown calibration request from the Python runner: ${String(h.action)}`);
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    return { ok: false, cls: e.name, message: e.message };
+  }
+}
+
+/** The constants a Python variable adds: its text, or its array's raw little-endian bytes with dtype and shape. */
+function valueFromPython(h: Record<string, unknown>, blobs: readonly Buffer[]): NdArray | string {
+  if (typeof h.text === "string") return h.text;
+  const dtype = String(h.dtype);
+  if (!Object.hasOwn(DTYPES, dtype)) throw new CalibrationError(`calibration constants cannot be of dtype ${dtype} (known: ${Object.keys(DTYPES).join(", ")})`);
+  const shape = h.shape as number[];
+  try {
+    return arrayFromBytes(dtype as DType, shape, blobs[0] ?? Buffer.alloc(0), { bigEndian: false, fortran: false });
+  } catch (err) {
+    throw new CalibrationError(`calibration constants from Python: ${(err as Error).message}`);
+  }
 }
 
 const KEPT_IN_PYTHON = Object.freeze({ keptInPython: true });
