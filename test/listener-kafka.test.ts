@@ -305,7 +305,7 @@ describe("listener with Kafka", () => {
       expect(runValues(s.db, 2).get("n_trains")).toBe(40);
       const lines = readFileSync(calls, "utf8").trim().split("\n");
       expect(lines.length).toBeGreaterThanOrEqual(1);
-      expect(lines[0]).toMatch(new RegExp(`^--profile=strict 1234 -- ${process.execPath.replaceAll("/", "\\/")} .*runner\\.js$`));
+      expect(lines[0]).toMatch(new RegExp(`^--profile=strict 1234 -- ${process.execPath.replaceAll("/", "\\/")} .*runner-main\\.js$`));
     } finally {
       expect((await listener.stop()).code).toBe(0);
     }
