@@ -134,6 +134,33 @@ describe("run bookkeeping files", () => {
     expect(metameta(db, "run_info_last_attempt")).toBe("lots");
     expect(existsSync(runFilePath(db, 3))).toBe(false);
   });
+
+describe("one processing id per attempt", () => {
+  it("a local reprocess of several runs: each run's bookkeeping attempt, audit line and provenance record carry the same id", () => {
+    const db = demoDatabase(tempDir(), 2);
+    const result = damnit(["reprocess", "1-2", "--local", "--dir", db]);
+    expect(result.status, result.stderr).toBe(0);
+    const audited = readFileSync(join(db, "audit", "requests.log"), "utf8")
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line.slice(18)) as Record<string, unknown>)
+      .filter((r) => "origin" in r);
+    const provenance = new Database(join(db, "provenance.sqlite"), { readonly: true });
+    try {
+      for (const run of [1, 2]) {
+        const attempts = record(db, run).attempts;
+        expect(attempts).toHaveLength(2);
+        const id = attempts[1]!.processing_id;
+        const requests = audited.filter((r) => r.run === run && r.processing_id === id);
+        expect(requests).toHaveLength(1);
+        const rows = provenance.prepare("SELECT count(*) AS n FROM attempts WHERE run = ? AND processing_id = ?").get(run, id) as { n: number };
+        expect(rows.n).toBe(1);
+      }
+    } finally {
+      provenance.close();
+    }
+  });
+});
 });
 
 describe("CLOSED", () => {

@@ -94,10 +94,13 @@ export function banner(proposal: number, run: number): string {
   return `----- Processing r${run} (p${proposal}) as ${user} on ${node} -----`;
 }
 
-export async function extractRun(db: RunDatabase, request: ExtractRequest, runners: RunnerPool, log: RunLog): Promise<ExtractResult> {
-  assertOpenForWriting(db, `process p${request.proposal} r${request.run}`);
+export async function extractRun(db: RunDatabase, asked: ExtractRequest, runners: RunnerPool, log: RunLog): Promise<ExtractResult> {
+  assertOpenForWriting(db, `process p${asked.proposal} r${asked.run}`);
+  // One processing id for the attempt's bookkeeping, provenance, lookups and update messages.
+  const processingId = asked.lookups?.processingId ?? asked.processingId ?? randomUUID();
+  const request: ExtractRequest = { ...asked, processingId, lookups: { ...asked.lookups, processingId } };
   // The attempt in run_info/…/run_<run>.json: running now, then its outcome.
-  const attempt = { proposal: request.proposal, run: request.run, processingId: request.processingId ?? randomUUID(), data: request.data };
+  const attempt = { proposal: request.proposal, run: request.run, processingId, data: request.data };
   await noteAttemptSafely(db, { ...attempt, outcome: "running", slurmJob: process.env.SLURM_JOB_ID ?? null }, log.logger);
   let result: ExtractResult;
   try {
@@ -144,7 +147,7 @@ class RunnerGoneError extends Error {}
 async function extractRunOnce(db: RunDatabase, request: ExtractRequest, runners: RunnerPool, log: RunLog): Promise<ExtractResult> {
   log.raw(`${banner(request.proposal, request.run)}\n`);
   const contextFile = findContextFile(db.dir);
-  const processingId = request.lookups?.processingId ?? randomUUID();
+  const processingId = request.processingId ?? randomUUID();
   const provenance = await AttemptProvenance.begin(
     {
       dbDir: db.dir,
