@@ -6,7 +6,7 @@
  */
 export class ListenerControl {
   paused = false;
-  /** notifications are recorded but not submitted (issue 17 item 4; set by `--audit-only` / `audit_only`) */
+  /** `--audit-only`: notifications are recorded but not submitted (the `audit_only` setting, read as it is now, too) */
   auditOnly = false;
   readonly startedAt = Date.now() / 1000;
   /** inbox sources being handled now */

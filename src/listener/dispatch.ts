@@ -148,7 +148,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
 
   // Audit-only (an outage, maintenance): the request is recorded for a replay, and nothing else is done.
   if (opts.auditOnly || store.settings.get("audit_only")) {
-    const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId() };
+    const request: JobRequest = { proposal: P, run: R, data: kind, processingId: newProcessingId(), ...selectionOf(ready) };
     auditRequest(request, context());
     auditOutcome(dbDir, request.processingId, "audit-only");
     logger.info(`Audit-only: recorded p${P} r${R} (${kind}) for ${dbDir} (${request.processingId}); not submitted`);
@@ -200,8 +200,7 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     processingId: newProcessingId(),
     updateVars: true,
     sandboxArgs: store.settings.get("sandbox_args"),
-    ...(ready.variables?.length ? { variables: ready.variables } : {}),
-    ...(ready.match?.length ? { match: ready.match } : {}),
+    ...selectionOf(ready),
   };
   const requestContext = context();
   const key = requestContext.idempotencyKey;
@@ -246,6 +245,11 @@ async function dispatchToDatabase(ready: ReadyRun, dbDir: string, opts: Dispatch
     processingStateSet(pendingState(request, job)),
   ]);
   return { dbDir, action: "slurm", detail: job.jobId };
+}
+
+/** The variables a control API reprocess asked for (none: all), so that an audited or replayed request keeps them. */
+function selectionOf(ready: ReadyRun): Pick<JobRequest, "variables" | "match"> {
+  return { ...(ready.variables?.length ? { variables: ready.variables } : {}), ...(ready.match?.length ? { match: ready.match } : {}) };
 }
 
 /** Who made a request, from its notification's source label (`kafka …`, `watch`, `api …`, `replay …`). */

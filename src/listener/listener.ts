@@ -61,7 +61,7 @@ export async function runListener(opts: ListenerOptions): Promise<void> {
     logger.warn(`Audit-only mode${opts.auditOnly ? " (--audit-only)" : " (setting audit_only)"}: notifications are recorded in each database's audit/requests.log, nothing is submitted`);
   }
   const control = new ListenerControl();
-  control.auditOnly = Boolean(opts.auditOnly || store.settings.get("audit_only"));
+  control.auditOnly = opts.auditOnly ?? false;
   const stats = new ListenerStats(control.startedAt, () => store.inbox.pending().length + local.waitingCount);
   local.onJobDone = (seconds, ok) => stats.jobDone(seconds, ok);
   logger.info(

@@ -70,8 +70,10 @@ export async function startControlApi(opts: ControlApiOptions): Promise<ControlA
   });
   app.setNotFoundHandler((req, reply) => envelopeError(reply, 404, `no route ${req.method} ${req.url.split("?")[0]}`, "NOT_FOUND"));
 
-  const state = () => (control.paused ? "paused" : control.auditOnly ? "audit-only" : "listening");
-  app.get("/status", async () => ({ status: "ok", message: state(), state: state(), listening: true, paused: control.paused, audit_only: control.auditOnly }));
+  // --audit-only, or the audit_only setting as dispatch reads it now (it can be switched while the listener runs)
+  const auditOnly = () => control.auditOnly || store.settings.get("audit_only");
+  const state = () => (control.paused ? "paused" : auditOnly() ? "audit-only" : "listening");
+  app.get("/status", async () => ({ status: "ok", message: state(), state: state(), listening: true, paused: control.paused, audit_only: auditOnly() }));
   app.get("/statistics", async () => ({ status: "ok", message: "statistics", ...stats.statistics() }));
   app.get("/requests", async (req) => {
     const q = requestsQuery.safeParse(req.query);
