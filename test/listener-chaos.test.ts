@@ -17,6 +17,7 @@ import { damnit } from "./helpers/cli.js";
 import { kafkaClient, produceJson, startKafka, uniqueTopic, type TestKafka } from "./helpers/kafka-broker.js";
 import { ListenerProcess, listenerDir } from "./helpers/listener.js";
 import { tempDir } from "./helpers/tmp.js";
+import { sleep, until as waitUntil } from "./helpers/wait.js";
 
 let kafka: TestKafka;
 const haveSupervisord = spawnSync("supervisord", ["--version"], { timeout: 10_000 }).status === 0;
@@ -29,16 +30,8 @@ afterAll(async () => {
   await kafka?.stop();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Wait (bounded) until `check` holds; the last value of `describe` in the error otherwise. */
-async function until(check: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms: ${describe()}`);
-    await sleep(100);
-  }
-}
+const until = (check: () => boolean, timeoutMs: number, describe: () => string) => waitUntil(check, timeoutMs, describe, 100);
 
 const notification = (run: number, proposal: number | string = 1234) => ({ event: "migration_complete", proposal, run });
 

@@ -12,6 +12,7 @@ import { produceJson, startKafka, uniqueTopic, type TestKafka } from "./helpers/
 import { ListenerProcess, demoDatabase, listenerDir } from "./helpers/listener.js";
 import { itSlurm, scancel } from "./helpers/slurm.js";
 import { tempDir } from "./helpers/tmp.js";
+import { sleep, until as waitUntil } from "./helpers/wait.js";
 
 let kafka: TestKafka;
 
@@ -23,15 +24,7 @@ afterAll(async () => {
   await kafka?.stop();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms: ${describe()}`);
-    await sleep(200);
-  }
-}
+const until = (check: () => boolean, timeoutMs: number, describe: () => string) => waitUntil(check, timeoutMs, describe, 200);
 
 /** Slurm's jobs working in `dbDir`: id, name, comment, state (finished ones stay visible for MinJobAge). */
 function jobsIn(dbDir: string): Array<{ id: string; name: string; comment: string; state: string }> {

@@ -17,6 +17,7 @@ import { produceJson, startKafka, uniqueTopic, type TestKafka } from "./helpers/
 import { ListenerProcess, demoDatabase, listenerDir } from "./helpers/listener.js";
 import { itSlurm, scancel } from "./helpers/slurm.js";
 import { tempDir } from "./helpers/tmp.js";
+import { sleep, until } from "./helpers/wait.js";
 
 let kafka: TestKafka;
 
@@ -27,16 +28,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await kafka?.stop();
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, timeoutMs: number, describe: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms: ${describe()}`);
-    await sleep(250);
-  }
-}
 
 /** Slurm's jobs working in `dbDir` (finished ones stay visible for MinJobAge). */
 function jobsIn(dbDir: string): Array<{ id: string; name: string; state: string }> {
