@@ -11,8 +11,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CalibUsageStore } from "../src/calibration/usage.js";
 import { trainTimestampNs } from "../src/synth/layout.js";
-import { damnit } from "./helpers/cli.js";
-import { runVariableRows } from "./helpers/db.js";
+import { damnit, expectOk as ok } from "./helpers/cli.js";
+import { runValues as values, runVariableError as errorOf } from "./helpers/db.js";
 import { h5pyAvailable, runH5py } from "./helpers/h5py.js";
 import { tempDir } from "./helpers/tmp.js";
 import { encodeNpy } from "../src/db/npy.js";
@@ -50,20 +50,6 @@ export const ped_version = Variable({ deps: { run: "meta#run_number", ped: { fro
 /** No gains were ever added: the default of the dependency. */
 export const has_gain = Variable({ deps: { gain: { from: "cal#${DET}/pixel_gain", default: null } } }, (_data, { gain }) => (gain === null ? 0 : 1));
 `;
-
-function ok(r: ReturnType<typeof damnit>): ReturnType<typeof damnit> {
-  expect(r.status, r.stderr).toBe(0);
-  return r;
-}
-
-function values(dir: string, run: number): Map<string, unknown> {
-  return new Map(runVariableRows(dir, { run }).map((r) => [r.name, r.value]));
-}
-
-function errorOf(dir: string, run: number, name: string): { error: string; error_cls: string } {
-  const row = runVariableRows(dir, { run }).find((r) => r.name === name);
-  return JSON.parse(row!.attributes!) as { error: string; error_cls: string };
-}
 
 describe("calibration constants in context runs", () => {
   it("dark run adds, later runs subtract and record; newer versions change new runs only; --pin-calibration replays; deleted pins fail clearly", () => {

@@ -12,8 +12,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CalibUsageStore } from "../src/calibration/usage.js";
 import { trainTimestampNs } from "../src/synth/layout.js";
-import { damnit } from "./helpers/cli.js";
-import { runVariableRows } from "./helpers/db.js";
+import { damnit, expectOk as ok } from "./helpers/cli.js";
+import { runValues as values, runVariableError as errorOf } from "./helpers/db.js";
 import { h5pyAvailable, runH5py } from "./helpers/h5py.js";
 import { tempDir } from "./helpers/tmp.js";
 
@@ -81,20 +81,6 @@ def text_pedestals(run, number: "meta#run_number"):
         raise Skip("not a dark run")
     return calibration.add(detector=DET, ctype="pedestals", data="not numbers").version
 `;
-
-function ok(r: ReturnType<typeof damnit>): ReturnType<typeof damnit> {
-  expect(r.status, r.stderr).toBe(0);
-  return r;
-}
-
-function values(dir: string, run: number): Map<string, unknown> {
-  return new Map(runVariableRows(dir, { run }).map((r) => [r.name, r.value]));
-}
-
-function errorOf(dir: string, run: number, name: string): { error: string; error_cls: string } {
-  const row = runVariableRows(dir, { run }).find((r) => r.name === name);
-  return JSON.parse(row!.attributes!) as { error: string; error_cls: string };
-}
 
 describe("calibration.get / calibration.add from a Python context", () => {
   it.runIf(pythonReady())("dark run adds, later runs subtract and record; newer versions change new runs only; --pin-calibration replays; errors are clear", () => {

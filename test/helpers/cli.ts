@@ -1,4 +1,5 @@
 import { spawnSync } from "node:child_process";
+import { expect } from "vitest";
 import { DAMNIT_BIN } from "./paths.js";
 
 export interface CliResult {
@@ -37,4 +38,10 @@ export function otherUserCanRunDamnit(uid: number): boolean {
     timeout: 30_000,
   });
   return probe.status === 0;
+}
+
+/** The result of a command that must succeed (its stderr in the failure message when not). */
+export function expectOk(result: CliResult): CliResult {
+  expect(result.status, result.stderr).toBe(0);
+  return result;
 }

@@ -133,3 +133,14 @@ export function variableTagPairs(source: DbSource): Array<{ name: string; tag: s
     "SELECT v.variable_name AS name, t.name AS tag FROM variable_tags v JOIN tags t ON t.id = v.tag_id ORDER BY v.variable_name, t.name",
   );
 }
+
+/** One run's values by variable name (the `value` column of its run_variables rows). */
+export function runValues(source: DbSource, run: number): Map<string, unknown> {
+  return new Map(runVariableRows(source, { run }).map((r) => [r.name, r.value]));
+}
+
+/** The error a run's variable stored (its row's attributes JSON). */
+export function runVariableError(source: DbSource, run: number, name: string): { error: string; error_cls: string } {
+  const row = runVariableRows(source, { run }).find((r) => r.name === name);
+  return JSON.parse(row!.attributes!) as { error: string; error_cls: string };
+}
