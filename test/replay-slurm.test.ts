@@ -147,6 +147,7 @@ describe("audit trail, .err files and replay on Kafka and Slurm", () => {
         const outageStart = auditTime(new Date(Date.now() - 1000));
         const jobsBefore = jobsIn(db).length;
         listener = new ListenerProcess(dir, env, ["--audit-only"]);
+        const auditOnlyListener = listener;
         listeners.push(listener);
         await listener.waitFor(/Listening to Kafka/, 60_000);
         await produceJson(kafka.brokers, rawTopic, [3, 4, 5, 4].map((run) => ({ event: "migration_complete", proposal: 1234, run })));
@@ -171,7 +172,14 @@ describe("audit trail, .err files and replay on Kafka and Slurm", () => {
         const replay = damnit(["replay", "--audit", requestsLog, "--since", outageStart, "--slurm"], { env: replayEnv });
         expect(replay.status, replay.stderr).toBe(0);
         const replayed = [...replay.stdout.matchAll(/^submitted p1234 r(\d) \(raw\) .* as Slurm job (\d+_\d+)/gm)];
-        expect(replayed.map((m) => Number(m[1])).sort()).toEqual([3, 4, 5]);
+        // On a failure: every trail line of the runs replayed, and what the audit-only listener logged.
+        const why = () =>
+          [
+            ...readFileSync(requestsLog, "utf8").split("\n").filter((l) => /"run":[12],/.test(l) || l.includes('"submit_result"')),
+            ...auditOnlyListener.lines.map((l) => l.msg),
+            replay.stdout,
+          ].join("\n");
+        expect(replayed.map((m) => Number(m[1])).sort(), why()).toEqual([3, 4, 5]);
         expect(replay.stdout).toMatch(/Replayed 3 of 3 requests \(1 older copy of the same requests left out\)/);
         await until(() => [3, 4, 5].every((r) => rowsOf(db, r) > 0), 240_000, () => `jobs ${JSON.stringify(jobsIn(db))}`);
         await until(() => jobsIn(db).every((j) => !ACTIVE.has(j.state)), 120_000, () => JSON.stringify(jobsIn(db)));

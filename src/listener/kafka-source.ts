@@ -25,8 +25,14 @@ export interface SourceMessage {
   readonly offset: string;
   readonly key?: Buffer | null;
   readonly value: Buffer | null;
-  /** the record's timestamp, seconds since the epoch */
+  /** the record's timestamp, seconds since the epoch (the time it was received when the broker gave none) */
   readonly timestamp: number;
+  /**
+   * The record's timestamp as the broker gave it, "-" when it gave none: part of the message's identity, so it is
+   * the same on every delivery (a received-at fallback would make a redelivered message look new). Absent for a
+   * message not read from a broker (a quarantined one retried): then `timestamp` is its identity.
+   */
+  readonly recordTime?: string;
 }
 
 /** Where messages the listener gave up on are kept (the listener store). */
@@ -387,5 +393,6 @@ function sleep(ms: number): Promise<void> {
 
 function toSourceMessage(topic: string, partition: number, m: KafkaMessage): SourceMessage {
   const ms = Number(m.timestamp);
-  return { topic, partition, offset: m.offset, key: m.key, value: m.value, timestamp: Number.isFinite(ms) && ms > 0 ? ms / 1000 : Date.now() / 1000 };
+  const stamped = Number.isFinite(ms) && ms > 0;
+  return { topic, partition, offset: m.offset, key: m.key, value: m.value, timestamp: stamped ? ms / 1000 : Date.now() / 1000, recordTime: stamped ? String(ms / 1000) : "-" };
 }

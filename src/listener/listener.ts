@@ -223,14 +223,14 @@ export function kafkaMessageHandler(opts: {
       }
       // Kept aside with its reason (see 'damnit listener quarantine'), and consumption goes on.
       logger.warn(`Skipping message ${where}: ${parsed.reason}`);
-      dispatch.trail?.skipped({ reason: `malformed (quarantined): ${parsed.reason}`, source: `kafka ${where} ${message.timestamp}` });
+      dispatch.trail?.skipped({ reason: `malformed (quarantined): ${parsed.reason}`, source: `kafka ${where} ${message.recordTime ?? message.timestamp}` });
       stats?.notificationMalformed();
       return { reject: parsed.reason };
     }
     const { proposal, run, kind } = parsed.notification;
     // The common case at a facility: another proposal's run. Skipped before anything else is built for it.
     // With the record's time: offsets start again at 0 if a topic is ever recreated.
-    const source = `kafka ${where} ${message.timestamp}`;
+    const source = `kafka ${where} ${message.recordTime ?? message.timestamp}`;
     if (!store.databases.mayConcern(proposal)) {
       if (logger.isLevelEnabled("debug")) logger.debug(`${where}: p${proposal} r${run}: no database registered for this proposal`);
       const kafka = { topic: message.topic, partition: message.partition, offset: message.offset };
