@@ -223,14 +223,14 @@ export function kafkaMessageHandler(opts: {
       }
       // Kept aside with its reason (see 'damnit listener quarantine'), and consumption goes on.
       logger.warn(`Skipping message ${where}: ${parsed.reason}`);
-      dispatch.trail?.skipped({ reason: `malformed (quarantined): ${parsed.reason}`, source: `kafka ${where} ${message.recordTime ?? message.timestamp}` });
+      dispatch.trail?.skipped({ reason: `malformed (quarantined): ${parsed.reason}`, source: sourceOf(where, message) });
       stats?.notificationMalformed();
       return { reject: parsed.reason };
     }
     const { proposal, run, kind } = parsed.notification;
     // The common case at a facility: another proposal's run. Skipped before anything else is built for it.
     // With the record's time: offsets start again at 0 if a topic is ever recreated.
-    const source = `kafka ${where} ${message.recordTime ?? message.timestamp}`;
+    const source = sourceOf(where, message);
     if (!store.databases.mayConcern(proposal)) {
       if (logger.isLevelEnabled("debug")) logger.debug(`${where}: p${proposal} r${run}: no database registered for this proposal`);
       const kafka = { topic: message.topic, partition: message.partition, offset: message.offset };
@@ -249,6 +249,11 @@ export function kafkaMessageHandler(opts: {
     await withReadOnlyRetry(() => handleReady({ proposal, run, kind, addedAt: message.timestamp, source }, dispatch), store, logger);
     return true;
   };
+}
+
+/** A Kafka message's identity in the inbox and the trails: where it is, and the broker's timestamp (stable across deliveries). */
+function sourceOf(where: string, message: SourceMessage): string {
+  return `kafka ${where} ${message.recordTime ?? message.timestamp}`;
 }
 
 async function listenToKafka(opts: ListenerOptions, store: ListenerStore, brokers: string[], dispatch: DispatchOptions, stopped: Promise<void>): Promise<void> {
